@@ -1,0 +1,347 @@
+/*
+ * nea_domain.c: the libvirt domain XML of an appliance, built with libxml2.
+ *
+ * The SP's template (templates/domain.xml) supplies everything neaprov does
+ * not decide (features, clock, CPU model, extra devices); neaprov owns the
+ * elements listed in `owned_top` and the devices it adds, and replaces any
+ * the template carries.  No XML text is pasted together here.
+ */
+#include "nea_render.h"
+
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "nea_iso.h"
+#include "nea_util.h"
+
+static void xml_doc_freep(xmlDocPtr *d)
+{
+    if (*d)
+        xmlFreeDoc(*d);
+}
+
+static void xml_ctxt_freep(xmlParserCtxtPtr *c)
+{
+    if (*c)
+        xmlFreeParserCtxt(*c);
+}
+
+static bool is_el(xmlNodePtr n, const char *name)
+{
+    return n && n->type == XML_ELEMENT_NODE && !xmlStrcmp(n->name, BAD_CAST name);
+}
+
+static xmlNodePtr child_el(xmlNodePtr parent, const char *name)
+{
+    for (xmlNodePtr c = parent->children; c; c = c->next)
+        if (is_el(c, name))
+            return c;
+    return NULL;
+}
+
+static xmlNodePtr add_el(xmlNodePtr parent, const char *name, const char *text)
+{
+    xmlNodePtr n = xmlNewChild(parent, NULL, BAD_CAST name, NULL);
+    if (!n)
+        abort();
+    if (text)
+        xmlNodeAddContent(n, BAD_CAST text); /* escapes, unlike xmlNewChild */
+    return n;
+}
+
+static void set_attr(xmlNodePtr n, const char *name, const char *value)
+{
+    if (!xmlSetProp(n, BAD_CAST name, BAD_CAST value))
+        abort();
+}
+
+static xmlNodePtr add_el_attr(xmlNodePtr parent, const char *name, const char *attr,
+                              const char *value)
+{
+    xmlNodePtr n = add_el(parent, name, NULL);
+    set_attr(n, attr, value);
+    return n;
+}
+
+static void remove_node(xmlNodePtr n)
+{
+    xmlUnlinkNode(n);
+    xmlFreeNode(n);
+}
+
+/* Comments in the template are for the SP reading it, not for libvirt. */
+static void strip_comments(xmlNodePtr n)
+{
+    xmlNodePtr c = n->children;
+    while (c) {
+        xmlNodePtr next = c->next;
+        if (c->type == XML_COMMENT_NODE)
+            remove_node(c);
+        else if (c->type == XML_ELEMENT_NODE)
+            strip_comments(c);
+        c = next;
+    }
+}
+
+static bool is_i440fx(const char *machine)
+{
+    return !strcmp(machine, "pc") || nea_str_has_prefix(machine, "pc-i440fx");
+}
+
+/* Managed devices go first, template extras after, in a fixed order so that
+ * libvirt assigns PCI slots the same way on every render. */
+static void add_devices(xmlNodePtr devices, const struct nea_spec *s,
+                        const struct nea_render_opts *o)
+{
+    xmlNodePtr first = devices->children;
+    xmlNodePtr holder = xmlNewNode(NULL, BAD_CAST "holder");
+    char buf[4096];
+
+    xmlNodePtr disk = add_el(holder, "disk", NULL);
+    set_attr(disk, "type", "file");
+    set_attr(disk, "device", "disk");
+    xmlNodePtr drv = add_el_attr(disk, "driver", "name", "qemu");
+    set_attr(drv, "type", "qcow2");
+    set_attr(drv, "discard", "unmap");
+    snprintf(buf, sizeof(buf), "%s/%s.qcow2", o->volume_dir, s->name);
+    add_el_attr(disk, "source", "file", buf);
+    xmlNodePtr tgt = add_el_attr(disk, "target", "dev", "vda");
+    set_attr(tgt, "bus", "virtio");
+
+    xmlNodePtr cd = add_el(holder, "disk", NULL);
+    set_attr(cd, "type", "file");
+    set_attr(cd, "device", "cdrom");
+    drv = add_el_attr(cd, "driver", "name", "qemu");
+    set_attr(drv, "type", "raw");
+    snprintf(buf, sizeof(buf), "%s/%s-seed.iso", o->volume_dir, s->name);
+    add_el_attr(cd, "source", "file", buf);
+    bool ide = is_i440fx(s->plan->machine);
+    tgt = add_el_attr(cd, "target", "dev", ide ? "hdc" : "sda");
+    set_attr(tgt, "bus", ide ? "ide" : "sata");
+    add_el(cd, "readonly", NULL);
+
+    char mac[18];
+    nea_mac_format(s->mac, mac);
+    xmlNodePtr nic = add_el(holder, "interface", NULL);
+    bool libvirt_net = s->network->kind == NEA_NET_LIBVIRT;
+    set_attr(nic, "type", libvirt_net ? "network" : "bridge");
+    add_el_attr(nic, "mac", "address", mac);
+    add_el_attr(nic, "source", libvirt_net ? "network" : "bridge", s->network->name);
+    if (s->network->kind == NEA_NET_OVS)
+        add_el_attr(nic, "virtualport", "type", "openvswitch");
+    add_el_attr(nic, "model", "type", "virtio");
+
+    xmlNodePtr serial = add_el_attr(holder, "serial", "type", "pty");
+    add_el_attr(serial, "target", "port", "0");
+    xmlNodePtr console = add_el_attr(holder, "console", "type", "pty");
+    xmlNodePtr ct = add_el_attr(console, "target", "type", "serial");
+    set_attr(ct, "port", "0");
+
+    xmlNodePtr chan = add_el_attr(holder, "channel", "type", "unix");
+    xmlNodePtr chtgt = add_el_attr(chan, "target", "type", "virtio");
+    set_attr(chtgt, "name", "org.qemu.guest_agent.0");
+
+    /* move the managed devices in front of the template's */
+    xmlNodePtr c = holder->children;
+    while (c) {
+        xmlNodePtr next = c->next;
+        xmlUnlinkNode(c);
+        if (first)
+            xmlAddPrevSibling(first, c);
+        else
+            xmlAddChild(devices, c);
+        c = next;
+    }
+    xmlFreeNode(holder);
+}
+
+static int template_error(struct nea_err *err, const char *path, xmlParserCtxtPtr ctxt)
+{
+    const xmlError *e = xmlCtxtGetLastError(ctxt);
+    if (e && e->message) {
+        char msg[512];
+        snprintf(msg, sizeof(msg), "%s", e->message);
+        size_t n = strlen(msg);
+        while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+            msg[--n] = '\0';
+        return nea_err_set(err, NEA_ERR_INVALID, "%s:%d: domain template is not "
+                           "well-formed XML: %s", path, e->line, msg);
+    }
+    return nea_err_set(err, NEA_ERR_INVALID, "%s: cannot read the domain template",
+                       path);
+}
+
+int nea_domain_render(const struct nea_spec *s, const struct nea_seed *seed,
+                      const struct nea_render_opts *o, char **ret_xml,
+                      size_t *ret_len, struct nea_err *err)
+{
+    NEA_AUTOFREE char *tbuf = NULL;
+    size_t tlen = 0;
+    int rc = nea_read_file(o->template_path, 1 << 20, &tbuf, &tlen, err);
+    if (rc < 0)
+        return rc;
+    NEA_AUTO(xml_ctxt_freep) xmlParserCtxtPtr ctxt = xmlNewParserCtxt();
+    if (!ctxt)
+        abort();
+    NEA_AUTO(xml_doc_freep) xmlDocPtr doc =
+        xmlCtxtReadMemory(ctxt, tbuf, (int)tlen, o->template_path, NULL,
+                          XML_PARSE_NONET | XML_PARSE_NOBLANKS | XML_PARSE_NOERROR |
+                              XML_PARSE_NOWARNING | XML_PARSE_NOCDATA);
+    if (!doc)
+        return template_error(err, o->template_path, ctxt);
+    xmlNodePtr root = xmlDocGetRootElement(doc);
+    if (!is_el(root, "domain"))
+        return nea_err_set(err, NEA_ERR_INVALID, "%s: the domain template's root "
+                           "element must be <domain>", o->template_path);
+    xmlNodePtr os = child_el(root, "os");
+    xmlNodePtr devices = child_el(root, "devices");
+    if (!os || !devices)
+        return nea_err_set(err, NEA_ERR_INVALID, "%s: the domain template must have "
+                           "<os> and <devices> elements", o->template_path);
+    strip_comments(root);
+    /* a DTD or processing instructions have no place in a domain */
+    for (xmlNodePtr c = doc->children, next; c; c = next) {
+        next = c->next;
+        if (c != root)
+            remove_node(c);
+    }
+
+    static const char *const owned_top[] = {"name", "uuid", "title", "metadata",
+                                            "memory", "currentMemory", "vcpu",
+                                            "sysinfo"};
+    for (size_t i = 0; i < NEA_ARRAY_SIZE(owned_top); i++) {
+        xmlNodePtr n;
+        while ((n = child_el(root, owned_top[i])))
+            remove_node(n);
+    }
+    static const char *const owned_dev[] = {"serial", "console"};
+    for (size_t i = 0; i < NEA_ARRAY_SIZE(owned_dev); i++) {
+        xmlNodePtr n;
+        while ((n = child_el(devices, owned_dev[i])))
+            remove_node(n);
+    }
+    xmlNodePtr n;
+    while ((n = child_el(os, "smbios")))
+        remove_node(n);
+
+    set_attr(root, "type", s->plan->domain_type == NEA_DOMTYPE_QEMU ? "qemu" : "kvm");
+
+    /* owned top-level elements, in front of the template's */
+    xmlNodePtr holder = xmlNewNode(NULL, BAD_CAST "holder");
+    char buf[256];
+    add_el(holder, "name", s->name);
+    char uuid[37];
+    nea_uuid_format(s->uuid, uuid);
+    add_el(holder, "uuid", uuid);
+    snprintf(buf, sizeof(buf), "neaprov network extension appliance of tenant %s",
+             s->tenant);
+    add_el(holder, "title", buf);
+    xmlNodePtr meta = add_el(holder, "metadata", NULL);
+    xmlNodePtr app = add_el(meta, "appliance", NULL);
+    xmlNsPtr ns = xmlNewNs(app, BAD_CAST NEA_XMLNS, BAD_CAST NEA_XMLNS_PREFIX);
+    xmlSetNs(app, ns);
+    static const char *const fields[] = {"tenant", "plan", "spec-hash",
+                                         "instance-id"};
+    const char *values[] = {s->tenant, s->plan->name, s->hash, seed->instance_id};
+    for (size_t i = 0; i < NEA_ARRAY_SIZE(fields); i++) {
+        xmlNodePtr f = xmlNewTextChild(app, ns, BAD_CAST fields[i], BAD_CAST values[i]);
+        if (!f)
+            abort();
+    }
+    snprintf(buf, sizeof(buf), "%u", s->plan->memory_mib);
+    add_el_attr(holder, "memory", "unit", "MiB");
+    xmlNodeAddContent(holder->last, BAD_CAST buf);
+    add_el_attr(holder, "currentMemory", "unit", "MiB");
+    xmlNodeAddContent(holder->last, BAD_CAST buf);
+    snprintf(buf, sizeof(buf), "%u", s->plan->vcpus);
+    add_el_attr(holder, "vcpu", "placement", "static");
+    xmlNodeAddContent(holder->last, BAD_CAST buf);
+    /* SMBIOS serial "ds=nocloud" tells cloud-init to look for the NoCloud
+     * seed at once instead of probing every datasource. */
+    xmlNodePtr sysinfo = add_el_attr(holder, "sysinfo", "type", "smbios");
+    xmlNodePtr system = add_el(sysinfo, "system", NULL);
+    add_el_attr(system, "entry", "name", "serial");
+    xmlNodeAddContent(system->last, BAD_CAST "ds=nocloud");
+
+    xmlNodePtr first = root->children;
+    for (xmlNodePtr c = holder->children, next; c; c = next) {
+        next = c->next;
+        xmlUnlinkNode(c);
+        if (first)
+            xmlAddPrevSibling(first, c);
+        else
+            xmlAddChild(root, c);
+    }
+    xmlFreeNode(holder);
+
+    xmlNodePtr type = child_el(os, "type");
+    if (!type) {
+        type = xmlNewNode(NULL, BAD_CAST "type");
+        xmlNodeAddContent(type, BAD_CAST "hvm");
+        if (os->children)
+            xmlAddPrevSibling(os->children, type);
+        else
+            xmlAddChild(os, type);
+    }
+    if (!xmlHasProp(type, BAD_CAST "arch"))
+        set_attr(type, "arch", "x86_64");
+    set_attr(type, "machine", s->plan->machine);
+    add_el_attr(os, "smbios", "mode", "sysinfo");
+
+    add_devices(devices, s, o);
+
+    xmlChar *out = NULL;
+    int len = 0;
+    xmlDocDumpFormatMemoryEnc(doc, &out, &len, "UTF-8", 1);
+    if (!out)
+        return nea_err_set(err, NEA_ERR_LIBRARY, "libxml2: cannot format the domain");
+    /* Drop the XML declaration: libvirt's own XML never has one. */
+    const char *body = (const char *)out;
+    if (nea_str_has_prefix(body, "<?xml")) {
+        const char *nl = strchr(body, '\n');
+        body = nl ? nl + 1 : body;
+    }
+    *ret_len = strlen(body);
+    *ret_xml = nea_xstrdup(body);
+    xmlFree(out);
+    return NEA_OK;
+}
+
+int nea_render(const struct nea_spec *spec, const struct nea_render_opts *opts,
+               struct nea_artifacts *ret, struct nea_err *err)
+{
+    struct nea_artifacts a = {0};
+    int rc = nea_seed_build(spec, &a.seed, err);
+    if (rc == NEA_OK)
+        rc = nea_domain_render(spec, &a.seed, opts, &a.domain_xml, &a.domain_xml_len,
+                               err);
+    if (rc == NEA_OK) {
+        const struct nea_iso_file files[] = {
+            {"meta-data", a.seed.meta_data, a.seed.meta_data_len},
+            {"user-data", a.seed.user_data, a.seed.user_data_len},
+            {"network-config", a.seed.network_config, a.seed.network_config_len},
+        };
+        rc = nea_iso_build("cidata", files, NEA_ARRAY_SIZE(files), opts->epoch,
+                           &a.iso, &a.iso_len, err);
+    }
+    if (rc < 0) {
+        nea_artifacts_clear(&a);
+        return rc;
+    }
+    a.disk_volume = nea_xasprintf("%s.qcow2", spec->name);
+    a.seed_volume = nea_xasprintf("%s-seed.iso", spec->name);
+    *ret = a;
+    return NEA_OK;
+}
+
+void nea_artifacts_clear(struct nea_artifacts *a)
+{
+    free(a->domain_xml);
+    nea_seed_clear(&a->seed);
+    free(a->iso);
+    free(a->disk_volume);
+    free(a->seed_volume);
+    memset(a, 0, sizeof(*a));
+}

@@ -1,0 +1,157 @@
+/*
+ * nea_iso.c: ISO9660 + Rock Ridge + Joliet through libisofs.
+ *
+ * libisofs generates the image in a thread of its own and hands it out
+ * through a libburn-style burn_source; we drain that into memory (a seed is a
+ * few KiB of payload in a ~370 KiB image).
+ */
+#include "nea_iso.h"
+
+#include <stdint.h>
+#include <sys/types.h>
+/* libisofs.h declares struct burn_source only when asked to */
+#define LIBISOFS_WITHOUT_LIBBURN 1
+#include <libisofs/libisofs.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "nea_util.h"
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static int init_rc;
+
+static void do_init(void)
+{
+    /* Once per process and never finished: iso_finish() is global, so a
+     * per-call init/finish pair would race between threads. */
+    init_rc = iso_init();
+    if (init_rc >= 0)
+        iso_set_msgs_severities("NEVER", "NEVER", "neaprov");
+}
+
+static void image_unrefp(IsoImage **img)
+{
+    if (*img)
+        iso_image_unref(*img);
+}
+
+static void opts_freep(IsoWriteOpts **o)
+{
+    if (*o)
+        iso_write_opts_free(*o);
+}
+
+#define NEA_ISO_MAX (16u << 20)
+
+int nea_iso_build(const char *label, const struct nea_iso_file *files, size_t n,
+                  time_t when, char **ret_buf, size_t *ret_len, struct nea_err *err)
+{
+    pthread_once(&init_once, do_init);
+    if (init_rc < 0)
+        return nea_err_set(err, NEA_ERR_LIBRARY, "libisofs: cannot initialise: %s",
+                           iso_error_to_msg(init_rc));
+
+    NEA_AUTO(image_unrefp) IsoImage *image = NULL;
+    int rc = iso_image_new(label, &image);
+    if (rc < 0)
+        return nea_err_set(err, NEA_ERR_LIBRARY, "libisofs: cannot create image: %s",
+                           iso_error_to_msg(rc));
+    iso_image_set_volume_id(image, label);
+    iso_image_set_application_id(image, "neaprov");
+    IsoDir *root = iso_image_get_root(image);
+    iso_node_set_mtime((IsoNode *)root, when);
+    iso_node_set_atime((IsoNode *)root, when);
+    iso_node_set_ctime((IsoNode *)root, when);
+    iso_node_set_permissions((IsoNode *)root, 0555);
+
+    for (size_t i = 0; i < n; i++) {
+        /* the memory stream takes ownership of a malloc'd buffer */
+        unsigned char *copy = nea_xmalloc(files[i].len ? files[i].len : 1);
+        memcpy(copy, files[i].data, files[i].len);
+        IsoStream *stream = NULL;
+        rc = iso_memory_stream_new(copy, files[i].len, &stream);
+        if (rc < 0) {
+            free(copy);
+            return nea_err_set(err, NEA_ERR_LIBRARY,
+                               "libisofs: cannot add %s: %s", files[i].name,
+                               iso_error_to_msg(rc));
+        }
+        IsoFile *file = NULL;
+        /* on success the new file owns the stream reference */
+        rc = iso_image_add_new_file(image, root, files[i].name, stream, &file);
+        if (rc < 0)
+            iso_stream_unref(stream);
+        if (rc < 0)
+            return nea_err_set(err, NEA_ERR_LIBRARY, "libisofs: cannot add %s: %s",
+                               files[i].name, iso_error_to_msg(rc));
+        IsoNode *node = (IsoNode *)file;
+        iso_node_set_permissions(node, 0444);
+        iso_node_set_uid(node, 0);
+        iso_node_set_gid(node, 0);
+        iso_node_set_mtime(node, when);
+        iso_node_set_atime(node, when);
+        iso_node_set_ctime(node, when);
+    }
+
+    NEA_AUTO(opts_freep) IsoWriteOpts *opts = NULL;
+    rc = iso_write_opts_new(&opts, 0);
+    if (rc < 0)
+        return nea_err_set(err, NEA_ERR_LIBRARY, "libisofs: %s", iso_error_to_msg(rc));
+    iso_write_opts_set_iso_level(opts, 2);
+    iso_write_opts_set_rockridge(opts, 1);
+    iso_write_opts_set_joliet(opts, 1);
+    iso_write_opts_set_always_gmt(opts, 1);
+    iso_write_opts_set_replace_timestamps(opts, 2);
+    iso_write_opts_set_default_timestamp(opts, when);
+    iso_write_opts_set_dir_rec_mtime(opts, 1);
+    iso_write_opts_set_replace_mode(opts, 1, 1, 1, 1);
+    iso_write_opts_set_default_uid(opts, 0);
+    iso_write_opts_set_default_gid(opts, 0);
+    struct tm tm;
+    gmtime_r(&when, &tm);
+    char vol_uuid[80];
+    snprintf(vol_uuid, sizeof(vol_uuid), "%04d%02d%02d%02d%02d%02d00",
+             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+             tm.tm_sec);
+    iso_write_opts_set_pvd_times(opts, when, when, 0, when, vol_uuid);
+
+    struct burn_source *src = NULL;
+    rc = iso_image_create_burn_source(image, opts, &src);
+    if (rc < 0)
+        return nea_err_set(err, NEA_ERR_LIBRARY, "libisofs: cannot start writing: %s",
+                           iso_error_to_msg(rc));
+    size_t cap = 512 * 1024, len = 0;
+    char *buf = nea_xmalloc(cap);
+    unsigned char block[2048];
+    int ret = NEA_OK;
+    for (;;) {
+        int got = src->read_xt(src, block, sizeof(block));
+        if (got < 0) {
+            ret = nea_err_set(err, NEA_ERR_LIBRARY, "libisofs: image generation failed");
+            break;
+        }
+        if (got == 0)
+            break;
+        if (len + (size_t)got > NEA_ISO_MAX) {
+            ret = nea_err_set(err, NEA_ERR_INTERNAL, "seed image exceeds %u bytes",
+                              NEA_ISO_MAX);
+            src->cancel(src);
+            break;
+        }
+        if (len + (size_t)got > cap) {
+            cap *= 2;
+            buf = nea_xrealloc(buf, cap);
+        }
+        memcpy(buf + len, block, (size_t)got);
+        len += (size_t)got;
+    }
+    src->free_data(src);
+    free(src);
+    if (ret < 0) {
+        free(buf);
+        return ret;
+    }
+    *ret_buf = buf;
+    *ret_len = len;
+    return NEA_OK;
+}

@@ -1,0 +1,106 @@
+/*
+ * nea_model.h: the validated appliance model.
+ *
+ * This struct is the truth: the spec and plan YAML are parsed into it once
+ * (spec/nea_spec.c) and every artefact is formatted out of it
+ * (render/).  A model that exists has passed validation; nothing downstream
+ * re-checks input.
+ */
+#ifndef NEA_MODEL_H
+#define NEA_MODEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "nea_addr.h"
+#include "nea_sha256.h"
+
+enum nea_v4_mode { NEA_V4_DISABLED, NEA_V4_DHCP, NEA_V4_STATIC };
+enum nea_v6_mode { NEA_V6_DISABLED, NEA_V6_AUTO, NEA_V6_DHCP, NEA_V6_STATIC };
+enum nea_domain_type { NEA_DOMTYPE_AUTO, NEA_DOMTYPE_KVM, NEA_DOMTYPE_QEMU };
+enum nea_net_kind {
+    NEA_NET_BRIDGE,       /* Linux bridge: <interface type='bridge'> */
+    NEA_NET_OVS,          /* Open vSwitch bridge: bridge + virtualport */
+    NEA_NET_LIBVIRT,      /* libvirt network: <interface type='network'> */
+};
+
+#define NEA_MAX_DNS 8
+#define NEA_MAX_SSH_KEYS 32
+#define NEA_MAX_PLAN_NETWORKS 64
+
+/* One external network a plan offers. */
+struct nea_network {
+    char *ref;              /* as written in specs: "br-ext" or "network:NAME" */
+    char *name;             /* bridge or libvirt network name */
+    enum nea_net_kind kind;
+    unsigned vlan;          /* 0 = untagged; only on Open vSwitch */
+};
+
+struct nea_plan {
+    char *path;             /* file it was read from */
+    char *name;
+    char *description;
+    char *host;             /* libvirt URI */
+    char *storage_pool;
+    struct nea_network *networks;
+    size_t n_networks;
+    unsigned vcpus;
+    unsigned memory_mib;
+    unsigned disk_gib;
+    char *image;            /* absolute path or URL */
+    char *image_sha256;     /* lowercase hex, or NULL */
+    char *machine;          /* "q35", "pc", "pc-q35-7.2", ... */
+    enum nea_domain_type domain_type;
+};
+
+struct nea_ipv4 {
+    enum nea_v4_mode mode;
+    struct nea_ip address, gateway;
+    unsigned prefix;
+};
+
+struct nea_ipv6 {
+    enum nea_v6_mode mode;
+    struct nea_ip address, gateway;
+    unsigned prefix;
+};
+
+struct nea_spec {
+    char *path;
+    char *tenant;
+    char *plan_name;
+    struct nea_plan *plan;
+    char *name;                     /* domain name == hostname */
+    const struct nea_network *network;  /* points into plan->networks */
+    uint8_t mac[6];
+    bool mac_given;
+    uint8_t uuid[16];
+    bool uuid_given;
+    struct nea_ipv4 ipv4;
+    struct nea_ipv6 ipv6;
+    struct nea_ip dns[NEA_MAX_DNS];
+    size_t n_dns;
+    char *ssh_keys[NEA_MAX_SSH_KEYS];
+    size_t n_ssh_keys;
+    unsigned public_ipv4, public_ipv6;
+    /* sha256 over the canonical form of everything above that shapes the
+     * appliance (see nea_spec_canonical); stable across comments, key
+     * order and formatting of the YAML. */
+    char hash[NEA_SHA256_HEX_LEN + 1];
+};
+
+const char *nea_v4_mode_name(enum nea_v4_mode m);
+const char *nea_v6_mode_name(enum nea_v6_mode m);
+const char *nea_domain_type_name(enum nea_domain_type t);
+const char *nea_net_kind_name(enum nea_net_kind k);
+
+void nea_plan_free(struct nea_plan *p);
+void nea_spec_free(struct nea_spec *s);
+void nea_spec_freep(struct nea_spec **s);
+void nea_plan_freep(struct nea_plan **p);
+
+/* Formats as "52:54:00:0a:0b:0c" / canonical 8-4-4-4-12 UUID. */
+void nea_mac_format(const uint8_t mac[6], char out[18]);
+void nea_uuid_format(const uint8_t uuid[16], char out[37]);
+
+#endif

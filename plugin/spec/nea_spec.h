@@ -1,0 +1,39 @@
+/*
+ * nea_spec.h: appliance spec and hardware plan files -> validated model.
+ *
+ * Validation is total: every problem found becomes one diagnostic naming
+ * file:line:column and the field path; a model is handed out only when there
+ * is no error.  Warnings do not stop a load.
+ */
+#ifndef NEA_SPEC_H
+#define NEA_SPEC_H
+
+#include <stddef.h>
+
+#include "nea_err.h"
+#include "nea_model.h"
+
+#define NEA_SPEC_MAX_BYTES (256 * 1024)
+
+struct nea_load_opts {
+    const char *const *plan_dirs;   /* searched in order for NAME.yaml */
+    size_t n_plan_dirs;
+};
+
+/* Return NEA_OK with *ret_spec set, NEA_ERR_INVALID with diagnostics in
+ * *diags, or another code with *err set (e.g. an unreadable file). */
+int nea_spec_load_file(const char *path, const struct nea_load_opts *opts,
+                       struct nea_spec **ret_spec, struct nea_diags *diags,
+                       struct nea_err *err);
+int nea_spec_load_buffer(const char *name, const char *buf, size_t len,
+                         const struct nea_load_opts *opts,
+                         struct nea_spec **ret_spec, struct nea_diags *diags,
+                         struct nea_err *err);
+int nea_plan_load_file(const char *path, struct nea_plan **ret_plan,
+                       struct nea_diags *diags, struct nea_err *err);
+
+/* The canonical text the spec hash is taken over ("key=value" lines in a
+ * fixed order).  Newly allocated. */
+char *nea_spec_canonical(const struct nea_spec *s);
+
+#endif

@@ -1,0 +1,50 @@
+/*
+ * nea_addr.h: IPv4/IPv6 address maths on top of inet_pton/inet_ntop.
+ *
+ * Pure functions, no allocation, no I/O: the spec validator and (later) the
+ * public IP pool both build on these.
+ */
+#ifndef NEA_ADDR_H
+#define NEA_ADDR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define NEA_IP_STRLEN 46 /* INET6_ADDRSTRLEN */
+
+struct nea_ip {
+    int family;      /* AF_INET or AF_INET6 */
+    uint8_t b[16];   /* network byte order; IPv4 uses b[0..3] */
+};
+
+enum nea_ip_kind {
+    NEA_IP_UNICAST,
+    NEA_IP_UNSPECIFIED,   /* 0.0.0.0, :: */
+    NEA_IP_LOOPBACK,      /* 127.0.0.0/8, ::1 */
+    NEA_IP_MULTICAST,     /* 224.0.0.0/4, ff00::/8 */
+    NEA_IP_LINK_LOCAL,    /* 169.254.0.0/16, fe80::/10 */
+    NEA_IP_RESERVED,      /* 240.0.0.0/4 (incl. 255.255.255.255), 0.0.0.0/8 */
+    NEA_IP_V4_MAPPED,     /* ::ffff:0:0/96 */
+};
+
+/* Parses one literal address (no prefix, no zone).  Returns the family
+ * (AF_INET or AF_INET6) or -1 when s is neither. */
+int nea_ip_parse(const char *s, struct nea_ip *ret);
+void nea_ip_format(const struct nea_ip *ip, char out[NEA_IP_STRLEN]);
+unsigned nea_ip_bits(int family);
+/* The prefix length of a dotted netmask, or -1 when the mask is not
+ * contiguous ones followed by zeros. */
+int nea_netmask_prefix(const struct nea_ip *mask);
+void nea_prefix_netmask(int family, unsigned prefix, struct nea_ip *ret);
+/* ip with the host bits cleared (network) or set (broadcast). */
+void nea_ip_network(const struct nea_ip *ip, unsigned prefix, struct nea_ip *ret);
+void nea_ip_broadcast(const struct nea_ip *ip, unsigned prefix, struct nea_ip *ret);
+bool nea_ip_equal(const struct nea_ip *a, const struct nea_ip *b);
+int nea_ip_cmp(const struct nea_ip *a, const struct nea_ip *b);
+bool nea_ip_in_subnet(const struct nea_ip *ip, const struct nea_ip *net,
+                      unsigned prefix);
+enum nea_ip_kind nea_ip_kind(const struct nea_ip *ip);
+const char *nea_ip_kind_name(enum nea_ip_kind k);
+
+#endif

@@ -1,0 +1,32 @@
+/*
+ * nea_sha256.h: SHA-256 (FIPS 180-4).
+ *
+ * None of the project's libraries exposes a hash in its public API (libxml2,
+ * libyaml, libisofs, libvirt, sqlite3); pulling in OpenSSL for one function
+ * was judged worse than these ~100 lines checked against the NIST vectors in
+ * tests/unit/test_util.c.  Used for spec hashes, derived UUID/MAC/instance-id,
+ * and (later) image checksums.
+ */
+#ifndef NEA_SHA256_H
+#define NEA_SHA256_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define NEA_SHA256_LEN 32
+#define NEA_SHA256_HEX_LEN 64
+
+struct nea_sha256 {
+    uint32_t h[8];
+    uint64_t len;
+    uint8_t buf[64];
+    size_t fill;
+};
+
+void nea_sha256_init(struct nea_sha256 *c);
+void nea_sha256_update(struct nea_sha256 *c, const void *data, size_t n);
+void nea_sha256_final(struct nea_sha256 *c, uint8_t out[NEA_SHA256_LEN]);
+void nea_sha256(const void *data, size_t n, uint8_t out[NEA_SHA256_LEN]);
+void nea_hex(const uint8_t *in, size_t n, char *out /* 2n+1 */);
+
+#endif

@@ -1,0 +1,51 @@
+/*
+ * nea_util.h: ownership helpers shared by every layer.
+ *
+ * Cleanup attributes in the systemd style: a variable declared with
+ * NEA_AUTO(fn) is released by fn(&var) when it leaves scope, and TAKE_PTR()
+ * hands it over.  Destructors accept NULL.  Nothing here may depend on
+ * another layer.
+ */
+#ifndef NEA_UTIL_H
+#define NEA_UTIL_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "nea_err.h"
+
+#define NEA_AUTO(fn) __attribute__((cleanup(fn)))
+#define NEA_AUTOFREE NEA_AUTO(nea_freep)
+
+#define TAKE_PTR(p)                                                            \
+    ({                                                                         \
+        __typeof__(p) nea_tmp_ = (p);                                          \
+        (p) = NULL;                                                            \
+        nea_tmp_;                                                              \
+    })
+
+#define NEA_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+void nea_freep(void *p);
+void nea_fclosep(FILE **f);
+
+/* Allocation that aborts on failure: out-of-memory is not an input error. */
+void *nea_xmalloc(size_t n);
+void *nea_xcalloc(size_t n, size_t size);
+void *nea_xrealloc(void *p, size_t n);
+char *nea_xstrdup(const char *s);
+char *nea_xstrndup(const char *s, size_t n);
+char *nea_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Read a whole file, refusing anything larger than max bytes. */
+int nea_read_file(const char *path, size_t max, char **ret_buf, size_t *ret_len,
+                  struct nea_err *err);
+
+/* Write buf to path atomically (temp file + rename) with the given mode. */
+int nea_write_file(const char *path, const void *buf, size_t len, unsigned mode,
+                   struct nea_err *err);
+
+int nea_str_has_prefix(const char *s, const char *prefix);
+
+#endif

@@ -100,6 +100,10 @@ int nea_iso_build(const char *label, const struct nea_iso_file *files, size_t n,
     iso_write_opts_set_iso_level(opts, 2);
     iso_write_opts_set_rockridge(opts, 1);
     iso_write_opts_set_joliet(opts, 1);
+    /* "cidata" in lower case in the primary descriptor too, as cloud-localds
+     * (genisoimage -volid cidata) writes it; strict d-characters would make
+     * it CIDATA there. */
+    iso_write_opts_set_relaxed_vol_atts(opts, 1);
     iso_write_opts_set_always_gmt(opts, 1);
     iso_write_opts_set_replace_timestamps(opts, 2);
     iso_write_opts_set_default_timestamp(opts, when);

@@ -424,7 +424,11 @@ static void read_ipv4(struct ctx *c, const struct nea_ynode *node, struct nea_ip
     char gw[NEA_IP_STRLEN], net[NEA_IP_STRLEN + 16];
     nea_ip_format(&out->gateway, gw);
     fmt_net(&out->address, out->prefix, net, sizeof(net));
-    if (!nea_ip_in_subnet(&out->gateway, &out->address, out->prefix))
+    enum nea_ip_kind k = nea_ip_kind(&out->gateway);
+    if (k != NEA_IP_UNICAST)
+        err_at(c, v[V4_GATEWAY], "appliance.ipv4.gateway %s is %s, not a usable "
+               "gateway", gw, nea_ip_kind_name(k));
+    else if (!nea_ip_in_subnet(&out->gateway, &out->address, out->prefix))
         err_at(c, v[V4_GATEWAY], "appliance.ipv4.gateway %s is not inside %s", gw, net);
     else if (nea_ip_equal(&out->gateway, &out->address))
         err_at(c, v[V4_GATEWAY], "appliance.ipv4.gateway %s is the appliance's own "
@@ -485,8 +489,12 @@ static void read_ipv6(struct ctx *c, const struct nea_ynode *node, struct nea_ip
     char gw[NEA_IP_STRLEN], net[NEA_IP_STRLEN + 16];
     nea_ip_format(&out->gateway, gw);
     fmt_net(&out->address, out->prefix, net, sizeof(net));
-    bool ll = nea_ip_kind(&out->gateway) == NEA_IP_LINK_LOCAL;
-    if (!ll && !nea_ip_in_subnet(&out->gateway, &out->address, out->prefix))
+    enum nea_ip_kind k = nea_ip_kind(&out->gateway);
+    bool ll = k == NEA_IP_LINK_LOCAL;
+    if (k != NEA_IP_UNICAST && !ll)
+        err_at(c, v[V6_GATEWAY], "appliance.ipv6.gateway %s is %s, not a usable "
+               "gateway", gw, nea_ip_kind_name(k));
+    else if (!ll && !nea_ip_in_subnet(&out->gateway, &out->address, out->prefix))
         err_at(c, v[V6_GATEWAY], "appliance.ipv6.gateway %s is neither inside %s nor "
                "link-local (fe80::/10)", gw, net);
     else if (nea_ip_equal(&out->gateway, &out->address))
@@ -506,12 +514,10 @@ static void read_dns(struct ctx *c, const struct nea_ynode *node, struct nea_spe
                nea_ynode_type_name(node));
         return;
     }
-    if (node->n > NEA_MAX_DNS) {
+    if (node->n > NEA_MAX_DNS)
         err_at(c, node, "appliance.dns lists %zu servers, the limit is %d", node->n,
                NEA_MAX_DNS);
-        return;
-    }
-    for (size_t i = 0; i < node->n; i++) {
+    for (size_t i = 0; i < node->n && s->n_dns < NEA_MAX_DNS; i++) {
         NEA_AUTOFREE char *path = nea_xasprintf("appliance.dns[%zu]", i);
         struct nea_ip ip;
         if (!get_ip(c, node->items[i], path, 0, &ip))
@@ -550,17 +556,15 @@ static void read_ssh_keys(struct ctx *c, const struct nea_ynode *node,
                nea_ynode_type_name(node));
         return;
     }
-    if (node->n > NEA_MAX_SSH_KEYS) {
+    if (node->n > NEA_MAX_SSH_KEYS)
         err_at(c, node, "appliance.ssh-authorized-keys lists %zu keys, the limit is "
                "%d", node->n, NEA_MAX_SSH_KEYS);
-        return;
-    }
     static const char *const types[] = {"ssh-ed25519 ", "ssh-rsa ",
                                         "ecdsa-sha2-nistp256 ", "ecdsa-sha2-nistp384 ",
                                         "ecdsa-sha2-nistp521 ",
                                         "sk-ssh-ed25519@openssh.com ",
                                         "sk-ecdsa-sha2-nistp256@openssh.com "};
-    for (size_t i = 0; i < node->n; i++) {
+    for (size_t i = 0; i < node->n && s->n_ssh_keys < NEA_MAX_SSH_KEYS; i++) {
         NEA_AUTOFREE char *path = nea_xasprintf("appliance.ssh-authorized-keys[%zu]", i);
         const char *k = get_str(c, node->items[i], path, 16384);
         if (!k)

@@ -1,0 +1,215 @@
+/*
+ * Rendering through the API: instance-id rules, ownership metadata, template
+ * handling and template errors, ISO volume descriptor.  Byte-exact outputs are
+ * the golden tests' job (tests/data/render/).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <libxml/parser.h>
+#include <libxml/xpath.h>
+#include <libxml/xpathInternals.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "nea_render.h"
+#include "nea_spec.h"
+#include "nea_util.h"
+
+static const char *const plan_dirs[] = {NEA_TEST_PLANS};
+static const struct nea_load_opts lopts = {plan_dirs, 1};
+
+static const char base[] = "tenant: acme\n"
+                           "hardware-plan: gold\n"
+                           "appliance:\n"
+                           "  external-network: br-ext\n"
+                           "  ipv4: {mode: static, address: 192.0.2.10, prefix: 24,"
+                           " gateway: 192.0.2.1}\n"
+                           "public-ips: {ipv4: 1}\n";
+
+static struct nea_spec *load(const char *text)
+{
+    struct nea_diags d = {0};
+    struct nea_err e = {0};
+    struct nea_spec *s = NULL;
+    assert_int_equal(nea_spec_load_buffer("t.yaml", text, strlen(text), &lopts, &s, &d,
+                                          &e),
+                     NEA_OK);
+    nea_diags_clear(&d);
+    return s;
+}
+
+static char *replace(const char *from, const char *to)
+{
+    const char *p = strstr(base, from);
+    assert_non_null(p);
+    return nea_xasprintf("%.*s%s%s", (int)(p - base), base, to, p + strlen(from));
+}
+
+static struct nea_render_opts ropts(const char *tpl)
+{
+    return (struct nea_render_opts){.template_path = tpl, .volume_dir = "/pool",
+                                    .epoch = NEA_DEFAULT_EPOCH};
+}
+
+static void render_ok(const char *text, struct nea_artifacts *a)
+{
+    struct nea_spec *s = load(text);
+    struct nea_render_opts o = ropts(NEA_TEMPLATE);
+    struct nea_err e = {0};
+    int rc = nea_render(s, &o, a, &e);
+    if (rc)
+        fail_msg("render: %s", e.msg);
+    nea_spec_free(s);
+}
+
+static void test_instance_id(void **state)
+{
+    (void)state;
+    struct nea_artifacts a, b, c;
+    render_ok(base, &a);
+    assert_true(nea_str_has_prefix(a.seed.instance_id, "acme-nea-"));
+    assert_int_equal(strlen(a.seed.instance_id), strlen("acme-nea-") + 16);
+    /* new address -> new instance-id, so cloud-init applies it on reboot */
+    char *t = replace("192.0.2.10", "192.0.2.20");
+    render_ok(t, &b);
+    free(t);
+    assert_string_not_equal(a.seed.instance_id, b.seed.instance_id);
+    /* the public IP count is not in the seed: same instance-id, new spec hash */
+    t = replace("ipv4: 1}", "ipv4: 2}");
+    render_ok(t, &c);
+    free(t);
+    assert_string_equal(a.seed.instance_id, c.seed.instance_id);
+    assert_string_not_equal(a.domain_xml, c.domain_xml);
+    assert_string_equal(a.disk_volume, "acme-nea.qcow2");
+    assert_string_equal(a.seed_volume, "acme-nea-seed.iso");
+    nea_artifacts_clear(&a);
+    nea_artifacts_clear(&b);
+    nea_artifacts_clear(&c);
+}
+
+static char *xpath_str(xmlDocPtr doc, const char *expr)
+{
+    xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
+    xmlXPathRegisterNs(ctx, BAD_CAST "n", BAD_CAST NEA_XMLNS);
+    xmlXPathObjectPtr r = xmlXPathEvalExpression(BAD_CAST expr, ctx);
+    char *out = NULL;
+    if (r) {
+        xmlChar *s = xmlXPathCastToString(r);
+        out = nea_xstrdup((const char *)s);
+        xmlFree(s);
+        xmlXPathFreeObject(r);
+    }
+    xmlXPathFreeContext(ctx);
+    return out;
+}
+
+static void expect_xpath(xmlDocPtr doc, const char *expr, const char *want)
+{
+    char *got = xpath_str(doc, expr);
+    if (!got || strcmp(got, want))
+        fail_msg("%s: got \"%s\", want \"%s\"", expr, got ? got : "(null)", want);
+    free(got);
+}
+
+static void test_domain_content(void **state)
+{
+    (void)state;
+    struct nea_spec *s = load(base);
+    struct nea_artifacts a;
+    render_ok(base, &a);
+    xmlDocPtr doc = xmlReadMemory(a.domain_xml, (int)a.domain_xml_len, "d.xml", NULL, 0);
+    assert_non_null(doc);
+    expect_xpath(doc, "string(/domain/metadata/n:appliance/n:tenant)", "acme");
+    expect_xpath(doc, "string(/domain/metadata/n:appliance/n:plan)", "gold");
+    expect_xpath(doc, "string(/domain/metadata/n:appliance/n:spec-hash)", s->hash);
+    expect_xpath(doc, "string(/domain/metadata/n:appliance/n:instance-id)",
+                 a.seed.instance_id);
+    expect_xpath(doc, "string(/domain/sysinfo/system/entry[@name='serial'])",
+                 "ds=nocloud");
+    expect_xpath(doc, "string(/domain/os/smbios/@mode)", "sysinfo");
+    expect_xpath(doc, "string(/domain/devices/disk[@device='cdrom']/target/@bus)",
+                 "sata");
+    expect_xpath(doc, "string(/domain/devices/disk[@device='cdrom']/source/@file)",
+                 "/pool/acme-nea-seed.iso");
+    expect_xpath(doc, "string(/domain/devices/disk[@device='disk']/source/@file)",
+                 "/pool/acme-nea.qcow2");
+    char mac[18];
+    nea_mac_format(s->mac, mac);
+    expect_xpath(doc, "string(/domain/devices/interface/mac/@address)", mac);
+    expect_xpath(doc, "string(/domain/devices/interface/source/@bridge)", "br-ext");
+    expect_xpath(doc, "string(count(/domain/devices/serial))", "1");
+    expect_xpath(doc, "string(/domain/@type)", "kvm"); /* auto renders as kvm */
+    xmlFreeDoc(doc);
+    nea_artifacts_clear(&a);
+    nea_spec_free(s);
+}
+
+static void test_iso_header(void **state)
+{
+    (void)state;
+    struct nea_artifacts a;
+    render_ok(base, &a);
+    assert_true(a.iso_len > 32768 + 2048);
+    assert_true(a.iso_len % 2048 == 0);
+    assert_memory_equal(a.iso + 32769, "CD001", 5);
+    assert_memory_equal(a.iso + 32808, "cidata ", 7);
+    nea_artifacts_clear(&a);
+}
+
+static void expect_template_error(const char *content, int code, const char *msg)
+{
+    char path[] = "/tmp/nea-tpl-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    if (content)
+        assert_int_equal(write(fd, content, strlen(content)), (ssize_t)strlen(content));
+    close(fd);
+    if (!content)
+        unlink(path);
+    struct nea_spec *s = load(base);
+    struct nea_render_opts o = ropts(path);
+    struct nea_artifacts a = {0};
+    struct nea_err e = {0};
+    assert_int_equal(nea_render(s, &o, &a, &e), code);
+    if (!strstr(e.msg, msg))
+        fail_msg("\"%s\" does not contain \"%s\"", e.msg, msg);
+    assert_non_null(strstr(e.msg, path));
+    assert_null(a.domain_xml);
+    assert_null(a.iso);
+    nea_spec_free(s);
+    unlink(path);
+}
+
+static void test_template_errors(void **state)
+{
+    (void)state;
+    expect_template_error("<domain><os>\n<devices/></domain>", NEA_ERR_INVALID,
+                          "not well-formed");
+    expect_template_error("<vm><os/><devices/></vm>", NEA_ERR_INVALID,
+                          "root element must be <domain>");
+    expect_template_error("<domain><os/></domain>", NEA_ERR_INVALID,
+                          "must have <os> and <devices>");
+    expect_template_error("", NEA_ERR_INVALID, "not well-formed");
+    expect_template_error(NULL, NEA_ERR_IO, "cannot open");
+    /* an external entity is never fetched nor expanded */
+    expect_template_error("<!DOCTYPE domain [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>"
+                          "<domain>&x;<os/></domain>",
+                          NEA_ERR_INVALID, "must have <os> and <devices>");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_instance_id),
+        cmocka_unit_test(test_domain_content),
+        cmocka_unit_test(test_iso_header),
+        cmocka_unit_test(test_template_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

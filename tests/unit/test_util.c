@@ -1,0 +1,134 @@
+/* SHA-256 against the NIST vectors, the error record, diagnostics, file I/O. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "nea_err.h"
+#include "nea_sha256.h"
+#include "nea_util.h"
+
+static void hex_of(const void *d, size_t n, char out[65])
+{
+    uint8_t h[32];
+    nea_sha256(d, n, h);
+    nea_hex(h, 32, out);
+}
+
+static void test_sha256_vectors(void **state)
+{
+    (void)state;
+    char out[65];
+    hex_of("", 0, out);
+    assert_string_equal(out, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    hex_of("abc", 3, out);
+    assert_string_equal(out, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    const char *m = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    hex_of(m, strlen(m), out);
+    assert_string_equal(out, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    /* one million 'a', fed in uneven pieces to exercise the buffering */
+    struct nea_sha256 c;
+    nea_sha256_init(&c);
+    char chunk[997];
+    memset(chunk, 'a', sizeof(chunk));
+    size_t left = 1000000;
+    while (left) {
+        size_t n = left < sizeof(chunk) ? left : sizeof(chunk);
+        nea_sha256_update(&c, chunk, n);
+        left -= n;
+    }
+    uint8_t h[32];
+    nea_sha256_final(&c, h);
+    nea_hex(h, 32, out);
+    assert_string_equal(out, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+static void test_err_first_wins(void **state)
+{
+    (void)state;
+    struct nea_err e = {0};
+    assert_int_equal(nea_err_set(&e, NEA_ERR_IO, "first %d", 1), NEA_ERR_IO);
+    assert_int_equal(nea_err_set(&e, NEA_ERR_INVALID, "second"), NEA_ERR_IO);
+    assert_string_equal(e.msg, "first 1");
+    nea_err_clear(&e);
+    assert_int_equal(e.code, NEA_OK);
+    assert_int_equal(nea_err_set(NULL, NEA_ERR_IO, "x"), NEA_ERR_IO);
+}
+
+static void test_diags(void **state)
+{
+    (void)state;
+    struct nea_diags d = {0};
+    nea_diags_add(&d, NEA_DIAG_ERROR, "b.yaml", 1, 1, "b1");
+    nea_diags_add(&d, NEA_DIAG_ERROR, "a.yaml", 9, 3, "a9");
+    nea_diags_add(&d, NEA_DIAG_WARNING, "a.yaml", 2, 5, "a2");
+    nea_diags_add(&d, NEA_DIAG_ERROR, "a.yaml", 2, 5, "a2-second");
+    nea_diags_sort(&d);
+    assert_int_equal(d.n_errors, 3);
+    char *s = nea_diag_format(&d.v[0]);
+    assert_string_equal(s, "a.yaml:2:5: warning: a2");
+    free(s);
+    assert_string_equal(d.v[1].text, "a2-second");
+    assert_string_equal(d.v[2].text, "a9");
+    assert_string_equal(d.v[3].text, "b1");
+    nea_diags_clear(&d);
+    for (int i = 0; i < NEA_DIAGS_MAX + 50; i++)
+        nea_diags_add(&d, NEA_DIAG_ERROR, "x", 1, 1, "e%d", i);
+    assert_int_equal(d.n, NEA_DIAGS_MAX);
+    assert_int_equal(d.n_errors, NEA_DIAGS_MAX + 50);
+    nea_diags_clear(&d);
+}
+
+static void test_files(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/nea-test-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char *path = nea_xasprintf("%s/f", dir);
+    struct nea_err e = {0};
+    assert_int_equal(nea_write_file(path, "hello", 5, 0600, &e), NEA_OK);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    char *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(nea_read_file(path, 5, &buf, &len, &e), NEA_OK);
+    assert_int_equal(len, 5);
+    assert_string_equal(buf, "hello");
+    free(buf);
+    buf = NULL;
+    assert_int_equal(nea_read_file(path, 4, &buf, &len, &e), NEA_ERR_INVALID);
+    assert_null(buf);
+    assert_non_null(strstr(e.msg, "larger than the limit"));
+    nea_err_clear(&e);
+    assert_int_equal(nea_read_file(dir, 100, &buf, &len, &e), NEA_ERR_IO);
+    nea_err_clear(&e);
+    char *missing = nea_xasprintf("%s/missing", dir);
+    assert_int_equal(nea_read_file(missing, 100, &buf, &len, &e), NEA_ERR_IO);
+    assert_non_null(strstr(e.msg, "cannot open"));
+    nea_err_clear(&e);
+    char *nodir = nea_xasprintf("%s/nodir/f", dir);
+    assert_int_equal(nea_write_file(nodir, "x", 1, 0644, &e), NEA_ERR_IO);
+    unlink(path);
+    rmdir(dir);
+    free(path);
+    free(missing);
+    free(nodir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sha256_vectors),
+        cmocka_unit_test(test_err_first_wins),
+        cmocka_unit_test(test_diags),
+        cmocka_unit_test(test_files),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -198,7 +198,7 @@ int nea_ytree_parse(const char *file, const char *buf, size_t len,
     yaml_parser_t parser;
     if (!yaml_parser_initialize(&parser))
         abort();
-    NEA_AUTO(yaml_parser_freep) yaml_parser_t *pp = &parser;
+    NEA_AUTO(yaml_parser_freep) __attribute__((unused)) yaml_parser_t *pp = &parser;
     yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
     struct builder b = {.file = file, .parser = &parser, .diags = diags};
 

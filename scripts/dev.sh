@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# The README's two commands, run on a fresh Debian 12 machine as root:
+#
+#   scripts/dev.sh demo   install what is missing, build, run the main job
+#   scripts/dev.sh test   install what is missing, build, run every test
+#
+# Packages are installed with apt-get only when missing.  Nothing here builds
+# a command line from input.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+build_pkgs=(build-essential cmake pkg-config libxml2-dev libyaml-dev libisofs-dev
+            libvirt-dev libcurl4-openssl-dev libsqlite3-dev libcmocka-dev)
+# the real consumers the tests hand our artefacts to, and the fuzz build
+test_pkgs=(libvirt-clients cloud-init genisoimage util-linux python3 python3-yaml
+           clang libclang-rt-14-dev)
+
+log() { printf '\n== %s\n' "$*"; }
+
+install_missing() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local sudo=()
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null || { echo "missing packages: ${missing[*]}; run as root" >&2; exit 1; }
+    sudo=(sudo)
+  fi
+  local had_cloud_init=1
+  dpkg-query -W -f='${Status}' cloud-init 2>/dev/null | grep -q 'ok installed' || had_cloud_init=0
+  log "installing: ${missing[*]}"
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # cloud-init is here only for its validators ("cloud-init schema",
+  # "cloud-init devel net-convert"); keep it from configuring this machine
+  # at its next boot.
+  if [ $had_cloud_init = 0 ] && [ -d /etc/cloud ]; then
+    "${sudo[@]}" touch /etc/cloud/cloud-init.disabled
+  fi
+}
+
+configure_build() { # DIR [cmake args...]
+  local dir=$1; shift
+  log "configure and build ($dir)"
+  cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+  cmake --build "$dir" -j"$(nproc)"
+}
+
+cmd_demo() {
+  install_missing "${build_pkgs[@]}"
+  configure_build build
+  local neaprov=build/plugin/neaprov
+  log "validate the example specs (the last one is refused on purpose)"
+  set +e
+  "$neaprov" validate --plans hw/plans examples/*.yaml
+  echo "exit status: $? (2 = a spec was refused)"
+  set -e
+  log "render examples/acme-dual-stack.yaml into out/acme-nea"
+  "$neaprov" render --plans hw/plans --template templates/domain.xml \
+      examples/acme-dual-stack.yaml -o out/acme-nea
+  ls -l out/acme-nea
+  log "network-config"
+  cat out/acme-nea/network-config
+}
+
+cmd_test() {
+  install_missing "${build_pkgs[@]}" "${test_pkgs[@]}"
+  log "fuzz target: build with clang and run it for 20 s"
+  CC=clang configure_build build-fuzz -DNEA_FUZZ=ON -DBUILD_TESTING=OFF
+  local corpus; corpus=$(mktemp -d)
+  build-fuzz/tests/fuzz/fuzz_spec -max_total_time=20 -rss_limit_mb=2048 \
+      "$corpus" tests/fuzz/corpus 2>&1 | tail -n 1
+  rm -rf "$corpus"
+  log "every test under AddressSanitizer and UBSan"
+  configure_build build-asan -DNEA_SANITIZE=ON
+  (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+      ctest --output-on-failure -j"$(nproc)")
+  # last, so that ctest's summary line closes the output
+  configure_build build
+  log "every test"
+  (cd build && ctest --output-on-failure -j"$(nproc)")
+}
+
+case "${1:-}" in
+  demo) cmd_demo ;;
+  test) cmd_test ;;
+  *) echo "usage: $0 demo|test" >&2; exit 2 ;;
+esac

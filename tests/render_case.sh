@@ -38,7 +38,8 @@ is_error_case=0
 if [ "$mode" = consumers ]; then
   [ $is_error_case = 1 ] && { echo "error case: nothing to check"; exit 0; }
   [ $status = 0 ] || { cat "$scratch/stderr"; echo "render failed ($status)"; exit 1; }
-  exec python3 "$6" "$scratch/out" "$case_dir/expect.json"
+  # Debian's python3: the one with PyYAML (cloud-init's dependency)
+  exec /usr/bin/python3 "$6" "$scratch/out" "$case_dir/expect.json"
 fi
 
 if [ "${NEA_REGENERATE:-0}" = 1 ]; then

@@ -11,9 +11,16 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <fcntl.h>
+#include <ftw.h>
+#include <unistd.h>
+
+#include "nea_engine.h"
+#include "nea_json.h"
 #include "nea_render.h"
 #include "nea_spec.h"
 #include "nea_util.h"
+#include "nea_virt.h"
 
 #ifndef NEA_VERSION
 #define NEA_VERSION "0.0.0"
@@ -35,6 +42,11 @@ static void usage(FILE *f)
             "  validate SPEC...            check specs and their hardware plans\n"
             "  render SPEC -o OUTDIR       write domain.xml, seed.iso, meta-data,\n"
             "                              user-data and network-config\n"
+            "  networks [-c URI]           the host's external networks\n"
+            "  plan SPEC...                what apply would change, and the disruption\n"
+            "  apply SPEC...               converge the host to the specs\n"
+            "  status [TENANT|NAME]        recorded state joined with the live domains\n"
+            "  destroy TENANT|NAME         shut down, undefine, delete the volumes\n"
             "  version                     print the version\n"
             "\n"
             "options:\n"
@@ -47,6 +59,15 @@ static void usage(FILE *f)
             "  -o, --output DIR            output directory of render (created)\n"
             "      --volume-dir DIR        where the storage pool keeps volumes\n"
             "                              (default %s)\n"
+            "  -c, --connect URI           libvirt URI (overrides the plan's host)\n"
+            "      --state PATH            state database (default /var/lib/neaprov/\n"
+            "                              state.db as root, else $XDG_STATE_HOME/\n"
+            "                              neaprov/state.db; for test:// hosts a\n"
+            "                              database that lives as long as the run)\n"
+            "      --json                  machine-readable output (read commands)\n"
+            "      --no-wait               apply: do not wait until the appliance is ready\n"
+            "      --timeout S             apply: readiness timeout (default 300)\n"
+            "      --stop-timeout S        graceful shutdown before power-off (default 60)\n"
             "  -q, --quiet                 print errors only\n"
             "  -h, --help                  this help\n"
             "\n"
@@ -55,6 +76,13 @@ static void usage(FILE *f)
 }
 
 struct cli {
+    const char *uri;
+    const char *state_path;
+    char *tmp_state_dir;
+    int json;
+    int no_wait;
+    unsigned timeout_s;
+    unsigned stop_timeout_s;
     const char *plan_dirs[16];
     size_t n_plan_dirs;
     char *env_plans;
@@ -70,9 +98,8 @@ static int print_diags(struct nea_diags *d)
         NEA_AUTOFREE char *line = nea_diag_format(&d->v[i]);
         fprintf(stderr, "%s\n", line);
     }
-    if (d->n_errors > NEA_DIAGS_MAX)
-        fprintf(stderr, "%s: %zu more problems not shown\n", prog,
-                d->n_errors - NEA_DIAGS_MAX);
+    if (d->n_total > d->n)
+        fprintf(stderr, "%s: %zu more problems not shown\n", prog, d->n_total - d->n);
     return d->n_errors ? EXIT_INVALID : 0;
 }
 
@@ -152,6 +179,20 @@ static int cmd_validate(struct cli *c, int argc, char **argv)
     return worst;
 }
 
+static int mkdir_p(const char *dir, mode_t mode)
+{
+    NEA_AUTOFREE char *p = nea_xstrdup(dir);
+    for (char *q = p + 1; *q; q++) {
+        if (*q != '/')
+            continue;
+        *q = '\0';
+        if (mkdir(p, mode) < 0 && errno != EEXIST)
+            return -1;
+        *q = '/';
+    }
+    return mkdir(p, mode) < 0 && errno != EEXIST ? -1 : 0;
+}
+
 static int write_out(const char *dir, const char *name, const void *buf, size_t len,
                      unsigned mode)
 {
@@ -207,7 +248,7 @@ static int cmd_render(struct cli *c, int argc, char **argv)
         fprintf(stderr, "%s: %s\n", prog, err.msg);
         return exit_for(rc);
     }
-    if (mkdir(c->output, 0755) < 0 && errno != EEXIST) {
+    if (mkdir_p(c->output, 0755) < 0) {
         fprintf(stderr, "%s: %s: cannot create directory: %s\n", prog, c->output,
                 strerror(errno));
         nea_artifacts_clear(&a);
@@ -234,6 +275,400 @@ static int cmd_render(struct cli *c, int argc, char **argv)
     return ex;
 }
 
+/* ---- deploy commands ---------------------------------------------------- */
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void remove_tmp_state(struct cli *c)
+{
+    if (c->tmp_state_dir) {
+        nftw(c->tmp_state_dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+        free(c->tmp_state_dir);
+        c->tmp_state_dir = NULL;
+    }
+}
+
+/* The state database: --state, else a per-run one for the in-process test
+ * driver (its domains die with the process, so must its record), else the
+ * system or user default. */
+static int resolve_state(struct cli *c, bool test_host, const char **ret)
+{
+    if (c->state_path) {
+        *ret = c->state_path;
+        return 0;
+    }
+    if (test_host) {
+        char tmpl[] = "/tmp/neaprov-run-XXXXXX";
+        if (!mkdtemp(tmpl)) {
+            fprintf(stderr, "%s: cannot create a temporary state directory: %s\n", prog,
+                    strerror(errno));
+            return EXIT_RUNTIME;
+        }
+        c->tmp_state_dir = nea_xstrdup(tmpl);
+        c->state_path = nea_xasprintf("%s/state.db", tmpl);
+        if (!c->quiet && !c->json)
+            printf("state: %s (per run: the test driver keeps nothing after exit)\n",
+                   c->state_path);
+        *ret = c->state_path;
+        return 0;
+    }
+    NEA_AUTOFREE char *dir = NULL;
+    if (geteuid() == 0) {
+        dir = nea_xstrdup("/var/lib/neaprov");
+    } else {
+        const char *xdg = getenv("XDG_STATE_HOME");
+        const char *home = getenv("HOME");
+        if (xdg && *xdg == '/')
+            dir = nea_xasprintf("%s/neaprov", xdg);
+        else if (home && *home == '/')
+            dir = nea_xasprintf("%s/.local/state/neaprov", home);
+        else {
+            fprintf(stderr, "%s: no HOME or XDG_STATE_HOME; give --state PATH\n", prog);
+            return EXIT_INVALID;
+        }
+    }
+    if (mkdir_p(dir, 0700) < 0) {
+        fprintf(stderr, "%s: %s: cannot create the state directory: %s\n", prog, dir,
+                strerror(errno));
+        return EXIT_RUNTIME;
+    }
+    c->state_path = nea_xasprintf("%s/state.db", dir);
+    *ret = c->state_path;
+    return 0;
+}
+
+static void on_progress(void *data, const char *tenant, const char *step, int pct)
+{
+    struct cli *c = data;
+    if (!c->quiet)
+        printf("  %s: [%3d%%] %s\n", tenant, pct, step);
+    fflush(stdout);
+}
+
+static int open_engine(struct cli *c, bool test_host, struct nea_engine **ret)
+{
+    const char *state = NULL;
+    int ex = resolve_state(c, test_host, &state);
+    if (ex)
+        return ex;
+    struct nea_engine_opts o = {
+        .state_path = state,
+        .uri = c->uri,
+        .template_path = c->template_path,
+        .stop_timeout_s = c->stop_timeout_s,
+        .ready_timeout_s = c->timeout_s,
+        .wait = !c->no_wait,
+        .progress = on_progress,
+        .progress_data = c,
+    };
+    /* Tests make one libvirt operation fail, or crash the process there:
+     * NEAPROV_FAULT=OP[:N][:crash] (see docs/testing.md). */
+    const char *fault = getenv("NEAPROV_FAULT");
+    NEA_AUTOFREE char *fcopy = fault && *fault ? nea_xstrdup(fault) : NULL;
+    if (fcopy) {
+        char *save = NULL;
+        o.fault_op = strtok_r(fcopy, ":", &save);
+        for (char *t = strtok_r(NULL, ":", &save); t; t = strtok_r(NULL, ":", &save)) {
+            if (!strcmp(t, "crash"))
+                o.fault_crash = true;
+            else
+                o.fault_nth = (unsigned)strtoul(t, NULL, 10);
+        }
+    }
+    struct nea_err err = {0};
+    if (nea_engine_open(&o, ret, &err) < 0) {
+        fprintf(stderr, "%s: %s\n", prog, err.msg);
+        return exit_for(err.code);
+    }
+    return 0;
+}
+
+static void print_changeset(struct cli *c, const struct nea_changeset *cs)
+{
+    if (c->quiet)
+        return;
+    if (!cs->todo) {
+        printf("%s (tenant %s) on %s: nothing to do, the appliance matches its spec\n",
+               cs->name, cs->tenant, cs->host);
+        return;
+    }
+    printf("%s (tenant %s) on %s:\n", cs->name, cs->tenant, cs->host);
+    for (size_t i = 0; i < cs->n; i++) {
+        const struct nea_change *ch = &cs->v[i];
+        printf("  %-24s %s -> %s\n", ch->field, ch->old_value ? ch->old_value : "(none)",
+               ch->new_value ? ch->new_value : "(none)");
+        printf("  %-24s   %s [%s]\n", "", ch->action, nea_disruption_name(ch->disruption));
+    }
+    printf("  disruption: %s\n", nea_disruption_name(cs->disruption));
+}
+
+static void json_changeset(struct nea_json *j, const struct nea_changeset *cs)
+{
+    nea_json_obj(j, NULL);
+    nea_json_str(j, "tenant", cs->tenant);
+    nea_json_str(j, "name", cs->name);
+    nea_json_str(j, "host", cs->host);
+    nea_json_bool(j, "changes", cs->todo != 0);
+    nea_json_str(j, "disruption", nea_disruption_name(cs->disruption));
+    nea_json_arr(j, "fields");
+    for (size_t i = 0; i < cs->n; i++) {
+        nea_json_obj(j, NULL);
+        nea_json_str(j, "field", cs->v[i].field);
+        nea_json_str(j, "old", cs->v[i].old_value);
+        nea_json_str(j, "new", cs->v[i].new_value);
+        nea_json_str(j, "action", cs->v[i].action);
+        nea_json_str(j, "disruption", nea_disruption_name(cs->v[i].disruption));
+        nea_json_obj_end(j);
+    }
+    nea_json_arr_end(j);
+    nea_json_obj_end(j);
+}
+
+static bool is_test_uri(const char *uri)
+{
+    return uri && nea_str_has_prefix(uri, "test:");
+}
+
+/* Loads every spec first: a bad one stops the run before any host change. */
+static int load_specs(struct cli *c, int argc, char **argv, struct nea_spec ***ret,
+                      bool *ret_test)
+{
+    if (argc < 1) {
+        fprintf(stderr, "%s: name at least one spec file\n", prog);
+        return EXIT_INVALID;
+    }
+    struct nea_spec **v = nea_xcalloc((size_t)argc, sizeof(*v));
+    int worst = 0;
+    bool test = is_test_uri(c->uri);
+    for (int i = 0; i < argc; i++) {
+        int ex = load_spec(c, argv[i], &v[i]);
+        if (ex > worst)
+            worst = ex;
+        if (v[i] && !c->uri && is_test_uri(v[i]->plan->host))
+            test = true;
+    }
+    for (int i = 0; i < argc && !worst; i++)
+        for (int k = 0; k < i; k++)
+            if (!strcmp(v[i]->tenant, v[k]->tenant)) {
+                fprintf(stderr, "%s: %s and %s both describe tenant %s's appliance\n",
+                        prog, argv[k], argv[i], v[i]->tenant);
+                worst = EXIT_INVALID;
+            }
+    if (worst) {
+        for (int i = 0; i < argc; i++)
+            nea_spec_free(v[i]);
+        free(v);
+        return worst;
+    }
+    *ret = v;
+    *ret_test = test;
+    return 0;
+}
+
+static void free_specs(struct nea_spec **v, int n)
+{
+    for (int i = 0; i < n; i++)
+        nea_spec_free(v[i]);
+    free(v);
+}
+
+static int print_status(struct cli *c, struct nea_engine *e, const char *filter);
+
+static int cmd_plan_apply(struct cli *c, int argc, char **argv, bool apply)
+{
+    struct nea_spec **specs = NULL;
+    bool test = false;
+    int ex = load_specs(c, argc, argv, &specs, &test);
+    if (ex)
+        return ex;
+    NEA_AUTO(nea_engine_closep) struct nea_engine *e = NULL;
+    ex = open_engine(c, test, &e);
+    if (ex) {
+        free_specs(specs, argc);
+        return ex;
+    }
+    struct nea_json j;
+    if (c->json) {
+        nea_json_begin(&j, stdout);
+        nea_json_arr(&j, NULL);
+    }
+    int worst = 0;
+    for (int i = 0; i < argc; i++) {
+        struct nea_changeset cs = {0};
+        struct nea_err err = {0};
+        int rc;
+        if (apply) {
+            /* show the plan, then carry it out (like a plan + apply in one) */
+            rc = nea_engine_plan(e, specs[i], &cs, &err);
+            if (rc == NEA_OK && !c->json)
+                print_changeset(c, &cs);
+            nea_changeset_clear(&cs);
+            if (rc == NEA_OK)
+                rc = nea_engine_apply(e, specs[i], &cs, &err);
+            if (rc == NEA_OK && !c->quiet && !c->json && cs.todo)
+                printf("%s: applied (%s)\n", specs[i]->name,
+                       nea_disruption_name(cs.disruption));
+        } else {
+            rc = nea_engine_plan(e, specs[i], &cs, &err);
+            if (rc == NEA_OK && !c->json)
+                print_changeset(c, &cs);
+        }
+        if (rc == NEA_OK && c->json)
+            json_changeset(&j, &cs);
+        nea_changeset_clear(&cs);
+        if (rc < 0) {
+            fprintf(stderr, "%s: %s: %s\n", prog, argv[i], err.msg);
+            int x = exit_for(rc);
+            if (x > worst)
+                worst = x;
+        }
+    }
+    if (c->json) {
+        nea_json_arr_end(&j);
+        nea_json_end(&j);
+    }
+    if (apply && !c->json && !c->quiet && test)
+        print_status(c, e, NULL); /* the test driver's state ends with this run */
+    free_specs(specs, argc);
+    return worst;
+}
+
+static int print_status(struct cli *c, struct nea_engine *e, const char *filter)
+{
+    struct nea_app_status *v = NULL;
+    size_t n = 0;
+    struct nea_err err = {0};
+    if (nea_engine_status(e, filter, &v, &n, &err) < 0) {
+        fprintf(stderr, "%s: %s\n", prog, err.msg);
+        return exit_for(err.code);
+    }
+    if (c->json) {
+        struct nea_json j;
+        nea_json_begin(&j, stdout);
+        nea_json_arr(&j, NULL);
+        for (size_t i = 0; i < n; i++) {
+            const struct nea_deployment *d = v[i].dep;
+            nea_json_obj(&j, NULL);
+            nea_json_str(&j, "tenant", d->tenant);
+            nea_json_str(&j, "name", d->name);
+            nea_json_str(&j, "plan", d->plan);
+            nea_json_str(&j, "host", d->host);
+            nea_json_str(&j, "state", nea_dep_state_name(d->state));
+            nea_json_str(&j, "step", d->step);
+            nea_json_str(&j, "live", v[i].live);
+            nea_json_str(&j, "drift", v[i].drift);
+            nea_json_str(&j, "mac", d->mac);
+            nea_json_str(&j, "uuid", d->uuid);
+            nea_json_str(&j, "instance_id", d->instance_id);
+            nea_json_str(&j, "spec_hash", d->spec_hash);
+            nea_json_str(&j, "last_error", d->last_error);
+            nea_json_int(&j, "updated_at", d->updated_at);
+            nea_json_obj_end(&j);
+        }
+        nea_json_arr_end(&j);
+        nea_json_end(&j);
+    } else {
+        printf("%-16s %-20s %-12s %-10s %s\n", "TENANT", "NAME", "STATE", "LIVE",
+               "DRIFT");
+        for (size_t i = 0; i < n; i++) {
+            const struct nea_deployment *d = v[i].dep;
+            printf("%-16s %-20s %-12s %-10s %s\n", d->tenant, d->name,
+                   nea_dep_state_name(d->state), v[i].live,
+                   v[i].drift ? v[i].drift : "-");
+            if (d->last_error && d->state == NEA_DEP_FAILED)
+                printf("  last error (step %s): %s\n", d->step ? d->step : "?",
+                       d->last_error);
+        }
+    }
+    bool missing = filter && n == 0;
+    nea_statuses_free(v, n);
+    if (missing) {
+        fprintf(stderr, "%s: no appliance of tenant or name %s is recorded\n", prog,
+                filter);
+        return EXIT_INVALID;
+    }
+    return 0;
+}
+
+static int cmd_status(struct cli *c, int argc, char **argv)
+{
+    if (argc > 1) {
+        fprintf(stderr, "%s status: at most one TENANT or NAME\n", prog);
+        return EXIT_INVALID;
+    }
+    NEA_AUTO(nea_engine_closep) struct nea_engine *e = NULL;
+    int ex = open_engine(c, is_test_uri(c->uri), &e);
+    if (ex)
+        return ex;
+    return print_status(c, e, argc ? argv[0] : NULL);
+}
+
+static int cmd_destroy(struct cli *c, int argc, char **argv)
+{
+    if (argc != 1) {
+        fprintf(stderr, "%s destroy: name exactly one TENANT or NAME\n", prog);
+        return EXIT_INVALID;
+    }
+    NEA_AUTO(nea_engine_closep) struct nea_engine *e = NULL;
+    int ex = open_engine(c, is_test_uri(c->uri), &e);
+    if (ex)
+        return ex;
+    struct nea_err err = {0};
+    if (nea_engine_destroy(e, argv[0], c->uri, &err) < 0) {
+        fprintf(stderr, "%s: %s\n", prog, err.msg);
+        return exit_for(err.code);
+    }
+    if (!c->quiet)
+        printf("%s: destroyed\n", argv[0]);
+    return 0;
+}
+
+static int cmd_networks(struct cli *c, int argc, char **argv)
+{
+    (void)argv;
+    if (argc > 0 || !c->uri) {
+        fprintf(stderr, "%s networks: give the host with -c URI\n", prog);
+        return EXIT_INVALID;
+    }
+    NEA_AUTO(nea_host_closep) struct nea_host *h = NULL;
+    struct nea_err err = {0};
+    struct nea_host_net *v = NULL;
+    size_t n = 0;
+    if (nea_host_open(c->uri, &h, &err) < 0 || nea_host_networks(h, &v, &n, &err) < 0) {
+        fprintf(stderr, "%s: %s\n", prog, err.msg);
+        return EXIT_RUNTIME;
+    }
+    static const char *const kinds[] = {"bridge", "openvswitch", "libvirt network"};
+    if (c->json) {
+        struct nea_json j;
+        nea_json_begin(&j, stdout);
+        nea_json_arr(&j, NULL);
+        for (size_t i = 0; i < n; i++) {
+            nea_json_obj(&j, NULL);
+            nea_json_str(&j, "ref", v[i].ref);
+            nea_json_str(&j, "name", v[i].name);
+            nea_json_str(&j, "kind", kinds[v[i].kind]);
+            nea_json_bool(&j, "active", v[i].active);
+            nea_json_obj_end(&j);
+        }
+        nea_json_arr_end(&j);
+        nea_json_end(&j);
+    } else {
+        printf("%-24s %-16s %s\n", "EXTERNAL-NETWORK", "KIND", "STATE");
+        for (size_t i = 0; i < n; i++)
+            printf("%-24s %-16s %s\n", v[i].ref, kinds[v[i].kind],
+                   v[i].active ? "active" : "inactive");
+    }
+    nea_host_nets_free(v, n);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -242,6 +677,12 @@ int main(int argc, char **argv)
         {"output", required_argument, NULL, 'o'},
         {"volume-dir", required_argument, NULL, 'V'},
         {"quiet", no_argument, NULL, 'q'},
+        {"connect", required_argument, NULL, 'c'},
+        {"state", required_argument, NULL, 'S'},
+        {"json", no_argument, NULL, 'J'},
+        {"no-wait", no_argument, NULL, 'W'},
+        {"timeout", required_argument, NULL, 'T'},
+        {"stop-timeout", required_argument, NULL, 'K'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -261,7 +702,7 @@ int main(int argc, char **argv)
     }
     optind = 2;
     int opt;
-    while ((opt = getopt_long(argc, argv, "p:t:o:qh", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "p:t:o:c:qh", longopts, NULL)) != -1) {
         switch (opt) {
         case 'p':
             if (c.n_plan_dirs == NEA_ARRAY_SIZE(c.plan_dirs)) {
@@ -275,6 +716,26 @@ int main(int argc, char **argv)
         case 'o': c.output = optarg; break;
         case 'V': c.volume_dir = optarg; break;
         case 'q': c.quiet = 1; break;
+        case 'c': c.uri = optarg; break;
+        case 'S': c.state_path = optarg; break;
+        case 'J': c.json = 1; break;
+        case 'W': c.no_wait = 1; break;
+        case 'T':
+        case 'K': {
+            char *end = NULL;
+            errno = 0;
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (errno || !*optarg || *end || v == 0 || v > 86400) {
+                fprintf(stderr, "%s: --%s %s: give whole seconds from 1 to 86400\n", prog,
+                        opt == 'T' ? "timeout" : "stop-timeout", optarg);
+                return EXIT_INVALID;
+            }
+            if (opt == 'T')
+                c.timeout_s = (unsigned)v;
+            else
+                c.stop_timeout_s = (unsigned)v;
+            break;
+        }
         case 'h': usage(stdout); return 0;
         default:
             fprintf(stderr, "Try '%s --help'.\n", prog);
@@ -289,11 +750,25 @@ int main(int argc, char **argv)
         ex = cmd_validate(&c, nargs, args);
     else if (!strcmp(cmd, "render"))
         ex = cmd_render(&c, nargs, args);
+    else if (!strcmp(cmd, "plan"))
+        ex = cmd_plan_apply(&c, nargs, args, false);
+    else if (!strcmp(cmd, "apply"))
+        ex = cmd_plan_apply(&c, nargs, args, true);
+    else if (!strcmp(cmd, "status"))
+        ex = cmd_status(&c, nargs, args);
+    else if (!strcmp(cmd, "destroy"))
+        ex = cmd_destroy(&c, nargs, args);
+    else if (!strcmp(cmd, "networks"))
+        ex = cmd_networks(&c, nargs, args);
     else {
         fprintf(stderr, "%s: unknown command \"%s\"; try '%s --help'\n", prog, cmd,
                 prog);
         ex = EXIT_INVALID;
     }
     free(c.env_plans);
+    if (c.tmp_state_dir) {
+        remove_tmp_state(&c);
+        free((char *)c.state_path);
+    }
     return ex;
 }

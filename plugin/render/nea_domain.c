@@ -105,7 +105,10 @@ static void add_devices(xmlNodePtr devices, const struct nea_spec *s,
     xmlNodePtr drv = add_el_attr(disk, "driver", "name", "qemu");
     set_attr(drv, "type", "qcow2");
     set_attr(drv, "discard", "unmap");
-    snprintf(buf, sizeof(buf), "%s/%s.qcow2", o->volume_dir, s->name);
+    if (o->disk_volume)
+        snprintf(buf, sizeof(buf), "%s/%s", o->volume_dir, o->disk_volume);
+    else
+        snprintf(buf, sizeof(buf), "%s/%s.qcow2", o->volume_dir, s->name);
     add_el_attr(disk, "source", "file", buf);
     xmlNodePtr tgt = add_el_attr(disk, "target", "dev", "vda");
     set_attr(tgt, "bus", "virtio");
@@ -115,7 +118,10 @@ static void add_devices(xmlNodePtr devices, const struct nea_spec *s,
     set_attr(cd, "device", "cdrom");
     drv = add_el_attr(cd, "driver", "name", "qemu");
     set_attr(drv, "type", "raw");
-    snprintf(buf, sizeof(buf), "%s/%s-seed.iso", o->volume_dir, s->name);
+    if (o->seed_volume)
+        snprintf(buf, sizeof(buf), "%s/%s", o->volume_dir, o->seed_volume);
+    else
+        snprintf(buf, sizeof(buf), "%s/%s-seed.iso", o->volume_dir, s->name);
     add_el_attr(cd, "source", "file", buf);
     bool ide = is_i440fx(s->plan->machine);
     tgt = add_el_attr(cd, "target", "dev", ide ? "hdc" : "sda");
@@ -216,11 +222,20 @@ int nea_domain_render(const struct nea_spec *s, const struct nea_seed *seed,
         while ((n = child_el(root, owned_top[i])))
             remove_node(n);
     }
-    static const char *const owned_dev[] = {"serial", "console"};
-    for (size_t i = 0; i < NEA_ARRAY_SIZE(owned_dev); i++) {
-        xmlNodePtr n;
-        while ((n = child_el(devices, owned_dev[i])))
-            remove_node(n);
+    /* Devices neaprov manages: every vNIC (the appliance's only vNIC is
+     * ours), disks and cdroms, the console, and the guest agent channel. */
+    for (xmlNodePtr c = devices->children, next; c; c = next) {
+        next = c->next;
+        if (is_el(c, "interface") || is_el(c, "disk") || is_el(c, "serial") ||
+            is_el(c, "console"))
+            remove_node(c);
+        else if (is_el(c, "channel")) {
+            xmlNodePtr t = child_el(c, "target");
+            xmlChar *tn = t ? xmlGetProp(t, BAD_CAST "name") : NULL;
+            if (tn && !xmlStrcmp(tn, BAD_CAST "org.qemu.guest_agent.0"))
+                remove_node(c);
+            xmlFree(tn);
+        }
     }
     xmlNodePtr n;
     while ((n = child_el(os, "smbios")))
@@ -330,8 +345,10 @@ int nea_render(const struct nea_spec *spec, const struct nea_render_opts *opts,
         nea_artifacts_clear(&a);
         return rc;
     }
-    a.disk_volume = nea_xasprintf("%s.qcow2", spec->name);
-    a.seed_volume = nea_xasprintf("%s-seed.iso", spec->name);
+    a.disk_volume = opts->disk_volume ? nea_xstrdup(opts->disk_volume)
+                                      : nea_xasprintf("%s.qcow2", spec->name);
+    a.seed_volume = opts->seed_volume ? nea_xstrdup(opts->seed_volume)
+                                      : nea_xasprintf("%s-seed.iso", spec->name);
     *ret = a;
     return NEA_OK;
 }

@@ -3,7 +3,7 @@
  *
  * libisofs generates the image in a thread of its own and hands it out
  * through a libburn-style burn_source; we drain that into memory (a seed is a
- * few KiB of payload in a ~370 KiB image).
+ * few KiB of payload in a ~72 KiB image).
  */
 #include "nea_iso.h"
 
@@ -104,6 +104,9 @@ int nea_iso_build(const char *label, const struct nea_iso_file *files, size_t n,
      * (genisoimage -volid cidata) writes it; strict d-characters would make
      * it CIDATA there. */
     iso_write_opts_set_relaxed_vol_atts(opts, 1);
+    /* Joliet names without ";1", as Windows and isoinfo -J show them */
+    iso_write_opts_set_omit_version_numbers(opts, 2);
+    iso_write_opts_set_no_force_dots(opts, 2);
     iso_write_opts_set_always_gmt(opts, 1);
     iso_write_opts_set_replace_timestamps(opts, 2);
     iso_write_opts_set_default_timestamp(opts, when);

@@ -25,6 +25,8 @@ struct nea_render_opts {
     const char *template_path;   /* domain template (templates/domain.xml) */
     const char *volume_dir;      /* directory of the storage pool's volumes */
     time_t epoch;                /* timestamp written into the ISO */
+    const char *disk_volume;     /* volume names; NULL: "<name>.qcow2" and */
+    const char *seed_volume;     /* "<name>-seed.iso" */
 };
 
 struct nea_artifacts {

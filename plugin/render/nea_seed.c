@@ -143,9 +143,11 @@ static int build_network_config(const struct nea_spec *s, char **ret, size_t *le
     em_kv(&em, "mac_address", mac);
     em_plain(&em, "subnets");
     em_seq_start(&em);
-    /* dns_nameservers ride on the first subnet: the one place every renderer
-     * (eni, networkd, netplan, sysconfig) carries both families from; a
-     * global "type: nameserver" entry loses IPv6 servers in netplan. */
+    /* dns_nameservers ride on one subnet, a static one when there is one:
+     * every renderer (eni, networkd, netplan, sysconfig) carries both
+     * families from a static subnet, while netplan, networkd and sysconfig
+     * drop servers given on a dhcp4/dhcp6/ipv6_slaac subnet (cloud-init 22.4;
+     * see docs/render.md). */
     bool dns_done = s->n_dns == 0;
     for (int fam = 0; fam < 2; fam++) {
         const char *type = NULL;
@@ -184,7 +186,7 @@ static int build_network_config(const struct nea_spec *s, char **ret, size_t *le
             nea_ip_format(gw, a);
             em_kv(&em, "gateway", a);
         }
-        if (!dns_done) {
+        if (!dns_done && addr) {
             em_plain(&em, "dns_nameservers");
             em_seq_start(&em);
             for (size_t i = 0; i < s->n_dns; i++) {
@@ -198,6 +200,21 @@ static int build_network_config(const struct nea_spec *s, char **ret, size_t *le
     }
     em_seq_end(&em);
     em_map_end(&em);
+    if (!dns_done) {
+        /* no static subnet: a global entry reaches eni, networkd and
+         * sysconfig (netplan drops it), a dhcp subnet's reaches eni only */
+        em_map_start(&em);
+        em_plain(&em, "type");
+        em_plain(&em, "nameserver");
+        em_plain(&em, "address");
+        em_seq_start(&em);
+        for (size_t i = 0; i < s->n_dns; i++) {
+            nea_ip_format(&s->dns[i], a);
+            em_quoted(&em, a);
+        }
+        em_seq_end(&em);
+        em_map_end(&em);
+    }
     em_seq_end(&em);
     em_map_end(&em);
     return em_finish(&em, ret, len, err, "network-config");

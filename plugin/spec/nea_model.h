@@ -33,7 +33,6 @@ struct nea_network {
     char *ref;              /* as written in specs: "br-ext" or "network:NAME" */
     char *name;             /* bridge or libvirt network name */
     enum nea_net_kind kind;
-    unsigned vlan;          /* 0 = untagged; only on Open vSwitch */
 };
 
 struct nea_plan {
@@ -47,7 +46,9 @@ struct nea_plan {
     unsigned vcpus;
     unsigned memory_mib;
     unsigned disk_gib;
-    char *image;            /* absolute path or URL */
+    char *image;            /* as written: absolute or plan-relative path, or URL */
+    char *image_path;       /* local path resolved against the plan's folder;
+                             * NULL for URLs */
     char *image_sha256;     /* lowercase hex, or NULL */
     char *machine;          /* "q35", "pc", "pc-q35-7.2", ... */
     enum nea_domain_type domain_type;

@@ -233,7 +233,7 @@ static bool valid_libvirt_name(const char *s)
     return true;
 }
 
-static bool parse_mac(const char *s, uint8_t mac[6])
+bool nea_parse_mac(const char *s, uint8_t mac[6])
 {
     if (strlen(s) != 17)
         return false;
@@ -249,7 +249,7 @@ static bool parse_mac(const char *s, uint8_t mac[6])
     return true;
 }
 
-static bool parse_uuid(const char *s, uint8_t uuid[16])
+bool nea_parse_uuid(const char *s, uint8_t uuid[16])
 {
     if (strlen(s) != 36)
         return false;
@@ -347,6 +347,11 @@ static bool check_host_address(struct ctx *c, const struct nea_ynode *n,
     return true;
 }
 
+static void read_ipv4_static(struct ctx *c, const struct nea_ynode *node,
+                             const struct nea_ynode **v, struct nea_ipv4 *out);
+static void read_ipv6_static(struct ctx *c, const struct nea_ynode *node,
+                             const struct nea_ynode **v, struct nea_ipv6 *out);
+
 static const char *const v4_modes[] = {"disabled", "dhcp", "static"};
 static const char *const v6_modes[] = {"disabled", "auto", "dhcp", "static"};
 
@@ -354,23 +359,33 @@ enum { V4_MODE, V4_ADDRESS, V4_NETMASK, V4_PREFIX, V4_GATEWAY, V4_N };
 static const char *const v4_keys[] = {"mode", "address", "netmask", "prefix",
                                       "gateway"};
 
-static void read_ipv4(struct ctx *c, const struct nea_ynode *node, struct nea_ipv4 *out)
+/* Returns whether the mode was read (so that "both disabled" is judged only
+ * on modes actually given). */
+static bool read_ipv4(struct ctx *c, const struct nea_ynode *node, struct nea_ipv4 *out)
 {
     const struct nea_ynode *v[V4_N];
     out->mode = NEA_V4_DHCP;
     if (!node)
-        return;
+        return true;
     if (!read_map(c, node, "appliance.ipv4", v4_keys, V4_N, v))
-        return;
+        return false;
     if (!v[V4_MODE]) {
         err_at(c, node, "appliance.ipv4.mode is required (disabled, dhcp or static)");
-        return;
+        return false;
     }
     int m = get_enum(c, v[V4_MODE], "appliance.ipv4.mode", v4_modes,
                      NEA_ARRAY_SIZE(v4_modes));
     if (m < 0)
-        return;
+        return false;
     out->mode = (enum nea_v4_mode)m;
+    read_ipv4_static(c, node, v, out);
+    return true;
+}
+
+static void read_ipv4_static(struct ctx *c, const struct nea_ynode *node,
+                             const struct nea_ynode **v, struct nea_ipv4 *out)
+{
+    int m = (int)out->mode;
     if (out->mode != NEA_V4_STATIC) {
         for (int i = V4_ADDRESS; i < V4_N; i++)
             if (v[i])
@@ -441,24 +456,32 @@ static void read_ipv4(struct ctx *c, const struct nea_ynode *node, struct nea_ip
 enum { V6_MODE, V6_ADDRESS, V6_PREFIX, V6_GATEWAY, V6_N };
 static const char *const v6_keys[] = {"mode", "address", "prefix", "gateway"};
 
-static void read_ipv6(struct ctx *c, const struct nea_ynode *node, struct nea_ipv6 *out)
+static bool read_ipv6(struct ctx *c, const struct nea_ynode *node, struct nea_ipv6 *out)
 {
     const struct nea_ynode *v[V6_N];
     out->mode = NEA_V6_DISABLED;
     if (!node)
-        return;
+        return true;
     if (!read_map(c, node, "appliance.ipv6", v6_keys, V6_N, v))
-        return;
+        return false;
     if (!v[V6_MODE]) {
         err_at(c, node, "appliance.ipv6.mode is required (disabled, auto, dhcp or "
                "static)");
-        return;
+        return false;
     }
     int m = get_enum(c, v[V6_MODE], "appliance.ipv6.mode", v6_modes,
                      NEA_ARRAY_SIZE(v6_modes));
     if (m < 0)
-        return;
+        return false;
     out->mode = (enum nea_v6_mode)m;
+    read_ipv6_static(c, node, v, out);
+    return true;
+}
+
+static void read_ipv6_static(struct ctx *c, const struct nea_ynode *node,
+                             const struct nea_ynode **v, struct nea_ipv6 *out)
+{
+    int m = (int)out->mode;
     if (out->mode != NEA_V6_STATIC) {
         for (int i = V6_ADDRESS; i < V6_N; i++)
             if (v[i])
@@ -741,11 +764,21 @@ static void read_plan_tree(struct ctx *c, const struct nea_ynode *root,
     if (v[P_DISK])
         get_uint(c, v[P_DISK], "disk-gib", 1, 65536, &p->disk_gib);
     if (v[P_IMAGE] && (s = get_str(c, v[P_IMAGE], "image", 4096))) {
-        if (s[0] != '/' && !is_url(s))
-            err_at(c, v[P_IMAGE], "image \"%s\" must be an absolute path or an "
-                   "http://, https:// or file:// URL", s);
-        else
+        if (strstr(s, "://") && !is_url(s)) {
+            err_at(c, v[P_IMAGE], "image \"%s\" must be a path or an http://, "
+                   "https:// or file:// URL", s);
+        } else {
             p->image = nea_xstrdup(s);
+            if (s[0] == '/') {
+                p->image_path = nea_xstrdup(s);
+            } else if (!is_url(s)) {
+                /* relative to the plan file, so a plan folder travels whole */
+                const char *slash = strrchr(c->file, '/');
+                p->image_path = slash ? nea_xasprintf("%.*s/%s", (int)(slash - c->file),
+                                                      c->file, s)
+                                      : nea_xstrdup(s);
+            }
+        }
     }
     if (v[P_IMAGE_SHA] && (s = get_str(c, v[P_IMAGE_SHA], "image-sha256", 128))) {
         bool ok = strlen(s) == 64;
@@ -822,7 +855,7 @@ static int find_plan(struct ctx *c, const struct nea_ynode *at, const char *name
     for (size_t i = 0; opts && i < opts->n_plan_dirs; i++) {
         NEA_AUTOFREE char *path = nea_xasprintf("%s/%s.yaml", opts->plan_dirs[i], name);
         struct stat st;
-        if (stat(path, &st) == 0)
+        if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
             return nea_plan_load_file(path, ret, c->d, err);
         if (off < sizeof(tried))
             off += (size_t)snprintf(tried + off, sizeof(tried) - off, "%s%s",
@@ -831,6 +864,23 @@ static int find_plan(struct ctx *c, const struct nea_ynode *at, const char *name
     err_at(c, at, "hardware-plan \"%s\" not found: no %s.yaml in %s", name, name,
            off ? tried : "(no plan directory configured)");
     return NEA_ERR_INVALID;
+}
+
+static void rehash(struct nea_spec *s)
+{
+    uint8_t h[NEA_SHA256_LEN];
+    NEA_AUTOFREE char *canon = nea_spec_canonical(s);
+    nea_sha256(canon, strlen(canon), h);
+    nea_hex(h, sizeof(h), s->hash);
+}
+
+void nea_spec_pin(struct nea_spec *s, const uint8_t *mac, const uint8_t *uuid)
+{
+    if (mac && !s->mac_given)
+        memcpy(s->mac, mac, 6);
+    if (uuid && !s->uuid_given)
+        memcpy(s->uuid, uuid, 16);
+    rehash(s);
 }
 
 static void derive(struct nea_spec *s)
@@ -860,9 +910,7 @@ static void derive(struct nea_spec *s)
         s->uuid[6] = (uint8_t)((s->uuid[6] & 0x0f) | 0x80); /* RFC 9562 version 8 */
         s->uuid[8] = (uint8_t)((s->uuid[8] & 0x3f) | 0x80);
     }
-    NEA_AUTOFREE char *canon = nea_spec_canonical(s);
-    nea_sha256(canon, strlen(canon), h);
-    nea_hex(h, sizeof(h), s->hash);
+    rehash(s);
 }
 
 static void read_spec_tree(struct ctx *c, const struct nea_ynode *root,
@@ -912,10 +960,9 @@ static void read_spec_tree(struct ctx *c, const struct nea_ynode *root,
         else
             s->name = nea_xstrdup(str);
     } else if (!a[A_NAME] && s->tenant) {
+        /* a valid tenant (<= 48 of [a-z0-9-], not starting with '-') always
+         * makes a valid host name this way */
         s->name = nea_xasprintf("%s-nea", s->tenant);
-        if (!valid_hostname(s->name))
-            err_at(c, v[S_TENANT], "the default appliance name \"%s\" is not a valid "
-                   "host name; set appliance.name", s->name);
     }
 
     if (v[S_APPLIANCE] && v[S_APPLIANCE]->type == NEA_Y_MAP && !a[A_NET])
@@ -944,7 +991,7 @@ static void read_spec_tree(struct ctx *c, const struct nea_ynode *root,
         free(probe.name);
     }
     if (a[A_MAC] && (str = get_str(c, a[A_MAC], "appliance.mac", 32))) {
-        if (!parse_mac(str, s->mac))
+        if (!nea_parse_mac(str, s->mac))
             err_at(c, a[A_MAC], "appliance.mac \"%s\" is not a MAC address of the form "
                    "52:54:00:0a:0b:0c", str);
         else if (s->mac[0] & 1)
@@ -956,17 +1003,16 @@ static void read_spec_tree(struct ctx *c, const struct nea_ynode *root,
             s->mac_given = true;
     }
     if (a[A_UUID] && (str = get_str(c, a[A_UUID], "appliance.uuid", 64))) {
-        if (!parse_uuid(str, s->uuid))
+        if (!nea_parse_uuid(str, s->uuid))
             err_at(c, a[A_UUID], "appliance.uuid \"%s\" is not a UUID of the form "
                    "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", str);
         else
             s->uuid_given = true;
     }
-    read_ipv4(c, a[A_V4], &s->ipv4);
-    read_ipv6(c, a[A_V6], &s->ipv6);
-    if (v[S_APPLIANCE] && v[S_APPLIANCE]->type == NEA_Y_MAP &&
-        s->ipv4.mode == NEA_V4_DISABLED && s->ipv6.mode == NEA_V6_DISABLED &&
-        a[A_V4] && (!a[A_V6] || a[A_V6]->type == NEA_Y_MAP))
+    bool v4_read = read_ipv4(c, a[A_V4], &s->ipv4);
+    bool v6_read = read_ipv6(c, a[A_V6], &s->ipv6);
+    if (v4_read && v6_read && s->ipv4.mode == NEA_V4_DISABLED &&
+        s->ipv6.mode == NEA_V6_DISABLED)
         err_at(c, a[A_V4], "appliance.ipv4 and appliance.ipv6 are both disabled: the "
                "appliance would be unreachable on the external network");
     read_dns(c, a[A_DNS], s);
@@ -1122,6 +1168,7 @@ void nea_plan_free(struct nea_plan *p)
     free(p->host);
     free(p->storage_pool);
     free(p->image);
+    free(p->image_path);
     free(p->image_sha256);
     free(p->machine);
     free(p);

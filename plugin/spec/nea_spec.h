@@ -8,7 +8,9 @@
 #ifndef NEA_SPEC_H
 #define NEA_SPEC_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "nea_err.h"
 #include "nea_model.h"
@@ -31,6 +33,12 @@ int nea_spec_load_buffer(const char *name, const char *buf, size_t len,
                          struct nea_err *err);
 int nea_plan_load_file(const char *path, struct nea_plan **ret_plan,
                        struct nea_diags *diags, struct nea_err *err);
+
+/* Pins the MAC and UUID a deployment already has (when the spec does not set
+ * them) and recomputes the hash. */
+void nea_spec_pin(struct nea_spec *s, const uint8_t *mac, const uint8_t *uuid);
+bool nea_parse_mac(const char *s, uint8_t mac[6]);
+bool nea_parse_uuid(const char *s, uint8_t uuid[16]);
 
 /* The canonical text the spec hash is taken over ("key=value" lines in a
  * fixed order).  Newly allocated. */

@@ -41,6 +41,12 @@ const char *nea_status_name(int code)
     case NEA_ERR_INVALID: return "invalid input";
     case NEA_ERR_INTERNAL: return "internal error";
     case NEA_ERR_LIBRARY: return "library error";
+    case NEA_ERR_BUSY: return "busy";
+    case NEA_ERR_STATE: return "state database error";
+    case NEA_ERR_HOST: return "host error";
+    case NEA_ERR_TIMEOUT: return "timed out";
+    case NEA_ERR_CONFLICT: return "conflict";
+    case NEA_ERR_UNSUPPORTED: return "not supported by the host";
     default: return "unknown error";
     }
 }
@@ -50,6 +56,7 @@ void nea_diags_add(struct nea_diags *d, enum nea_severity sev, const char *file,
 {
     if (sev == NEA_DIAG_ERROR)
         d->n_errors++;
+    d->n_total++;
     if (d->n >= NEA_DIAGS_MAX)
         return;
     if (d->n == d->cap) {

@@ -19,6 +19,12 @@ enum nea_status {
     NEA_ERR_INVALID = -3,   /* input (spec, plan, template, argument) is wrong */
     NEA_ERR_INTERNAL = -4,
     NEA_ERR_LIBRARY = -5,   /* a library (libxml2, libyaml, libisofs) failed */
+    NEA_ERR_BUSY = -6,      /* another process holds the lock */
+    NEA_ERR_STATE = -7,     /* the state database failed */
+    NEA_ERR_HOST = -8,      /* the libvirt host refused or failed */
+    NEA_ERR_TIMEOUT = -9,
+    NEA_ERR_CONFLICT = -10, /* a foreign object is in the way */
+    NEA_ERR_UNSUPPORTED = -11, /* the host cannot do this (e.g. live update) */
 };
 
 #define NEA_ERR_MSG_MAX 1024
@@ -50,6 +56,7 @@ struct nea_diags {
     struct nea_diag *v;
     size_t n, cap;
     size_t n_errors;
+    size_t n_total;     /* stored or not */
 };
 
 /* Bounded: past this many entries further ones are counted, not stored. */

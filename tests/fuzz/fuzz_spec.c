@@ -3,7 +3,8 @@
  * validate, the seed emitter).  Build with clang:
  *   CC=clang cmake -S . -B build-fuzz -DNEA_FUZZ=ON -DBUILD_TESTING=OFF
  *   cmake --build build-fuzz --target fuzz_spec
- *   build-fuzz/tests/fuzz/fuzz_spec -max_total_time=60 tests/fuzz/corpus
+ *   mkdir -p /tmp/corpus   # new inputs go to the first folder, not the repo
+ *   build-fuzz/tests/fuzz/fuzz_spec -max_total_time=60 /tmp/corpus tests/fuzz/corpus
  * See docs/testing.md.
  */
 #include <stddef.h>

@@ -1,0 +1,1209 @@
+/*
+ * nea_engine.c: convergent apply.
+ *
+ * plan = what differs between (spec, record, live domain); apply = plan, then
+ * the steps below in a fixed order, each idempotent, each preceded by writing
+ * the step into the record.  A run that fails or is killed at any step leaves
+ * a record (state failed/provisioning, the step) and host objects with
+ * deterministic names, from which the next apply computes a new plan and
+ * converges.  Volumes are named after the appliance: "<name>.qcow2" (pinned
+ * in the record), "<name>-seed-<16 hex of the instance-id>.iso".
+ */
+#include "nea_engine.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "nea_render.h"
+#include "nea_spec.h"
+#include "nea_util.h"
+#include "nea_virt.h"
+
+struct host_slot {
+    char *uri;
+    struct nea_host *host;
+};
+
+struct nea_engine {
+    struct nea_engine_opts opts;
+    struct nea_state *state;
+    struct host_slot *hosts;
+    size_t n_hosts;
+};
+
+const char *nea_disruption_name(enum nea_disruption d)
+{
+    switch (d) {
+    case NEA_DISRUPT_NONE: return "none";
+    case NEA_DISRUPT_REBOOT: return "appliance reboot";
+    case NEA_DISRUPT_REDEPLOY: return "redeploy";
+    }
+    return "?";
+}
+
+int nea_engine_open(const struct nea_engine_opts *opts, struct nea_engine **ret,
+                    struct nea_err *err)
+{
+    struct nea_engine *e = nea_xcalloc(1, sizeof(*e));
+    e->opts = *opts;
+    if (!e->opts.stop_timeout_s)
+        e->opts.stop_timeout_s = 60;
+    if (!e->opts.ready_timeout_s)
+        e->opts.ready_timeout_s = 300;
+    int rc = nea_state_open(opts->state_path, &e->state, err);
+    if (rc < 0) {
+        free(e);
+        return rc;
+    }
+    *ret = e;
+    return NEA_OK;
+}
+
+void nea_engine_close(struct nea_engine *e)
+{
+    if (!e)
+        return;
+    for (size_t i = 0; i < e->n_hosts; i++) {
+        nea_host_close(e->hosts[i].host);
+        free(e->hosts[i].uri);
+    }
+    free(e->hosts);
+    nea_state_close(e->state);
+    free(e);
+}
+
+void nea_engine_closep(struct nea_engine **e)
+{
+    nea_engine_close(*e);
+}
+
+struct nea_state *nea_engine_state(struct nea_engine *e)
+{
+    return e->state;
+}
+
+/* One connection per URI for the engine's life: test:///default keeps its
+ * domains only as long as the connection. */
+static int get_host(struct nea_engine *e, const char *uri, struct nea_host **ret,
+                    struct nea_err *err)
+{
+    for (size_t i = 0; i < e->n_hosts; i++)
+        if (!strcmp(e->hosts[i].uri, uri)) {
+            *ret = e->hosts[i].host;
+            return NEA_OK;
+        }
+    struct nea_host *h = NULL;
+    int rc = nea_host_open(uri, &h, err);
+    if (rc < 0)
+        return rc;
+    if (e->opts.fault_op)
+        nea_host_set_fault(h, e->opts.fault_op, e->opts.fault_nth, e->opts.fault_crash);
+    e->hosts = nea_xrealloc(e->hosts, (e->n_hosts + 1) * sizeof(*e->hosts));
+    e->hosts[e->n_hosts++] = (struct host_slot){nea_xstrdup(uri), h};
+    *ret = h;
+    return NEA_OK;
+}
+
+static void progress(struct nea_engine *e, const char *tenant, const char *step, int pct)
+{
+    if (e->opts.progress)
+        e->opts.progress(e->opts.progress_data, tenant, step, pct);
+}
+
+/* ---- the changeset ------------------------------------------------------ */
+
+static void add_change(struct nea_changeset *c, const char *field, const char *old,
+                       const char *new_value, const char *action,
+                       enum nea_disruption d, unsigned todo)
+{
+    c->v = nea_xrealloc(c->v, (c->n + 1) * sizeof(*c->v));
+    c->v[c->n++] = (struct nea_change){
+        .field = nea_xstrdup(field),
+        .old_value = old ? nea_xstrdup(old) : NULL,
+        .new_value = new_value ? nea_xstrdup(new_value) : NULL,
+        .action = action,
+        .disruption = d,
+    };
+    c->todo |= todo;
+    if (d > c->disruption)
+        c->disruption = d;
+}
+
+void nea_changeset_clear(struct nea_changeset *c)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        free(c->v[i].field);
+        free(c->v[i].old_value);
+        free(c->v[i].new_value);
+    }
+    free(c->v);
+    free(c->tenant);
+    free(c->name);
+    free(c->host);
+    memset(c, 0, sizeof(*c));
+}
+
+/* How a change of one canonical key is carried out (keys from
+ * nea_spec_canonical; prefixes end in '.'). */
+static const struct {
+    const char *key;
+    unsigned todo;
+    enum nea_disruption d;
+    const char *action;
+} key_classes[] = {
+    {"host", NEA_DO_MOVE, NEA_DISRUPT_REDEPLOY, "redeploy on the new host"},
+    {"pool", NEA_DO_MOVE, NEA_DISRUPT_REDEPLOY, "redeploy into the new pool"},
+    {"image", NEA_DO_DISK, NEA_DISRUPT_REDEPLOY, "redeploy: new disk from the image"},
+    {"image-sha256", NEA_DO_DISK, NEA_DISRUPT_REDEPLOY, "redeploy: new disk from the image"},
+    {"disk-gib", NEA_DO_DISK, NEA_DISRUPT_REDEPLOY, "redeploy: new disk of the new size"},
+    {"vcpus", NEA_DO_DEFINE | NEA_DO_RESTART, NEA_DISRUPT_REBOOT, "config change + reboot"},
+    {"memory-mib", NEA_DO_DEFINE | NEA_DO_RESTART, NEA_DISRUPT_REBOOT,
+     "config change + reboot"},
+    {"machine", NEA_DO_DEFINE | NEA_DO_RESTART, NEA_DISRUPT_REBOOT, "config change + reboot"},
+    {"domain-type", NEA_DO_DEFINE | NEA_DO_RESTART, NEA_DISRUPT_REBOOT,
+     "config change + reboot"},
+    {"name", NEA_DO_RENAME | NEA_DO_DEFINE | NEA_DO_SEED, NEA_DISRUPT_REBOOT,
+     "rename (shut down, rename, start), new seed for the hostname"},
+    {"network", NEA_DO_NIC | NEA_DO_DEFINE, NEA_DISRUPT_NONE,
+     "move the vNIC live (config + reboot where the host cannot)"},
+    {"mac", NEA_DO_DEFINE | NEA_DO_SEED | NEA_DO_RESTART, NEA_DISRUPT_REBOOT,
+     "new MAC: config change, new seed, reboot"},
+    {"uuid", NEA_DO_REDEFINE | NEA_DO_RESTART, NEA_DISRUPT_REBOOT,
+     "redefine with the new UUID (volumes kept) + reboot"},
+    {"ipv4.", NEA_DO_SEED, NEA_DISRUPT_REBOOT,
+     "new seed (new instance-id), swap cdrom media, reboot"},
+    {"ipv6.", NEA_DO_SEED, NEA_DISRUPT_REBOOT,
+     "new seed (new instance-id), swap cdrom media, reboot"},
+    {"dns", NEA_DO_SEED, NEA_DISRUPT_REBOOT,
+     "new seed (new instance-id), swap cdrom media, reboot"},
+    {"ssh-key", NEA_DO_SEED, NEA_DISRUPT_REBOOT,
+     "new seed (new instance-id), swap cdrom media, reboot"},
+    {"plan", NEA_DO_RECORD, NEA_DISRUPT_NONE, "record the new plan"},
+    {"public-ipv4", NEA_DO_RECORD, NEA_DISRUPT_NONE, "record (pool allocation not yet built)"},
+    {"public-ipv6", NEA_DO_RECORD, NEA_DISRUPT_NONE, "record (pool allocation not yet built)"},
+};
+
+/* Splits canonical text into key -> joined values (repeated keys such as dns
+ * are joined with ", "). */
+struct kv {
+    char *key;
+    char *value;
+};
+
+static void kv_parse(const char *text, struct kv **ret, size_t *n)
+{
+    struct kv *v = NULL;
+    size_t len = 0;
+    const char *p = text ? text : "";
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        size_t l = nl ? (size_t)(nl - p) : strlen(p);
+        const char *eq = memchr(p, '=', l);
+        if (eq) {
+            NEA_AUTOFREE char *key = nea_xstrndup(p, (size_t)(eq - p));
+            NEA_AUTOFREE char *val = nea_xstrndup(eq + 1, l - (size_t)(eq - p) - 1);
+            size_t i;
+            for (i = 0; i < len; i++)
+                if (!strcmp(v[i].key, key))
+                    break;
+            if (i < len) {
+                char *joined = nea_xasprintf("%s, %s", v[i].value, val);
+                free(v[i].value);
+                v[i].value = joined;
+            } else {
+                v = nea_xrealloc(v, (len + 1) * sizeof(*v));
+                v[len++] = (struct kv){TAKE_PTR(key), TAKE_PTR(val)};
+            }
+        }
+        p += l + (nl ? 1 : 0);
+    }
+    *ret = v;
+    *n = len;
+}
+
+static void kv_free(struct kv *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].key);
+        free(v[i].value);
+    }
+    free(v);
+}
+
+static const char *kv_get(const struct kv *v, size_t n, const char *key)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(v[i].key, key))
+            return v[i].value;
+    return NULL;
+}
+
+static void diff_specs(struct nea_changeset *c, const char *old_text,
+                       const char *new_text)
+{
+    struct kv *o = NULL, *nw = NULL;
+    size_t no = 0, nn = 0;
+    kv_parse(old_text, &o, &no);
+    kv_parse(new_text, &nw, &nn);
+    /* keys of either side, in the new spec's order, then removed ones */
+    for (int pass = 0; pass < 2; pass++) {
+        const struct kv *src = pass ? o : nw;
+        size_t ns = pass ? no : nn;
+        for (size_t i = 0; i < ns; i++) {
+            const char *key = src[i].key;
+            if (pass && kv_get(nw, nn, key))
+                continue;
+            const char *a = kv_get(o, no, key), *b = kv_get(nw, nn, key);
+            if (a && b && !strcmp(a, b))
+                continue;
+            if (!strcmp(key, "format") || !strcmp(key, "tenant"))
+                continue;
+            size_t k;
+            for (k = 0; k < NEA_ARRAY_SIZE(key_classes); k++) {
+                size_t kl = strlen(key_classes[k].key);
+                bool prefix = key_classes[k].key[kl - 1] == '.';
+                if (prefix ? !strncmp(key, key_classes[k].key, kl)
+                           : !strcmp(key, key_classes[k].key))
+                    break;
+            }
+            if (k == NEA_ARRAY_SIZE(key_classes))
+                add_change(c, key, a, b, "redeploy", NEA_DISRUPT_REDEPLOY, NEA_DO_DISK);
+            else
+                add_change(c, key, a, b, key_classes[k].action, key_classes[k].d,
+                           key_classes[k].todo);
+        }
+    }
+    kv_free(o, no);
+    kv_free(nw, nn);
+}
+
+/* ---- context: everything plan and apply look at ------------------------- */
+
+struct ctx {
+    struct nea_spec *spec;
+    struct nea_deployment *rec;     /* NULL: never deployed (or gone) */
+    const char *uri;
+    struct nea_host *host;
+    const char *pool;
+    char *pool_dir;
+    char *disk_volume;
+    char *seed_volume;
+    char *base_volume;
+    struct nea_artifacts art;
+    char *live_name;                /* where the appliance is now */
+    struct nea_dom_info live;
+    char *canonical;
+};
+
+static void ctx_clear(struct ctx *c)
+{
+    nea_deployment_free(c->rec);
+    free(c->pool_dir);
+    free(c->disk_volume);
+    free(c->seed_volume);
+    free(c->base_volume);
+    nea_artifacts_clear(&c->art);
+    free(c->live_name);
+    nea_dom_info_clear(&c->live);
+    free(c->canonical);
+    memset(c, 0, sizeof(*c));
+}
+
+static const char *base_name(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+static int render_for(struct nea_engine *e, struct ctx *c, struct nea_err *err)
+{
+    nea_artifacts_clear(&c->art);
+    /* the seed first: its instance-id names the seed volume */
+    struct nea_seed seed;
+    int rc = nea_seed_build(c->spec, &seed, err);
+    if (rc < 0)
+        return rc;
+    free(c->seed_volume);
+    size_t il = strlen(seed.instance_id);
+    c->seed_volume = nea_xasprintf("%s-seed-%s.iso", c->spec->name,
+                                   seed.instance_id + (il > 16 ? il - 16 : 0));
+    nea_seed_clear(&seed);
+    struct nea_render_opts ro = {
+        .template_path = e->opts.template_path,
+        .volume_dir = c->pool_dir,
+        .epoch = e->opts.epoch ? e->opts.epoch : NEA_DEFAULT_EPOCH,
+        .disk_volume = c->disk_volume,
+        .seed_volume = c->seed_volume,
+    };
+    return nea_render(c->spec, &ro, &c->art, err);
+}
+
+static int check_owner(struct ctx *c, const char *name, const struct nea_dom_info *i,
+                       struct nea_err *err)
+{
+    if (i->state == NEA_DOM_MISSING)
+        return NEA_OK;
+    if (!i->owned)
+        return nea_err_set(err, NEA_ERR_CONFLICT, "%s: a domain named %s exists and is "
+                           "not managed by neaprov; neaprov will not touch it (choose "
+                           "another appliance.name or remove it yourself)",
+                           c->uri, name);
+    if (!i->tenant || strcmp(i->tenant, c->spec->tenant))
+        return nea_err_set(err, NEA_ERR_CONFLICT, "%s: domain %s belongs to tenant %s, "
+                           "not %s", c->uri, name, i->tenant ? i->tenant : "(unknown)",
+                           c->spec->tenant);
+    return NEA_OK;
+}
+
+/* The spec's external network must exist (and be up) on the host: nothing
+ * is created for an appliance whose vNIC would have nowhere to go. */
+static int check_network(struct ctx *c, struct nea_err *err)
+{
+    struct nea_host_net *v = NULL;
+    size_t n = 0;
+    int rc = nea_host_networks(c->host, &v, &n, err);
+    if (rc < 0)
+        return rc;
+    const struct nea_network *want = c->spec->network;
+    const struct nea_host_net *found = NULL;
+    char list[512] = "";
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool want_net = want->kind == NEA_NET_LIBVIRT;
+        bool is_net = v[i].kind == NEA_HOSTNET_NETWORK;
+        /* Open vSwitch bridges are not always told apart from Linux ones by
+         * the interface backend: a bridge of that name is accepted for both. */
+        if (want_net == is_net && !strcmp(v[i].name, want->name))
+            found = &v[i];
+        if (off < sizeof(list))
+            off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s",
+                                    off ? ", " : "", v[i].ref);
+    }
+    if (!found)
+        rc = nea_err_set(err, NEA_ERR_INVALID, "%s: appliance.external-network %s does "
+                         "not exist on %s (it has: %s)", c->spec->path, want->ref, c->uri,
+                         off ? list : "no bridges or networks");
+    else if (!found->active)
+        rc = nea_err_set(err, NEA_ERR_INVALID, "%s: appliance.external-network %s is not "
+                         "active on %s", c->spec->path, want->ref, c->uri);
+    nea_host_nets_free(v, n);
+    return rc;
+}
+
+static int load_ctx(struct nea_engine *e, struct nea_spec *spec, struct ctx *c,
+                    struct nea_err *err)
+{
+    memset(c, 0, sizeof(*c));
+    c->spec = spec;
+    int rc = nea_state_get(e->state, spec->tenant, &c->rec, err);
+    if (rc < 0)
+        return rc;
+    if (c->rec && c->rec->state == NEA_DEP_GONE) {
+        nea_deployment_free(c->rec);
+        c->rec = NULL;
+    }
+    c->uri = e->opts.uri ? e->opts.uri : spec->plan->host;
+    c->pool = spec->plan->storage_pool;
+    bool moved = c->rec && (strcmp(c->rec->host, c->uri) || strcmp(c->rec->pool, c->pool));
+    if (c->rec) {
+        uint8_t mac[6], uuid[16];
+        bool have_mac = c->rec->mac && nea_parse_mac(c->rec->mac, mac);
+        bool have_uuid = c->rec->uuid && nea_parse_uuid(c->rec->uuid, uuid);
+        nea_spec_pin(spec, have_mac ? mac : NULL, have_uuid ? uuid : NULL);
+    }
+    rc = get_host(e, c->uri, &c->host, err);
+    if (rc < 0)
+        return rc;
+    rc = check_network(c, err);
+    if (rc < 0)
+        return rc;
+    rc = nea_host_pool_dir(c->host, c->pool, &c->pool_dir, err);
+    if (rc < 0)
+        return rc;
+    c->disk_volume = c->rec && c->rec->disk_volume && !moved
+                         ? nea_xstrdup(c->rec->disk_volume)
+                         : nea_xasprintf("%s.qcow2", spec->name);
+    c->base_volume = nea_xstrdup(base_name(spec->plan->image));
+    rc = render_for(e, c, err);
+    if (rc < 0)
+        return rc;
+    c->canonical = nea_spec_canonical(spec);
+
+    c->live_name = nea_xstrdup(c->rec && !moved ? c->rec->name : spec->name);
+    rc = nea_host_dom_info(c->host, c->live_name, &c->live, err);
+    if (rc < 0)
+        return rc;
+    rc = check_owner(c, c->live_name, &c->live, err);
+    if (rc < 0)
+        return rc;
+    if (strcmp(c->live_name, spec->name)) {
+        /* renaming: the new name must be free or already ours (a rename that
+         * was interrupted after libvirt did it) */
+        struct nea_dom_info other;
+        rc = nea_host_dom_info(c->host, spec->name, &other, err);
+        if (rc < 0)
+            return rc;
+        rc = check_owner(c, spec->name, &other, err);
+        if (rc == NEA_OK && other.state != NEA_DOM_MISSING) {
+            if (c->live.state == NEA_DOM_MISSING) {
+                free(c->live_name);
+                c->live_name = nea_xstrdup(spec->name);
+                nea_dom_info_clear(&c->live);
+                c->live = other;
+                memset(&other, 0, sizeof(other));
+            } else {
+                rc = nea_err_set(err, NEA_ERR_CONFLICT, "%s: both %s and %s exist for "
+                                 "tenant %s; remove one of them", c->uri, c->live_name,
+                                 spec->name, spec->tenant);
+            }
+        }
+        nea_dom_info_clear(&other);
+        if (rc < 0)
+            return rc;
+    }
+    return NEA_OK;
+}
+
+static char *short_hash(const char *h)
+{
+    return h ? nea_xstrndup(h, 12) : NULL;
+}
+
+static void compare_live(struct ctx *c, struct nea_changeset *cs)
+{
+    const char *state_name = c->live.state == NEA_DOM_RUNNING   ? "running"
+                             : c->live.state == NEA_DOM_SHUTOFF ? "shut off"
+                                                                : "paused or crashed";
+    if (c->live.state == NEA_DOM_MISSING) {
+        add_change(cs, "domain", "missing", "defined, running",
+                   "repair: define and start", NEA_DISRUPT_REBOOT,
+                   NEA_DO_CREATE | NEA_DO_DEFINE | NEA_DO_SEED);
+        return;
+    }
+    if (c->rec->spec_hash && c->live.spec_hash &&
+        strcmp(c->rec->spec_hash, c->live.spec_hash)) {
+        NEA_AUTOFREE char *a = short_hash(c->live.spec_hash);
+        NEA_AUTOFREE char *b = short_hash(c->rec->spec_hash);
+        add_change(cs, "domain.spec-hash", a, b,
+                   "repair: the domain was changed outside neaprov; redefine + reboot",
+                   NEA_DISRUPT_REBOOT, NEA_DO_DEFINE | NEA_DO_RESTART);
+    }
+    struct nea_dom_facets live, want;
+    nea_dom_facets_parse(c->live.xml, &live);
+    nea_dom_facets_parse(c->art.domain_xml, &want);
+#define SAME(f) ((!live.f && !want.f) || (live.f && want.f && !strcmp(live.f, want.f)))
+    /* a changed network in the spec already explains a different source */
+    bool net_in_spec = cs->todo & NEA_DO_NIC;
+    if ((!SAME(nic_source) || !SAME(nic_type)) && !net_in_spec)
+        add_change(cs, "domain.interface.source", live.nic_source, want.nic_source,
+                   "repair: move the vNIC back (live where the host can)",
+                   NEA_DISRUPT_NONE, NEA_DO_NIC | NEA_DO_DEFINE);
+    if (!SAME(cdrom_source) && !(cs->todo & NEA_DO_SEED))
+        add_change(cs, "domain.cdrom", live.cdrom_source ? live.cdrom_source : "none",
+                   want.cdrom_source, "repair: reattach the seed + reboot",
+                   NEA_DISRUPT_REBOOT, NEA_DO_SEED | NEA_DO_DEFINE | NEA_DO_RESTART);
+    if ((!SAME(vcpus) || !SAME(memory_kib)) &&
+        !(cs->todo & (NEA_DO_DEFINE | NEA_DO_RESTART)))
+        add_change(cs, "domain.size", live.vcpus, want.vcpus,
+                   "repair: config change + reboot", NEA_DISRUPT_REBOOT,
+                   NEA_DO_DEFINE | NEA_DO_RESTART);
+#undef SAME
+    nea_dom_facets_clear(&live);
+    nea_dom_facets_clear(&want);
+    if (c->live.state != NEA_DOM_RUNNING)
+        add_change(cs, "state", state_name, "running", "start", NEA_DISRUPT_NONE,
+                   NEA_DO_START);
+}
+
+static int plan_ctx(struct ctx *c, struct nea_changeset *cs, struct nea_err *err)
+{
+    (void)err;
+    memset(cs, 0, sizeof(*cs));
+    cs->tenant = nea_xstrdup(c->spec->tenant);
+    cs->name = nea_xstrdup(c->spec->name);
+    cs->host = nea_xstrdup(c->uri);
+    if (!c->rec || !c->rec->spec_hash) {
+        if (c->live.state == NEA_DOM_MISSING)
+            add_change(cs, "appliance", NULL, c->spec->name,
+                       "deploy: volumes, define, start", NEA_DISRUPT_NONE,
+                       NEA_DO_CREATE | NEA_DO_DEFINE | NEA_DO_SEED);
+        else
+            add_change(cs, "appliance", "partly deployed", c->spec->name,
+                       "complete the deployment: seed, define, start",
+                       NEA_DISRUPT_REBOOT,
+                       NEA_DO_CREATE | NEA_DO_DEFINE | NEA_DO_SEED | NEA_DO_RESTART);
+        return NEA_OK;
+    }
+    diff_specs(cs, c->rec->spec, c->canonical);
+    if (cs->todo & NEA_DO_MOVE) {
+        cs->todo |= NEA_DO_CREATE | NEA_DO_DEFINE | NEA_DO_SEED;
+        return NEA_OK;
+    }
+    if (c->rec->instance_id && strcmp(c->rec->instance_id, c->art.seed.instance_id) &&
+        !(cs->todo & NEA_DO_SEED))
+        add_change(cs, "instance-id", c->rec->instance_id, c->art.seed.instance_id,
+                   "new seed, swap cdrom media, reboot", NEA_DISRUPT_REBOOT,
+                   NEA_DO_SEED);
+    compare_live(c, cs);
+    if (cs->todo & ~(unsigned)(NEA_DO_START))
+        cs->todo |= NEA_DO_DEFINE;
+    return NEA_OK;
+}
+
+int nea_engine_plan(struct nea_engine *e, struct nea_spec *spec,
+                    struct nea_changeset *ret, struct nea_err *err)
+{
+    struct ctx c;
+    int rc = load_ctx(e, spec, &c, err);
+    if (rc == NEA_OK)
+        rc = plan_ctx(&c, ret, err);
+    ctx_clear(&c);
+    return rc;
+}
+
+/* ---- apply -------------------------------------------------------------- */
+
+struct run {
+    struct nea_engine *e;
+    struct ctx *c;
+    struct nea_deployment *rec;     /* the record being written */
+    int steps, done;
+};
+
+static int step(struct run *r, const char *name, struct nea_err *err)
+{
+    free(r->rec->step);
+    r->rec->step = nea_xstrdup(name);
+    r->rec->state = NEA_DEP_PROVISIONING;
+    int rc = nea_state_put(r->e->state, r->rec, err);
+    if (rc < 0)
+        return rc;
+    r->done++;
+    int pct = r->done * 100 / (r->steps > r->done ? r->steps : r->done + 1);
+    progress(r->e, r->rec->tenant, name, pct > 99 ? 99 : pct);
+    return NEA_OK;
+}
+
+static int ensure_base_image(struct run *r, struct nea_err *err)
+{
+    struct ctx *c = r->c;
+    NEA_AUTOFREE char *path = NULL;
+    int rc = nea_host_vol_path(c->host, c->pool, c->base_volume, &path, err);
+    if (rc < 0 || path)
+        return rc;
+    const char *image = c->spec->plan->image_path;
+    if (!image)
+        return nea_err_set(err, NEA_ERR_UNSUPPORTED, "%s: the base image volume %s is "
+                           "not in pool %s, and fetching %s is not built yet; upload it "
+                           "to the pool first", c->uri, c->base_volume, c->pool,
+                           c->spec->plan->image);
+    rc = step(r, "upload-base-image", err);
+    if (rc < 0)
+        return rc;
+    const char *dot = strrchr(c->base_volume, '.');
+    const char *fmt = dot && !strcmp(dot, ".qcow2") ? "qcow2" : "raw";
+    return nea_host_vol_upload_file(c->host, c->pool, c->base_volume, fmt, image, err);
+}
+
+static int ensure_disk(struct run *r, bool replace, struct nea_err *err)
+{
+    struct ctx *c = r->c;
+    NEA_AUTOFREE char *path = NULL;
+    int rc = nea_host_vol_path(c->host, c->pool, c->disk_volume, &path, err);
+    if (rc < 0)
+        return rc;
+    if (path && !replace)
+        return NEA_OK;
+    rc = ensure_base_image(r, err);
+    if (rc < 0)
+        return rc;
+    NEA_AUTOFREE char *base = NULL;
+    rc = nea_host_vol_path(c->host, c->pool, c->base_volume, &base, err);
+    if (rc < 0)
+        return rc;
+    rc = step(r, "create-disk", err);
+    if (rc < 0)
+        return rc;
+    if (path) {
+        rc = nea_host_vol_delete(c->host, c->pool, c->disk_volume, err);
+        if (rc < 0)
+            return rc;
+    }
+    const char *dot = strrchr(c->base_volume, '.');
+    const char *fmt = dot && !strcmp(dot, ".qcow2") ? "qcow2" : "raw";
+    return nea_host_vol_create_overlay(c->host, c->pool, c->disk_volume,
+                                       (uint64_t)c->spec->plan->disk_gib << 30, base, fmt,
+                                       err);
+}
+
+static int ensure_seed(struct run *r, struct nea_err *err)
+{
+    struct ctx *c = r->c;
+    NEA_AUTOFREE char *path = NULL;
+    int rc = nea_host_vol_path(c->host, c->pool, c->seed_volume, &path, err);
+    if (rc < 0)
+        return rc;
+    /* The name carries the instance-id, so an existing volume of this name
+     * holds this seed -- unless an upload was cut, which upload() guards
+     * against by replacing, and the record's step tells us. */
+    bool interrupted = r->rec->step && !strcmp(r->rec->step, "upload-seed");
+    if (path && !interrupted)
+        return NEA_OK;
+    rc = step(r, "upload-seed", err);
+    if (rc < 0)
+        return rc;
+    return nea_host_vol_upload(c->host, c->pool, c->seed_volume, "raw", c->art.iso,
+                               c->art.iso_len, err);
+}
+
+/* Seeds of this appliance other than the current one (also under its old
+ * name after a rename). */
+static int remove_old_seeds(struct run *r, const char *name, struct nea_err *err)
+{
+    struct ctx *c = r->c;
+    NEA_AUTOFREE char *prefix = nea_xasprintf("%s-seed-", name);
+    char **names = NULL;
+    size_t n = 0;
+    int rc = nea_host_vol_list(c->host, c->pool, prefix, &names, &n, err);
+    for (size_t i = 0; rc == NEA_OK && i < n; i++)
+        if (!c->seed_volume || strcmp(names[i], c->seed_volume))
+            rc = nea_host_vol_delete(c->host, c->pool, names[i], err);
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    return rc;
+}
+
+static int restart(struct run *r, const char *name, struct nea_err *err)
+{
+    int rc = step(r, "stop", err);
+    if (rc == NEA_OK)
+        rc = nea_host_dom_stop(r->c->host, name, r->e->opts.stop_timeout_s, NULL, err);
+    if (rc == NEA_OK)
+        rc = step(r, "start", err);
+    if (rc == NEA_OK)
+        rc = nea_host_dom_start(r->c->host, name, err);
+    return rc;
+}
+
+/* The <disk device='cdrom'> or <interface> element of the rendered XML, for
+ * a live update. */
+static char *device_xml(const char *domain_xml, const char *what)
+{
+    xmlDocPtr doc = xmlReadMemory(domain_xml, (int)strlen(domain_xml), "domain.xml",
+                                  NULL, XML_PARSE_NONET | XML_PARSE_NOERROR);
+    xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
+    xmlNodePtr devices = NULL;
+    for (xmlNodePtr c = root ? root->children : NULL; c; c = c->next)
+        if (c->type == XML_ELEMENT_NODE && !xmlStrcmp(c->name, BAD_CAST "devices"))
+            devices = c;
+    char *out = NULL;
+    for (xmlNodePtr c = devices ? devices->children : NULL; c && !out; c = c->next) {
+        if (c->type != XML_ELEMENT_NODE)
+            continue;
+        bool match = false;
+        if (!strcmp(what, "cdrom") && !xmlStrcmp(c->name, BAD_CAST "disk")) {
+            xmlChar *dev = xmlGetProp(c, BAD_CAST "device");
+            match = dev && !xmlStrcmp(dev, BAD_CAST "cdrom");
+            xmlFree(dev);
+        } else if (!strcmp(what, "interface")) {
+            match = !xmlStrcmp(c->name, BAD_CAST "interface");
+        }
+        if (match) {
+            xmlBufferPtr buf = xmlBufferCreate();
+            if (xmlNodeDump(buf, doc, c, 0, 0) >= 0)
+                out = nea_xstrdup((const char *)xmlBufferContent(buf));
+            xmlBufferFree(buf);
+        }
+    }
+    if (doc)
+        xmlFreeDoc(doc);
+    return out;
+}
+
+/* Tries a live device update followed, for the seed, by a guest reboot;
+ * falls back to stop + start when the host cannot do it live. */
+static int live_or_restart(struct run *r, const char *name, const char *what,
+                           bool reboot, struct nea_err *err)
+{
+    NEA_AUTOFREE char *dev = device_xml(r->c->art.domain_xml, what);
+    struct nea_err scratch = {0};
+    int rc = dev ? step(r, strcmp(what, "cdrom") ? "update-nic-live" : "swap-cdrom", err)
+                 : NEA_ERR_UNSUPPORTED;
+    if (rc < 0 && rc != NEA_ERR_UNSUPPORTED)
+        return rc;
+    if (dev) {
+        rc = nea_host_dom_update_device(r->c->host, name, dev, &scratch);
+        if (rc == NEA_OK && reboot) {
+            rc = step(r, "reboot", err);
+            if (rc == NEA_OK)
+                rc = nea_host_dom_reboot(r->c->host, name, &scratch);
+        }
+    }
+    if (rc == NEA_OK)
+        return NEA_OK;
+    if (rc != NEA_ERR_UNSUPPORTED)
+        return nea_err_set(err, scratch.code, "%s", scratch.msg);
+    nea_state_event(r->e->state, r->rec->tenant, "fallback",
+                    "live update not supported by the host: config + reboot", NULL);
+    return restart(r, name, err);
+}
+
+static int apply_ctx(struct nea_engine *e, struct ctx *c, struct nea_changeset *cs,
+                     struct nea_err *err)
+{
+    struct nea_spec *s = c->spec;
+    struct run r = {.e = e, .c = c};
+    char mac[18], uuid[37];
+    nea_mac_format(s->mac, mac);
+    nea_uuid_format(s->uuid, uuid);
+    NEA_AUTO(nea_deployment_freep) struct nea_deployment *rec =
+        c->rec ? nea_deployment_dup(c->rec) : nea_xcalloc(1, sizeof(*rec));
+    r.rec = rec;
+    /* a rough count of the steps ahead, for progress percentages */
+    r.steps = 3;
+    for (unsigned t = cs->todo; t; t &= t - 1)
+        r.steps += 2;
+    const char *old_name = c->live_name;
+    bool move = cs->todo & NEA_DO_MOVE;
+
+    /* Intent first: the record names everything we are about to create. */
+    if (!c->rec || move) {
+        if (move && c->rec) {
+            /* tear down on the old host; the new host gets a fresh one */
+            int rc = step(&r, "remove-from-old-host", err);
+            if (rc < 0)
+                return rc;
+            rc = nea_engine_destroy(e, c->rec->tenant, c->rec->host, err);
+            if (rc < 0)
+                return rc;
+            nea_deployment_free(rec);
+            rec = r.rec = nea_xcalloc(1, sizeof(*rec));
+        }
+        rec->tenant = nea_xstrdup(s->tenant);
+        rec->mac = nea_xstrdup(mac);
+        rec->uuid = nea_xstrdup(uuid);
+    }
+    free(rec->name);
+    rec->name = nea_xstrdup(old_name);
+    free(rec->plan);
+    rec->plan = nea_xstrdup(s->plan->name);
+    free(rec->host);
+    rec->host = nea_xstrdup(c->uri);
+    free(rec->pool);
+    rec->pool = nea_xstrdup(c->pool);
+    free(rec->disk_volume);
+    rec->disk_volume = nea_xstrdup(c->disk_volume);
+    free(rec->last_error);
+    rec->last_error = NULL;
+    int rc = step(&r, "begin", err);
+    if (rc < 0)
+        return rc;
+    nea_state_event(e->state, s->tenant, "apply-begin", s->hash, NULL);
+
+    bool running = c->live.state == NEA_DOM_RUNNING;
+    bool stopped_by_us = false;
+    /* Disk: created when missing, replaced on an image change. */
+    if (cs->todo & (NEA_DO_CREATE | NEA_DO_DISK)) {
+        if ((cs->todo & NEA_DO_DISK) && running) {
+            rc = step(&r, "stop", err);
+            if (rc == NEA_OK)
+                rc = nea_host_dom_stop(c->host, old_name, e->opts.stop_timeout_s, NULL,
+                                       err);
+            if (rc < 0)
+                return rc;
+            running = false;
+            stopped_by_us = true;
+        }
+        rc = ensure_disk(&r, cs->todo & NEA_DO_DISK, err);
+        if (rc < 0)
+            return rc;
+    }
+    if (cs->todo & (NEA_DO_SEED | NEA_DO_CREATE)) {
+        rc = ensure_seed(&r, err);
+        if (rc < 0)
+            return rc;
+    }
+    const char *name = old_name;
+    if ((cs->todo & NEA_DO_RENAME) && c->live.state != NEA_DOM_MISSING &&
+        strcmp(old_name, s->name)) {
+        if (running) {
+            rc = step(&r, "stop", err);
+            if (rc == NEA_OK)
+                rc = nea_host_dom_stop(c->host, old_name, e->opts.stop_timeout_s, NULL,
+                                       err);
+            if (rc < 0)
+                return rc;
+            running = false;
+            stopped_by_us = true;
+        }
+        rc = step(&r, "rename", err);
+        if (rc == NEA_OK)
+            rc = nea_host_dom_rename(c->host, old_name, s->name, err);
+        if (rc < 0)
+            return rc;
+    }
+    name = s->name;
+    free(rec->name);
+    rec->name = nea_xstrdup(name);
+    if ((cs->todo & NEA_DO_REDEFINE) && c->live.state != NEA_DOM_MISSING) {
+        if (running) {
+            rc = step(&r, "stop", err);
+            if (rc == NEA_OK)
+                rc = nea_host_dom_stop(c->host, name, e->opts.stop_timeout_s, NULL, err);
+            if (rc < 0)
+                return rc;
+            running = false;
+            stopped_by_us = true;
+        }
+        rc = step(&r, "undefine", err);
+        if (rc == NEA_OK)
+            rc = nea_host_dom_undefine(c->host, name, err);
+        if (rc < 0)
+            return rc;
+    }
+    if (cs->todo & (NEA_DO_DEFINE | NEA_DO_CREATE)) {
+        rc = step(&r, "define", err);
+        if (rc == NEA_OK)
+            rc = nea_host_dom_define(c->host, c->art.domain_xml, err);
+        if (rc < 0)
+            return rc;
+    }
+    /* Bring the running appliance onto the new definition with the least
+     * disruption the change allows. */
+    if (!running) {
+        rc = step(&r, "start", err);
+        if (rc == NEA_OK)
+            rc = nea_host_dom_start(c->host, name, err);
+    } else if (cs->todo & (NEA_DO_RESTART | NEA_DO_REDEFINE)) {
+        rc = restart(&r, name, err);
+    } else if (cs->todo & NEA_DO_SEED) {
+        rc = live_or_restart(&r, name, "cdrom", true, err);
+    } else if (cs->todo & NEA_DO_NIC) {
+        rc = live_or_restart(&r, name, "interface", false, err);
+    }
+    (void)stopped_by_us;
+    if (rc < 0)
+        return rc;
+
+    /* Done: record what is now deployed, then drop superseded seeds. */
+    free(rec->spec);
+    rec->spec = nea_xstrdup(c->canonical);
+    free(rec->spec_hash);
+    rec->spec_hash = nea_xstrdup(s->hash);
+    free(rec->instance_id);
+    rec->instance_id = nea_xstrdup(c->art.seed.instance_id);
+    free(rec->seed_volume);
+    rec->seed_volume = nea_xstrdup(c->seed_volume);
+    free(rec->mac);
+    rec->mac = nea_xstrdup(mac);
+    free(rec->uuid);
+    rec->uuid = nea_xstrdup(uuid);
+    rc = step(&r, "cleanup", err);
+    if (rc == NEA_OK)
+        rc = remove_old_seeds(&r, name, err);
+    if (rc == NEA_OK && strcmp(old_name, name))
+        rc = remove_old_seeds(&r, old_name, err);
+    if (rc < 0)
+        return rc;
+    free(rec->step);
+    rec->step = NULL;
+    rec->state = NEA_DEP_RUNNING;
+    rc = nea_state_put(e->state, rec, err);
+    if (rc == NEA_OK)
+        nea_state_event(e->state, s->tenant, "applied", s->hash, NULL);
+    progress(e, s->tenant, "done", 100);
+    return rc;
+}
+
+/* TCP connect to the appliance's management port: the guest is up, its
+ * network configured from the seed, and sshd listening. */
+static bool tcp_probe(const struct nea_ip *ip, unsigned port, int timeout_ms)
+{
+    struct sockaddr_storage ss = {0};
+    socklen_t len;
+    if (ip->family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        a->sin_family = AF_INET;
+        a->sin_port = htons((uint16_t)port);
+        memcpy(&a->sin_addr, ip->b, 4);
+        len = sizeof(*a);
+    } else {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons((uint16_t)port);
+        memcpy(&a->sin6_addr, ip->b, 16);
+        len = sizeof(*a);
+    }
+    int fd = socket(ip->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    bool ok = false;
+    if (connect(fd, (struct sockaddr *)&ss, len) == 0) {
+        ok = true;
+    } else if (errno == EINPROGRESS) {
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        if (poll(&p, 1, timeout_ms) == 1) {
+            int soerr = 0;
+            socklen_t sl = sizeof(soerr);
+            ok = getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0;
+        }
+    }
+    close(fd);
+    return ok;
+}
+
+static int wait_ready(struct nea_engine *e, struct ctx *c, struct nea_err *err)
+{
+    const struct nea_spec *s = c->spec;
+    if (nea_host_is_test(c->host))
+        return NEA_OK; /* nothing boots in the test driver: running is ready */
+    const struct nea_ip *ip = s->ipv4.mode == NEA_V4_STATIC   ? &s->ipv4.address
+                              : s->ipv6.mode == NEA_V6_STATIC ? &s->ipv6.address
+                                                              : NULL;
+    if (!ip)
+        return NEA_OK; /* DHCP/SLAAC: running; see docs/deploy.md */
+    progress(e, s->tenant, "wait-ready", 99);
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        if (tcp_probe(ip, 22, 1000))
+            return NEA_OK;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - t0.tv_sec >= (time_t)e->opts.ready_timeout_s)
+            break;
+        sleep(1);
+    }
+    char a[NEA_IP_STRLEN];
+    nea_ip_format(ip, a);
+    return nea_err_set(err, NEA_ERR_TIMEOUT, "appliance %s is running but did not "
+                       "answer on %s port 22 within %u s; check the bridge, the "
+                       "addresses and the console log", s->name, a,
+                       e->opts.ready_timeout_s);
+}
+
+int nea_engine_apply(struct nea_engine *e, struct nea_spec *spec,
+                     struct nea_changeset *ret, struct nea_err *err)
+{
+    int lock = -1;
+    int rc = nea_state_lock(e->state, spec->tenant, &lock, err);
+    if (rc < 0)
+        return rc;
+    struct ctx c;
+    struct nea_changeset cs = {0};
+    rc = load_ctx(e, spec, &c, err);
+    if (rc == NEA_OK)
+        rc = plan_ctx(&c, &cs, err);
+    if (rc == NEA_OK && cs.todo) {
+        rc = apply_ctx(e, &c, &cs, err);
+        if (rc < 0) {
+            /* record the failure; the step stays, for the next run and status */
+            struct nea_deployment *cur = NULL;
+            if (nea_state_get(e->state, spec->tenant, &cur, NULL) == NEA_OK && cur) {
+                cur->state = NEA_DEP_FAILED;
+                free(cur->last_error);
+                cur->last_error = nea_xstrdup(err->msg);
+                nea_state_put(e->state, cur, NULL);
+                nea_state_event(e->state, spec->tenant, "failed", err->msg, NULL);
+                nea_deployment_free(cur);
+            }
+        }
+    }
+    if (rc == NEA_OK && e->opts.wait)
+        rc = wait_ready(e, &c, err);
+    ctx_clear(&c);
+    nea_state_unlock(lock);
+    if (ret)
+        *ret = cs;
+    else
+        nea_changeset_clear(&cs);
+    return rc;
+}
+
+/* ---- destroy ------------------------------------------------------------ */
+
+int nea_engine_destroy(struct nea_engine *e, const char *tenant_or_name,
+                       const char *uri, struct nea_err *err)
+{
+    NEA_AUTO(nea_deployment_freep) struct nea_deployment *rec = NULL;
+    int rc = nea_state_find(e->state, tenant_or_name, &rec, err);
+    if (rc < 0)
+        return rc;
+    if (!rec || rec->state == NEA_DEP_GONE)
+        return nea_err_set(err, NEA_ERR_INVALID, "no appliance of tenant or name %s is "
+                           "recorded in %s", tenant_or_name,
+                           e->opts.state_path);
+    const char *host_uri = uri ? uri : rec->host;
+    struct nea_host *h = NULL;
+    rc = get_host(e, host_uri, &h, err);
+    if (rc < 0)
+        return rc;
+    struct nea_dom_info info;
+    rc = nea_host_dom_info(h, rec->name, &info, err);
+    if (rc < 0)
+        return rc;
+    if (info.state != NEA_DOM_MISSING &&
+        (!info.owned || !info.tenant || strcmp(info.tenant, rec->tenant))) {
+        nea_dom_info_clear(&info);
+        return nea_err_set(err, NEA_ERR_CONFLICT, "%s: domain %s is not managed by "
+                           "neaprov for tenant %s; not touching it", host_uri, rec->name,
+                           rec->tenant);
+    }
+    rec->state = NEA_DEP_DESTROYING;
+    free(rec->step);
+    rec->step = nea_xstrdup("stop");
+    rc = nea_state_put(e->state, rec, err);
+    bool forced = false;
+    if (rc == NEA_OK && info.state != NEA_DOM_MISSING) {
+        progress(e, rec->tenant, "stop", 20);
+        rc = nea_host_dom_stop(h, rec->name, e->opts.stop_timeout_s, &forced, err);
+        if (rc == NEA_OK) {
+            free(rec->step);
+            rec->step = nea_xstrdup("undefine");
+            rc = nea_state_put(e->state, rec, err);
+        }
+        if (rc == NEA_OK) {
+            progress(e, rec->tenant, "undefine", 50);
+            rc = nea_host_dom_undefine(h, rec->name, err);
+        }
+    }
+    nea_dom_info_clear(&info);
+    if (rc == NEA_OK) {
+        free(rec->step);
+        rec->step = nea_xstrdup("delete-volumes");
+        rc = nea_state_put(e->state, rec, err);
+    }
+    if (rc == NEA_OK && rec->disk_volume) {
+        progress(e, rec->tenant, "delete-volumes", 80);
+        rc = nea_host_vol_delete(h, rec->pool, rec->disk_volume, err);
+    }
+    if (rc == NEA_OK) {
+        NEA_AUTOFREE char *prefix = nea_xasprintf("%s-seed-", rec->name);
+        char **names = NULL;
+        size_t n = 0;
+        rc = nea_host_vol_list(h, rec->pool, prefix, &names, &n, err);
+        for (size_t i = 0; rc == NEA_OK && i < n; i++)
+            rc = nea_host_vol_delete(h, rec->pool, names[i], err);
+        for (size_t i = 0; i < n; i++)
+            free(names[i]);
+        free(names);
+    }
+    if (rc < 0) {
+        rec->state = NEA_DEP_FAILED;
+        free(rec->last_error);
+        rec->last_error = nea_xstrdup(err->msg);
+        nea_state_put(e->state, rec, NULL);
+        nea_state_event(e->state, rec->tenant, "destroy-failed", err->msg, NULL);
+        return rc;
+    }
+    rec->state = NEA_DEP_GONE;
+    free(rec->step);
+    rec->step = NULL;
+    free(rec->spec_hash);
+    rec->spec_hash = NULL;
+    rc = nea_state_put(e->state, rec, err);
+    if (rc == NEA_OK)
+        nea_state_event(e->state, rec->tenant, "destroyed",
+                        forced ? "forced power-off after the shutdown timeout"
+                               : "graceful shutdown", NULL);
+    progress(e, rec->tenant, "done", 100);
+    return rc;
+}
+
+/* ---- status ------------------------------------------------------------- */
+
+int nea_engine_status(struct nea_engine *e, const char *filter,
+                      struct nea_app_status **ret, size_t *n, struct nea_err *err)
+{
+    struct nea_deployment **deps = NULL;
+    size_t nd = 0;
+    int rc = nea_state_list(e->state, &deps, &nd, err);
+    if (rc < 0)
+        return rc;
+    struct nea_app_status *v = nea_xcalloc(nd ? nd : 1, sizeof(*v));
+    size_t len = 0;
+    for (size_t i = 0; i < nd; i++) {
+        struct nea_deployment *d = deps[i];
+        if (filter && strcmp(filter, d->tenant) && strcmp(filter, d->name)) {
+            nea_deployment_free(d);
+            continue;
+        }
+        struct nea_app_status *st = &v[len++];
+        st->dep = d;
+        if (d->state == NEA_DEP_GONE) {
+            st->live = "-";
+            continue;
+        }
+        struct nea_host *h = NULL;
+        struct nea_err herr = {0};
+        if (get_host(e, d->host, &h, &herr) < 0) {
+            st->live = "unreachable";
+            st->drift = nea_xstrdup(herr.msg);
+            continue;
+        }
+        struct nea_dom_info info;
+        if (nea_host_dom_info(h, d->name, &info, &herr) < 0) {
+            st->live = "unknown";
+            st->drift = nea_xstrdup(herr.msg);
+            continue;
+        }
+        switch (info.state) {
+        case NEA_DOM_MISSING: st->live = "missing"; break;
+        case NEA_DOM_RUNNING: st->live = "running"; break;
+        case NEA_DOM_SHUTOFF: st->live = "shut off"; break;
+        default: st->live = "paused or crashed"; break;
+        }
+        if (info.state == NEA_DOM_MISSING)
+            st->drift = nea_xstrdup("the domain is missing on the host");
+        else if (!info.owned)
+            st->drift = nea_xstrdup("the domain has lost neaprov's metadata");
+        else if (d->spec_hash && (!info.spec_hash || strcmp(info.spec_hash, d->spec_hash)))
+            st->drift = nea_xstrdup("the domain differs from the applied spec (changed "
+                                    "outside neaprov or an apply was interrupted)");
+        else if (d->state == NEA_DEP_RUNNING && info.state != NEA_DOM_RUNNING)
+            st->drift = nea_xstrdup("the appliance is not running");
+        else if (d->seed_volume && info.xml && !strstr(info.xml, d->seed_volume))
+            st->drift = nea_xstrdup("the seed cdrom is not attached");
+        if (!st->drift && info.xml && d->spec) {
+            /* a bridge changed by hand: compare the vNIC with the record */
+            struct nea_dom_facets f;
+            nea_dom_facets_parse(info.xml, &f);
+            const char *net = strstr(d->spec, "\nnetwork=");
+            if (net && f.nic_source) {
+                net += strlen("\nnetwork=");
+                const char *nl = strchr(net, '\n');
+                NEA_AUTOFREE char *ref = nea_xstrndup(net, nl ? (size_t)(nl - net)
+                                                              : strlen(net));
+                const char *want = strchr(ref, ':') ? strchr(ref, ':') + 1 : ref;
+                if (strcmp(want, f.nic_source))
+                    st->drift = nea_xasprintf("the vNIC is on %s, the spec says %s",
+                                              f.nic_source, ref);
+            }
+            nea_dom_facets_clear(&f);
+        }
+        nea_dom_info_clear(&info);
+    }
+    free(deps);
+    *ret = v;
+    *n = len;
+    return NEA_OK;
+}
+
+void nea_statuses_free(struct nea_app_status *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        nea_deployment_free(v[i].dep);
+        free(v[i].drift);
+    }
+    free(v);
+}

@@ -1,0 +1,100 @@
+/*
+ * nea_engine.h: plan, apply, status and destroy of appliances.
+ *
+ * The engine joins the model (spec), the artefacts (render), the host
+ * (virt) and the record (state).  apply is convergent: it compares the spec
+ * with the record and the live domain, writes its intent before each side
+ * effect, and does only what differs, with the least disruption the host
+ * allows.  Printing is the caller's: the engine reports through callbacks
+ * and result structs.
+ */
+#ifndef NEA_ENGINE_H
+#define NEA_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "nea_err.h"
+#include "nea_model.h"
+#include "nea_state.h"
+
+enum nea_disruption { NEA_DISRUPT_NONE, NEA_DISRUPT_REBOOT, NEA_DISRUPT_REDEPLOY };
+
+/* What apply has to do; a plan is the union of these. */
+enum {
+    NEA_DO_CREATE = 1 << 0,     /* no appliance yet: volumes, define, start */
+    NEA_DO_DISK = 1 << 1,       /* new disk (image or size changed): redeploy */
+    NEA_DO_SEED = 1 << 2,       /* new seed ISO (instance-id changed) */
+    NEA_DO_RENAME = 1 << 3,
+    NEA_DO_DEFINE = 1 << 4,     /* new persistent definition */
+    NEA_DO_RESTART = 1 << 5,    /* stop and start to apply the definition */
+    NEA_DO_NIC = 1 << 6,        /* vNIC source: live update when the host can */
+    NEA_DO_START = 1 << 7,      /* domain is not running */
+    NEA_DO_RECORD = 1 << 8,     /* only the record/metadata is behind */
+    NEA_DO_REDEFINE = 1 << 9,   /* UUID changed: undefine and define */
+    NEA_DO_MOVE = 1 << 10,      /* host or pool changed: remove there, create here */
+};
+
+struct nea_change {
+    char *field;
+    char *old_value;     /* NULL: none */
+    char *new_value;
+    const char *action;  /* static text */
+    enum nea_disruption disruption;
+};
+
+struct nea_changeset {
+    char *tenant;
+    char *name;
+    char *host;
+    unsigned todo;       /* NEA_DO_* */
+    enum nea_disruption disruption;
+    struct nea_change *v;
+    size_t n;
+};
+
+struct nea_engine_opts {
+    const char *state_path;
+    const char *uri;              /* overrides the plan's host when set */
+    const char *template_path;
+    unsigned stop_timeout_s;      /* graceful shutdown before power-off */
+    unsigned ready_timeout_s;
+    bool wait;                    /* wait until the appliance is ready */
+    time_t epoch;                 /* ISO timestamps */
+    const char *fault_op;         /* tests: make this libvirt operation fail */
+    unsigned fault_nth;
+    bool fault_crash;
+    void (*progress)(void *data, const char *tenant, const char *step, int percent);
+    void *progress_data;
+};
+
+struct nea_engine;
+
+int nea_engine_open(const struct nea_engine_opts *opts, struct nea_engine **ret,
+                    struct nea_err *err);
+void nea_engine_close(struct nea_engine *e);
+void nea_engine_closep(struct nea_engine **e);
+struct nea_state *nea_engine_state(struct nea_engine *e);
+
+int nea_engine_plan(struct nea_engine *e, struct nea_spec *spec,
+                    struct nea_changeset *ret, struct nea_err *err);
+/* ret (optional) receives the changeset that was applied. */
+int nea_engine_apply(struct nea_engine *e, struct nea_spec *spec,
+                     struct nea_changeset *ret, struct nea_err *err);
+int nea_engine_destroy(struct nea_engine *e, const char *tenant_or_name,
+                       const char *uri, struct nea_err *err);
+void nea_changeset_clear(struct nea_changeset *c);
+const char *nea_disruption_name(enum nea_disruption d);
+
+struct nea_app_status {
+    struct nea_deployment *dep;
+    const char *live;       /* "running", "shut off", "missing", "unreachable", ... */
+    char *drift;            /* NULL when the live domain matches the record */
+};
+
+int nea_engine_status(struct nea_engine *e, const char *filter,
+                      struct nea_app_status **ret, size_t *n, struct nea_err *err);
+void nea_statuses_free(struct nea_app_status *v, size_t n);
+
+#endif

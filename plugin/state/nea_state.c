@@ -1,0 +1,468 @@
+/*
+ * nea_state.c: deployments and events in SQLite.
+ *
+ * Every statement is prepared with bound parameters; every write is a
+ * transaction of its own, so a process killed at any point leaves either the
+ * old row or the new one.  Migrations run forward in one transaction each.
+ */
+#include "nea_state.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "nea_util.h"
+
+struct nea_state {
+    sqlite3 *db;
+    char *path;
+    int64_t (*now)(void);
+};
+
+static int64_t default_now(void)
+{
+    return (int64_t)time(NULL);
+}
+
+static const char *const migrations[] = {
+    /* 1: deployments and their events */
+    "CREATE TABLE deployments ("
+    " tenant TEXT PRIMARY KEY,"
+    " name TEXT NOT NULL,"
+    " plan TEXT NOT NULL,"
+    " host TEXT NOT NULL,"
+    " pool TEXT NOT NULL,"
+    " state TEXT NOT NULL,"
+    " step TEXT,"
+    " spec_hash TEXT,"
+    " spec TEXT,"
+    " mac TEXT NOT NULL,"
+    " uuid TEXT NOT NULL,"
+    " instance_id TEXT,"
+    " disk_volume TEXT,"
+    " seed_volume TEXT,"
+    " last_error TEXT,"
+    " created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL);"
+    "CREATE INDEX deployments_name ON deployments(host, name);"
+    "CREATE TABLE events ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " at INTEGER NOT NULL,"
+    " tenant TEXT NOT NULL,"
+    " kind TEXT NOT NULL,"
+    " detail TEXT);"
+    "CREATE INDEX events_tenant ON events(tenant, id);",
+};
+
+static const char *const state_names[] = {"pending", "provisioning", "running",
+                                          "failed", "destroying", "gone"};
+
+const char *nea_dep_state_name(enum nea_dep_state s)
+{
+    return (size_t)s < NEA_ARRAY_SIZE(state_names) ? state_names[s] : "?";
+}
+
+int nea_dep_state_parse(const char *s, enum nea_dep_state *ret)
+{
+    for (size_t i = 0; i < NEA_ARRAY_SIZE(state_names); i++)
+        if (s && !strcmp(s, state_names[i])) {
+            *ret = (enum nea_dep_state)i;
+            return 0;
+        }
+    return -1;
+}
+
+static int db_err(struct nea_state *st, struct nea_err *err, const char *what)
+{
+    return nea_err_set(err, NEA_ERR_STATE, "%s: %s: %s", st->path, what,
+                       sqlite3_errmsg(st->db));
+}
+
+static void stmt_finalizep(sqlite3_stmt **s)
+{
+    if (*s)
+        sqlite3_finalize(*s);
+}
+
+static int exec(struct nea_state *st, const char *sql, struct nea_err *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        int rc = nea_err_set(err, NEA_ERR_STATE, "%s: %s", st->path,
+                             msg ? msg : sqlite3_errmsg(st->db));
+        sqlite3_free(msg);
+        return rc;
+    }
+    return NEA_OK;
+}
+
+static int migrate(struct nea_state *st, struct nea_err *err)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
+        return db_err(st, err, "cannot read the schema version");
+    int version = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
+    sqlite3_finalize(s);
+    if (version > (int)NEA_ARRAY_SIZE(migrations))
+        return nea_err_set(err, NEA_ERR_STATE, "%s: schema version %d is newer than "
+                           "this neaprov understands (%zu); upgrade neaprov",
+                           st->path, version, NEA_ARRAY_SIZE(migrations));
+    for (int v = version; v < (int)NEA_ARRAY_SIZE(migrations); v++) {
+        NEA_AUTOFREE char *sql = nea_xasprintf(
+            "BEGIN IMMEDIATE; %s PRAGMA user_version = %d; COMMIT;", migrations[v],
+            v + 1);
+        int rc = exec(st, sql, err);
+        if (rc < 0) {
+            sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+            return rc;
+        }
+    }
+    return NEA_OK;
+}
+
+int nea_state_open(const char *path, struct nea_state **ret, struct nea_err *err)
+{
+    /* Create the file 0600 ourselves: SQLite would honour the umask. */
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return nea_err_set(err, NEA_ERR_IO, "%s: cannot open the state database: %s",
+                           path, strerror(errno));
+    struct stat stbuf;
+    if (fstat(fd, &stbuf) == 0 && (stbuf.st_mode & 077) && fchmod(fd, 0600) < 0) {
+        close(fd);
+        return nea_err_set(err, NEA_ERR_IO, "%s: cannot make the state database "
+                           "private: %s", path, strerror(errno));
+    }
+    close(fd);
+    struct nea_state *st = nea_xcalloc(1, sizeof(*st));
+    st->path = nea_xstrdup(path);
+    st->now = default_now;
+    if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX,
+                        NULL) != SQLITE_OK) {
+        int rc = db_err(st, err, "cannot open the state database");
+        nea_state_close(st);
+        return rc;
+    }
+    sqlite3_busy_timeout(st->db, 10000);
+    int rc = exec(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                      "PRAGMA foreign_keys=ON;", err);
+    if (rc == NEA_OK)
+        rc = migrate(st, err);
+    if (rc < 0) {
+        nea_state_close(st);
+        return rc;
+    }
+    *ret = st;
+    return NEA_OK;
+}
+
+void nea_state_close(struct nea_state *st)
+{
+    if (!st)
+        return;
+    if (st->db)
+        sqlite3_close(st->db);
+    free(st->path);
+    free(st);
+}
+
+void nea_state_closep(struct nea_state **st)
+{
+    nea_state_close(*st);
+}
+
+void nea_state_set_clock(struct nea_state *st, int64_t (*now)(void))
+{
+    st->now = now ? now : default_now;
+}
+
+static char *col_str(sqlite3_stmt *s, int i)
+{
+    const unsigned char *t = sqlite3_column_text(s, i);
+    return t ? nea_xstrdup((const char *)t) : NULL;
+}
+
+#define DEP_COLUMNS                                                            \
+    "tenant, name, plan, host, pool, state, step, spec_hash, spec, mac, uuid, " \
+    "instance_id, disk_volume, seed_volume, last_error, created_at, updated_at"
+
+static struct nea_deployment *row_to_dep(sqlite3_stmt *s)
+{
+    struct nea_deployment *d = nea_xcalloc(1, sizeof(*d));
+    d->tenant = col_str(s, 0);
+    d->name = col_str(s, 1);
+    d->plan = col_str(s, 2);
+    d->host = col_str(s, 3);
+    d->pool = col_str(s, 4);
+    NEA_AUTOFREE char *state = col_str(s, 5);
+    if (nea_dep_state_parse(state, &d->state) < 0)
+        d->state = NEA_DEP_FAILED;
+    d->step = col_str(s, 6);
+    d->spec_hash = col_str(s, 7);
+    d->spec = col_str(s, 8);
+    d->mac = col_str(s, 9);
+    d->uuid = col_str(s, 10);
+    d->instance_id = col_str(s, 11);
+    d->disk_volume = col_str(s, 12);
+    d->seed_volume = col_str(s, 13);
+    d->last_error = col_str(s, 14);
+    d->created_at = sqlite3_column_int64(s, 15);
+    d->updated_at = sqlite3_column_int64(s, 16);
+    return d;
+}
+
+static int get_where(struct nea_state *st, const char *sql, const char *a,
+                     struct nea_deployment **ret, struct nea_err *err)
+{
+    NEA_AUTO(stmt_finalizep) sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+        return db_err(st, err, "cannot query deployments");
+    sqlite3_bind_text(s, 1, a, -1, SQLITE_TRANSIENT);
+    int r = sqlite3_step(s);
+    if (r == SQLITE_ROW) {
+        *ret = row_to_dep(s);
+        return NEA_OK;
+    }
+    if (r != SQLITE_DONE)
+        return db_err(st, err, "cannot query deployments");
+    *ret = NULL;
+    return NEA_OK;
+}
+
+int nea_state_get(struct nea_state *st, const char *tenant,
+                  struct nea_deployment **ret, struct nea_err *err)
+{
+    return get_where(st, "SELECT " DEP_COLUMNS " FROM deployments WHERE tenant = ?1",
+                     tenant, ret, err);
+}
+
+int nea_state_find(struct nea_state *st, const char *tenant_or_name,
+                   struct nea_deployment **ret, struct nea_err *err)
+{
+    int rc = nea_state_get(st, tenant_or_name, ret, err);
+    if (rc < 0 || *ret)
+        return rc;
+    return get_where(st, "SELECT " DEP_COLUMNS " FROM deployments WHERE name = ?1 "
+                         "ORDER BY updated_at DESC LIMIT 1",
+                     tenant_or_name, ret, err);
+}
+
+int nea_state_list(struct nea_state *st, struct nea_deployment ***ret, size_t *n,
+                   struct nea_err *err)
+{
+    NEA_AUTO(stmt_finalizep) sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db, "SELECT " DEP_COLUMNS " FROM deployments "
+                                   "ORDER BY tenant", -1, &s, NULL) != SQLITE_OK)
+        return db_err(st, err, "cannot list deployments");
+    struct nea_deployment **v = NULL;
+    size_t len = 0;
+    int r;
+    while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+        v = nea_xrealloc(v, (len + 1) * sizeof(*v));
+        v[len++] = row_to_dep(s);
+    }
+    if (r != SQLITE_DONE) {
+        nea_deployments_free(v, len);
+        return db_err(st, err, "cannot list deployments");
+    }
+    *ret = v;
+    *n = len;
+    return NEA_OK;
+}
+
+static void bind_opt(sqlite3_stmt *s, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(s, i);
+}
+
+int nea_state_put(struct nea_state *st, struct nea_deployment *d, struct nea_err *err)
+{
+    NEA_AUTO(stmt_finalizep) sqlite3_stmt *s = NULL;
+    static const char sql[] =
+        "INSERT INTO deployments (" DEP_COLUMNS ") VALUES "
+        "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) "
+        "ON CONFLICT(tenant) DO UPDATE SET name=?2, plan=?3, host=?4, pool=?5, "
+        "state=?6, step=?7, spec_hash=?8, spec=?9, mac=?10, uuid=?11, "
+        "instance_id=?12, disk_volume=?13, seed_volume=?14, last_error=?15, "
+        "updated_at=?17";
+    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+        return db_err(st, err, "cannot record the deployment");
+    int64_t now = st->now();
+    if (!d->created_at)
+        d->created_at = now;
+    d->updated_at = now;
+    bind_opt(s, 1, d->tenant);
+    bind_opt(s, 2, d->name);
+    bind_opt(s, 3, d->plan);
+    bind_opt(s, 4, d->host);
+    bind_opt(s, 5, d->pool);
+    bind_opt(s, 6, nea_dep_state_name(d->state));
+    bind_opt(s, 7, d->step);
+    bind_opt(s, 8, d->spec_hash);
+    bind_opt(s, 9, d->spec);
+    bind_opt(s, 10, d->mac);
+    bind_opt(s, 11, d->uuid);
+    bind_opt(s, 12, d->instance_id);
+    bind_opt(s, 13, d->disk_volume);
+    bind_opt(s, 14, d->seed_volume);
+    bind_opt(s, 15, d->last_error);
+    sqlite3_bind_int64(s, 16, d->created_at);
+    sqlite3_bind_int64(s, 17, d->updated_at);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        return db_err(st, err, "cannot record the deployment");
+    return NEA_OK;
+}
+
+int nea_state_event(struct nea_state *st, const char *tenant, const char *kind,
+                    const char *detail, struct nea_err *err)
+{
+    NEA_AUTO(stmt_finalizep) sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db, "INSERT INTO events (at, tenant, kind, detail) "
+                                   "VALUES (?1, ?2, ?3, ?4)", -1, &s, NULL) != SQLITE_OK)
+        return db_err(st, err, "cannot record an event");
+    sqlite3_bind_int64(s, 1, st->now());
+    bind_opt(s, 2, tenant);
+    bind_opt(s, 3, kind);
+    bind_opt(s, 4, detail);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        return db_err(st, err, "cannot record an event");
+    return NEA_OK;
+}
+
+int nea_state_events(struct nea_state *st, const char *tenant, size_t limit,
+                     struct nea_event **ret, size_t *n, struct nea_err *err)
+{
+    NEA_AUTO(stmt_finalizep) sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db, "SELECT id, at, tenant, kind, detail FROM ("
+                                   " SELECT * FROM events WHERE tenant = ?1"
+                                   " ORDER BY id DESC LIMIT ?2) ORDER BY id",
+                           -1, &s, NULL) != SQLITE_OK)
+        return db_err(st, err, "cannot read events");
+    sqlite3_bind_text(s, 1, tenant, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 2, (sqlite3_int64)limit);
+    struct nea_event *v = NULL;
+    size_t len = 0;
+    int r;
+    while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+        v = nea_xrealloc(v, (len + 1) * sizeof(*v));
+        v[len++] = (struct nea_event){
+            .id = sqlite3_column_int64(s, 0),
+            .at = sqlite3_column_int64(s, 1),
+            .tenant = col_str(s, 2),
+            .kind = col_str(s, 3),
+            .detail = col_str(s, 4),
+        };
+    }
+    if (r != SQLITE_DONE) {
+        nea_events_free(v, len);
+        return db_err(st, err, "cannot read events");
+    }
+    *ret = v;
+    *n = len;
+    return NEA_OK;
+}
+
+int nea_state_lock(struct nea_state *st, const char *tenant, int *ret_fd,
+                   struct nea_err *err)
+{
+    NEA_AUTOFREE char *path = nea_xasprintf("%s.lock-%s", st->path, tenant);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return nea_err_set(err, NEA_ERR_IO, "%s: cannot create lock file: %s", path,
+                           strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+        close(fd);
+        if (e == EWOULDBLOCK)
+            return nea_err_set(err, NEA_ERR_BUSY, "busy: another neaprov is changing "
+                               "the appliance of tenant %s (lock %s); try again when "
+                               "it has finished", tenant, path);
+        return nea_err_set(err, NEA_ERR_IO, "%s: cannot lock: %s", path, strerror(e));
+    }
+    *ret_fd = fd;
+    return NEA_OK;
+}
+
+void nea_state_unlock(int fd)
+{
+    if (fd >= 0)
+        close(fd); /* releases the flock */
+}
+
+static char *dup_opt(const char *s)
+{
+    return s ? nea_xstrdup(s) : NULL;
+}
+
+struct nea_deployment *nea_deployment_dup(const struct nea_deployment *d)
+{
+    struct nea_deployment *c = nea_xcalloc(1, sizeof(*c));
+    *c = *d;
+    c->tenant = dup_opt(d->tenant);
+    c->name = dup_opt(d->name);
+    c->plan = dup_opt(d->plan);
+    c->host = dup_opt(d->host);
+    c->pool = dup_opt(d->pool);
+    c->step = dup_opt(d->step);
+    c->spec_hash = dup_opt(d->spec_hash);
+    c->spec = dup_opt(d->spec);
+    c->mac = dup_opt(d->mac);
+    c->uuid = dup_opt(d->uuid);
+    c->instance_id = dup_opt(d->instance_id);
+    c->disk_volume = dup_opt(d->disk_volume);
+    c->seed_volume = dup_opt(d->seed_volume);
+    c->last_error = dup_opt(d->last_error);
+    return c;
+}
+
+void nea_deployment_free(struct nea_deployment *d)
+{
+    if (!d)
+        return;
+    free(d->tenant);
+    free(d->name);
+    free(d->plan);
+    free(d->host);
+    free(d->pool);
+    free(d->step);
+    free(d->spec_hash);
+    free(d->spec);
+    free(d->mac);
+    free(d->uuid);
+    free(d->instance_id);
+    free(d->disk_volume);
+    free(d->seed_volume);
+    free(d->last_error);
+    free(d);
+}
+
+void nea_deployment_freep(struct nea_deployment **d)
+{
+    nea_deployment_free(*d);
+}
+
+void nea_deployments_free(struct nea_deployment **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        nea_deployment_free(v[i]);
+    free(v);
+}
+
+void nea_events_free(struct nea_event *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].tenant);
+        free(v[i].kind);
+        free(v[i].detail);
+    }
+    free(v);
+}

@@ -1,0 +1,847 @@
+/*
+ * nea_virt.c: libvirt calls, each wrapped so that a failure becomes one
+ * sentence naming the host and object, and so that tests can make any named
+ * operation fail (or crash the process) at will.
+ */
+#include "nea_virt.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "nea_util.h"
+
+#define NEA_XMLNS_URI "urn:neaprov:appliance:1"
+#define UPLOAD_CHUNK (1u << 20) /* ~1 MiB: small chunks are far slower */
+
+struct nea_host {
+    virConnectPtr conn;
+    char *uri;
+    bool is_test;
+    char *fault_op;
+    unsigned fault_nth;
+    unsigned fault_seen;
+    bool fault_crash;
+};
+
+static void quiet_handler(void *data, virErrorPtr e)
+{
+    (void)data;
+    (void)e;
+}
+
+static pthread_once_t quiet_once = PTHREAD_ONCE_INIT;
+
+static void make_quiet(void)
+{
+    virInitialize();
+    virSetErrorFunc(NULL, quiet_handler);
+}
+
+static const char *lv_msg(void)
+{
+    const char *m = virGetLastErrorMessage();
+    return m ? m : "unknown libvirt error";
+}
+
+__attribute__((format(printf, 2, 3))) static int lv_fail(struct nea_err *err,
+                                                        const char *fmt, ...)
+{
+    char what[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    return nea_err_set(err, NEA_ERR_HOST, "%s: %s", what, lv_msg());
+}
+
+static bool unsupported(void)
+{
+    virErrorPtr e = virGetLastError();
+    return e && (e->code == VIR_ERR_NO_SUPPORT || e->code == VIR_ERR_OPERATION_UNSUPPORTED);
+}
+
+/* Returns an error when the fault hook says this call of op must fail. */
+static int fault(struct nea_host *h, const char *op, struct nea_err *err)
+{
+    if (!h->fault_op || strcmp(h->fault_op, op))
+        return NEA_OK;
+    if (++h->fault_seen != h->fault_nth)
+        return NEA_OK;
+    if (h->fault_crash) {
+        fflush(NULL);
+        kill(getpid(), SIGKILL);
+    }
+    return nea_err_set(err, NEA_ERR_HOST, "%s: %s failed: injected fault", h->uri, op);
+}
+
+void nea_host_set_fault(struct nea_host *h, const char *op, unsigned nth, bool crash)
+{
+    free(h->fault_op);
+    h->fault_op = op ? nea_xstrdup(op) : NULL;
+    h->fault_nth = nth ? nth : 1;
+    h->fault_seen = 0;
+    h->fault_crash = crash;
+}
+
+int nea_host_open(const char *uri, struct nea_host **ret, struct nea_err *err)
+{
+    pthread_once(&quiet_once, make_quiet);
+    virConnectPtr conn = virConnectOpen(uri);
+    if (!conn)
+        return nea_err_set(err, NEA_ERR_HOST, "cannot connect to %s: %s", uri, lv_msg());
+    struct nea_host *h = nea_xcalloc(1, sizeof(*h));
+    h->conn = conn;
+    h->uri = nea_xstrdup(uri);
+    h->is_test = nea_str_has_prefix(uri, "test:");
+    *ret = h;
+    return NEA_OK;
+}
+
+void nea_host_close(struct nea_host *h)
+{
+    if (!h)
+        return;
+    if (h->conn)
+        virConnectClose(h->conn);
+    free(h->uri);
+    free(h->fault_op);
+    free(h);
+}
+
+void nea_host_closep(struct nea_host **h)
+{
+    nea_host_close(*h);
+}
+
+const char *nea_host_uri(const struct nea_host *h)
+{
+    return h->uri;
+}
+
+bool nea_host_is_test(const struct nea_host *h)
+{
+    return h->is_test;
+}
+
+/* ---- small XML helpers for what libvirt hands back ---------------------- */
+
+static xmlDocPtr parse_xml(const char *xml)
+{
+    return xmlReadMemory(xml, (int)strlen(xml), "libvirt.xml", NULL,
+                         XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+}
+
+static void xml_doc_freep(xmlDocPtr *d)
+{
+    if (*d)
+        xmlFreeDoc(*d);
+}
+
+static char *prop(xmlNodePtr n, const char *name)
+{
+    xmlChar *v = xmlGetProp(n, BAD_CAST name);
+    if (!v)
+        return NULL;
+    char *s = nea_xstrdup((const char *)v);
+    xmlFree(v);
+    return s;
+}
+
+static xmlNodePtr child(xmlNodePtr n, const char *name)
+{
+    for (xmlNodePtr c = n ? n->children : NULL; c; c = c->next)
+        if (c->type == XML_ELEMENT_NODE && !xmlStrcmp(c->name, BAD_CAST name))
+            return c;
+    return NULL;
+}
+
+static char *text_of(xmlNodePtr n)
+{
+    xmlChar *s = n ? xmlNodeGetContent(n) : NULL;
+    char *r = s ? nea_xstrdup((const char *)s) : NULL;
+    xmlFree(s);
+    return r;
+}
+
+/* memory in KiB whatever unit the XML uses (libvirt reports KiB; our
+ * rendered XML says MiB) */
+static char *memory_kib(xmlNodePtr mem)
+{
+    NEA_AUTOFREE char *v = text_of(mem);
+    NEA_AUTOFREE char *unit = mem ? prop(mem, "unit") : NULL;
+    if (!v)
+        return NULL;
+    unsigned long long n = strtoull(v, NULL, 10);
+    if (unit && (!strcmp(unit, "MiB") || !strcmp(unit, "M")))
+        n *= 1024;
+    else if (unit && (!strcmp(unit, "GiB") || !strcmp(unit, "G")))
+        n *= 1024 * 1024;
+    return nea_xasprintf("%llu", n);
+}
+
+int nea_dom_facets_parse(const char *xml, struct nea_dom_facets *ret)
+{
+    memset(ret, 0, sizeof(*ret));
+    NEA_AUTO(xml_doc_freep) xmlDocPtr doc = parse_xml(xml);
+    xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
+    if (!root)
+        return -1;
+    ret->vcpus = text_of(child(root, "vcpu"));
+    ret->memory_kib = memory_kib(child(root, "memory"));
+    xmlNodePtr type = child(child(root, "os"), "type");
+    ret->machine = type ? prop(type, "machine") : NULL;
+    xmlNodePtr devices = child(root, "devices");
+    for (xmlNodePtr c = devices ? devices->children : NULL; c; c = c->next) {
+        if (c->type != XML_ELEMENT_NODE)
+            continue;
+        if (!xmlStrcmp(c->name, BAD_CAST "interface") && !ret->nic_type) {
+            ret->nic_type = prop(c, "type");
+            xmlNodePtr src = child(c, "source");
+            if (src)
+                ret->nic_source = prop(src, ret->nic_type &&
+                                                !strcmp(ret->nic_type, "network")
+                                            ? "network"
+                                            : "bridge");
+            xmlNodePtr mac = child(c, "mac");
+            ret->nic_mac = mac ? prop(mac, "address") : NULL;
+        } else if (!xmlStrcmp(c->name, BAD_CAST "disk")) {
+            NEA_AUTOFREE char *dev = prop(c, "device");
+            xmlNodePtr src = child(c, "source");
+            char *file = src ? prop(src, "file") : NULL;
+            if (dev && !strcmp(dev, "cdrom") && !ret->cdrom_source)
+                ret->cdrom_source = file;
+            else if (dev && !strcmp(dev, "disk") && !ret->disk_source)
+                ret->disk_source = file;
+            else
+                free(file);
+        }
+    }
+    return 0;
+}
+
+void nea_dom_facets_clear(struct nea_dom_facets *f)
+{
+    free(f->nic_type);
+    free(f->nic_source);
+    free(f->nic_mac);
+    free(f->disk_source);
+    free(f->cdrom_source);
+    free(f->vcpus);
+    free(f->memory_kib);
+    free(f->machine);
+    memset(f, 0, sizeof(*f));
+}
+
+/* ---- networks ----------------------------------------------------------- */
+
+static void add_net(struct nea_host_net **v, size_t *n, enum nea_host_net_kind kind,
+                    const char *name, bool active)
+{
+    *v = nea_xrealloc(*v, (*n + 1) * sizeof(**v));
+    const char *prefix = kind == NEA_HOSTNET_NETWORK ? "network:"
+                         : kind == NEA_HOSTNET_OVS   ? "ovs:"
+                                                     : "";
+    (*v)[(*n)++] = (struct nea_host_net){
+        .ref = nea_xasprintf("%s%s", prefix, name),
+        .name = nea_xstrdup(name),
+        .kind = kind,
+        .active = active,
+    };
+}
+
+int nea_host_networks(struct nea_host *h, struct nea_host_net **ret, size_t *n,
+                      struct nea_err *err)
+{
+    int rc = fault(h, "list-networks", err);
+    if (rc < 0)
+        return rc;
+    struct nea_host_net *v = NULL;
+    size_t len = 0;
+    virInterfacePtr *ifaces = NULL;
+    int ni = virConnectListAllInterfaces(h->conn, &ifaces, 0);
+    if (ni < 0) {
+        /* Hosts without an interface backend still have libvirt networks. */
+        ni = 0;
+    }
+    for (int i = 0; i < ni; i++) {
+        char *xml = virInterfaceGetXMLDesc(ifaces[i], VIR_INTERFACE_XML_INACTIVE);
+        if (xml) {
+            NEA_AUTO(xml_doc_freep) xmlDocPtr doc = parse_xml(xml);
+            xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
+            NEA_AUTOFREE char *type = root ? prop(root, "type") : NULL;
+            if (type && !strcmp(type, "bridge")) {
+                bool ovs = false;
+                xmlNodePtr br = child(root, "bridge");
+                for (xmlNodePtr c = br ? br->children : NULL; c; c = c->next)
+                    if (c->type == XML_ELEMENT_NODE &&
+                        !xmlStrcmp(c->name, BAD_CAST "virtualport"))
+                        ovs = true;
+                add_net(&v, &len, ovs ? NEA_HOSTNET_OVS : NEA_HOSTNET_BRIDGE,
+                        virInterfaceGetName(ifaces[i]),
+                        virInterfaceIsActive(ifaces[i]) == 1);
+            }
+            free(xml);
+        }
+        virInterfaceFree(ifaces[i]);
+    }
+    free(ifaces);
+    virNetworkPtr *nets = NULL;
+    int nn = virConnectListAllNetworks(h->conn, &nets, 0);
+    if (nn < 0) {
+        nea_host_nets_free(v, len);
+        return lv_fail(err, "%s: cannot list networks", h->uri);
+    }
+    for (int i = 0; i < nn; i++) {
+        add_net(&v, &len, NEA_HOSTNET_NETWORK, virNetworkGetName(nets[i]),
+                virNetworkIsActive(nets[i]) == 1);
+        virNetworkFree(nets[i]);
+    }
+    free(nets);
+    *ret = v;
+    *n = len;
+    return NEA_OK;
+}
+
+void nea_host_nets_free(struct nea_host_net *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].ref);
+        free(v[i].name);
+    }
+    free(v);
+}
+
+/* ---- storage ------------------------------------------------------------ */
+
+static void pool_freep(virStoragePoolPtr *p)
+{
+    if (*p)
+        virStoragePoolFree(*p);
+}
+
+static void vol_freep(virStorageVolPtr *v)
+{
+    if (*v)
+        virStorageVolFree(*v);
+}
+
+static void stream_freep(virStreamPtr *s)
+{
+    if (*s)
+        virStreamFree(*s);
+}
+
+static int open_pool(struct nea_host *h, const char *pool, virStoragePoolPtr *ret,
+                     struct nea_err *err)
+{
+    virStoragePoolPtr p = virStoragePoolLookupByName(h->conn, pool);
+    if (!p)
+        return lv_fail(err, "%s: storage pool %s", h->uri, pool);
+    if (virStoragePoolIsActive(p) != 1) {
+        virStoragePoolFree(p);
+        return nea_err_set(err, NEA_ERR_HOST, "%s: storage pool %s is not active",
+                           h->uri, pool);
+    }
+    *ret = p;
+    return NEA_OK;
+}
+
+int nea_host_pool_dir(struct nea_host *h, const char *pool, char **ret_path,
+                      struct nea_err *err)
+{
+    NEA_AUTO(pool_freep) virStoragePoolPtr p = NULL;
+    int rc = open_pool(h, pool, &p, err);
+    if (rc < 0)
+        return rc;
+    NEA_AUTOFREE char *xml = virStoragePoolGetXMLDesc(p, 0);
+    if (!xml)
+        return lv_fail(err, "%s: storage pool %s", h->uri, pool);
+    NEA_AUTO(xml_doc_freep) xmlDocPtr doc = parse_xml(xml);
+    xmlNodePtr path = child(child(doc ? xmlDocGetRootElement(doc) : NULL, "target"),
+                            "path");
+    xmlChar *s = path ? xmlNodeGetContent(path) : NULL;
+    if (!s || !*s) {
+        xmlFree(s);
+        return nea_err_set(err, NEA_ERR_HOST, "%s: storage pool %s has no target "
+                           "path; neaprov needs a directory-like pool", h->uri, pool);
+    }
+    *ret_path = nea_xstrdup((const char *)s);
+    xmlFree(s);
+    return NEA_OK;
+}
+
+int nea_host_vol_path(struct nea_host *h, const char *pool, const char *name,
+                      char **ret_path, struct nea_err *err)
+{
+    NEA_AUTO(pool_freep) virStoragePoolPtr p = NULL;
+    int rc = open_pool(h, pool, &p, err);
+    if (rc < 0)
+        return rc;
+    NEA_AUTO(vol_freep) virStorageVolPtr v = virStorageVolLookupByName(p, name);
+    if (!v) {
+        virErrorPtr e = virGetLastError();
+        if (e && e->code == VIR_ERR_NO_STORAGE_VOL) {
+            *ret_path = NULL;
+            return NEA_OK;
+        }
+        return lv_fail(err, "%s: volume %s", h->uri, name);
+    }
+    char *path = virStorageVolGetPath(v);
+    if (!path)
+        return lv_fail(err, "%s: volume %s", h->uri, name);
+    *ret_path = path;
+    return NEA_OK;
+}
+
+/* Creates the volume from XML built with libxml2. */
+static int create_vol(struct nea_host *h, virStoragePoolPtr p, const char *name,
+                      uint64_t capacity, const char *format, const char *backing,
+                      const char *backing_format, virStorageVolPtr *ret,
+                      struct nea_err *err)
+{
+    xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
+    xmlNodePtr vol = xmlNewNode(NULL, BAD_CAST "volume");
+    xmlDocSetRootElement(doc, vol);
+    xmlNewTextChild(vol, NULL, BAD_CAST "name", BAD_CAST name);
+    char cap[32];
+    snprintf(cap, sizeof(cap), "%llu", (unsigned long long)capacity);
+    xmlNodePtr c = xmlNewTextChild(vol, NULL, BAD_CAST "capacity", BAD_CAST cap);
+    xmlSetProp(c, BAD_CAST "unit", BAD_CAST "bytes");
+    xmlNodePtr target = xmlNewChild(vol, NULL, BAD_CAST "target", NULL);
+    xmlNodePtr fmt = xmlNewChild(target, NULL, BAD_CAST "format", NULL);
+    xmlSetProp(fmt, BAD_CAST "type", BAD_CAST format);
+    xmlNodePtr perms = xmlNewChild(target, NULL, BAD_CAST "permissions", NULL);
+    xmlNewTextChild(perms, NULL, BAD_CAST "mode", BAD_CAST "0600");
+    if (backing) {
+        xmlNodePtr bs = xmlNewChild(vol, NULL, BAD_CAST "backingStore", NULL);
+        xmlNewTextChild(bs, NULL, BAD_CAST "path", BAD_CAST backing);
+        xmlNodePtr bf = xmlNewChild(bs, NULL, BAD_CAST "format", NULL);
+        xmlSetProp(bf, BAD_CAST "type", BAD_CAST backing_format);
+    }
+    xmlChar *xml = NULL;
+    int len = 0;
+    xmlDocDumpMemory(doc, &xml, &len);
+    xmlFreeDoc(doc);
+    virStorageVolPtr v = virStorageVolCreateXML(p, (const char *)xml, 0);
+    xmlFree(xml);
+    if (!v)
+        return lv_fail(err, "%s: cannot create volume %s", h->uri, name);
+    *ret = v;
+    return NEA_OK;
+}
+
+struct src {
+    const char *buf;
+    size_t len, off;
+    int fd;
+};
+
+static int upload_stream(struct nea_host *h, virStorageVolPtr v, const char *name,
+                         struct src *src, uint64_t len, bool *ret_unsupported,
+                         struct nea_err *err)
+{
+    NEA_AUTO(stream_freep) virStreamPtr st = virStreamNew(h->conn, 0);
+    if (!st)
+        return lv_fail(err, "%s: volume %s: cannot open a stream", h->uri, name);
+    if (virStorageVolUpload(v, st, 0, len, 0) < 0) {
+        virErrorPtr e = virGetLastError();
+        if (e && e->code == VIR_ERR_NO_SUPPORT && ret_unsupported) {
+            *ret_unsupported = true;
+            return NEA_OK;
+        }
+        return lv_fail(err, "%s: cannot upload volume %s", h->uri, name);
+    }
+    NEA_AUTOFREE char *chunk = src->buf ? NULL : nea_xmalloc(UPLOAD_CHUNK);
+    uint64_t sent = 0;
+    while (sent < len) {
+        size_t want = len - sent < UPLOAD_CHUNK ? (size_t)(len - sent) : UPLOAD_CHUNK;
+        const char *p;
+        if (src->buf) {
+            p = src->buf + sent;
+        } else {
+            ssize_t got = read(src->fd, chunk, want);
+            if (got <= 0) {
+                virStreamAbort(st);
+                return nea_err_set(err, NEA_ERR_IO, "cannot read the image for volume "
+                                   "%s: %s", name, got < 0 ? strerror(errno)
+                                                           : "file shrank");
+            }
+            want = (size_t)got;
+            p = chunk;
+        }
+        size_t done = 0;
+        while (done < want) {
+            int n = virStreamSend(st, p + done, want - done);
+            if (n < 0) {
+                virStreamAbort(st);
+                return lv_fail(err, "%s: upload of volume %s failed", h->uri, name);
+            }
+            done += (size_t)n;
+        }
+        sent += want;
+    }
+    if (virStreamFinish(st) < 0)
+        return lv_fail(err, "%s: upload of volume %s failed", h->uri, name);
+    return NEA_OK;
+}
+
+static int upload(struct nea_host *h, const char *pool, const char *name,
+                  const char *format, struct src *src, uint64_t len,
+                  struct nea_err *err)
+{
+    int rc = fault(h, "vol-upload", err);
+    if (rc < 0)
+        return rc;
+    NEA_AUTO(pool_freep) virStoragePoolPtr p = NULL;
+    rc = open_pool(h, pool, &p, err);
+    if (rc < 0)
+        return rc;
+    /* Replace whatever is there under this name: a half-uploaded volume from
+     * an interrupted run must not be mistaken for a complete one. */
+    NEA_AUTO(vol_freep) virStorageVolPtr old = virStorageVolLookupByName(p, name);
+    if (old && virStorageVolDelete(old, 0) < 0)
+        return lv_fail(err, "%s: cannot replace volume %s", h->uri, name);
+    NEA_AUTO(vol_freep) virStorageVolPtr v = NULL;
+    rc = create_vol(h, p, name, len, format, NULL, NULL, &v, err);
+    if (rc < 0)
+        return rc;
+    bool unsupported = false;
+    /* The test driver keeps no volume content ("not supported"): there the
+     * volume stands for the content, which is all its domains can use. */
+    rc = upload_stream(h, v, name, src, len, h->is_test ? &unsupported : NULL, err);
+    if (rc < 0) {
+        virStorageVolDelete(v, 0);
+        return rc;
+    }
+    return NEA_OK;
+}
+
+int nea_host_vol_upload(struct nea_host *h, const char *pool, const char *name,
+                        const char *format, const void *buf, size_t len,
+                        struct nea_err *err)
+{
+    struct src s = {.buf = buf, .len = len, .fd = -1};
+    return upload(h, pool, name, format, &s, len, err);
+}
+
+int nea_host_vol_upload_file(struct nea_host *h, const char *pool, const char *name,
+                             const char *format, const char *path, struct nea_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return nea_err_set(err, NEA_ERR_IO, "%s: cannot open the appliance image: %s",
+                           path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return nea_err_set(err, NEA_ERR_IO, "%s: the appliance image is not a regular "
+                           "file", path);
+    }
+    struct src s = {.fd = fd};
+    int rc = upload(h, pool, name, format, &s, (uint64_t)st.st_size, err);
+    close(fd);
+    return rc;
+}
+
+int nea_host_vol_create_overlay(struct nea_host *h, const char *pool, const char *name,
+                                uint64_t capacity, const char *backing_path,
+                                const char *backing_format, struct nea_err *err)
+{
+    int rc = fault(h, "vol-create", err);
+    if (rc < 0)
+        return rc;
+    NEA_AUTO(pool_freep) virStoragePoolPtr p = NULL;
+    rc = open_pool(h, pool, &p, err);
+    if (rc < 0)
+        return rc;
+    NEA_AUTO(vol_freep) virStorageVolPtr v = NULL;
+    return create_vol(h, p, name, capacity, "qcow2", backing_path, backing_format, &v,
+                      err);
+}
+
+int nea_host_vol_list(struct nea_host *h, const char *pool, const char *prefix,
+                      char ***ret, size_t *n, struct nea_err *err)
+{
+    NEA_AUTO(pool_freep) virStoragePoolPtr p = NULL;
+    int rc = open_pool(h, pool, &p, err);
+    if (rc < 0)
+        return rc;
+    virStorageVolPtr *vols = NULL;
+    int nv = virStoragePoolListAllVolumes(p, &vols, 0);
+    if (nv < 0)
+        return lv_fail(err, "%s: cannot list the volumes of pool %s", h->uri, pool);
+    char **v = NULL;
+    size_t len = 0;
+    for (int i = 0; i < nv; i++) {
+        const char *name = virStorageVolGetName(vols[i]);
+        if (name && nea_str_has_prefix(name, prefix)) {
+            v = nea_xrealloc(v, (len + 1) * sizeof(*v));
+            v[len++] = nea_xstrdup(name);
+        }
+        virStorageVolFree(vols[i]);
+    }
+    free(vols);
+    *ret = v;
+    *n = len;
+    return NEA_OK;
+}
+
+int nea_host_vol_delete(struct nea_host *h, const char *pool, const char *name,
+                        struct nea_err *err)
+{
+    int rc = fault(h, "vol-delete", err);
+    if (rc < 0)
+        return rc;
+    NEA_AUTO(pool_freep) virStoragePoolPtr p = NULL;
+    rc = open_pool(h, pool, &p, err);
+    if (rc < 0)
+        return rc;
+    NEA_AUTO(vol_freep) virStorageVolPtr v = virStorageVolLookupByName(p, name);
+    if (!v) {
+        virErrorPtr e = virGetLastError();
+        if (e && e->code == VIR_ERR_NO_STORAGE_VOL)
+            return NEA_OK;
+        return lv_fail(err, "%s: volume %s", h->uri, name);
+    }
+    if (virStorageVolDelete(v, 0) < 0)
+        return lv_fail(err, "%s: cannot delete volume %s", h->uri, name);
+    return NEA_OK;
+}
+
+/* ---- domains ------------------------------------------------------------ */
+
+static void dom_freep(virDomainPtr *d)
+{
+    if (*d)
+        virDomainFree(*d);
+}
+
+static int lookup(struct nea_host *h, const char *name, virDomainPtr *ret,
+                  struct nea_err *err)
+{
+    virDomainPtr d = virDomainLookupByName(h->conn, name);
+    if (!d) {
+        virErrorPtr e = virGetLastError();
+        if (e && e->code == VIR_ERR_NO_DOMAIN) {
+            *ret = NULL;
+            return NEA_OK;
+        }
+        return lv_fail(err, "%s: domain %s", h->uri, name);
+    }
+    *ret = d;
+    return NEA_OK;
+}
+
+static int require(struct nea_host *h, const char *name, virDomainPtr *ret,
+                   struct nea_err *err)
+{
+    int rc = lookup(h, name, ret, err);
+    if (rc == NEA_OK && !*ret)
+        rc = nea_err_set(err, NEA_ERR_HOST, "%s: domain %s does not exist", h->uri, name);
+    return rc;
+}
+
+static char *meta_field(xmlNodePtr app, const char *name)
+{
+    xmlNodePtr n = child(app, name);
+    xmlChar *s = n ? xmlNodeGetContent(n) : NULL;
+    char *r = s ? nea_xstrdup((const char *)s) : NULL;
+    xmlFree(s);
+    return r;
+}
+
+int nea_host_dom_info(struct nea_host *h, const char *name, struct nea_dom_info *ret,
+                      struct nea_err *err)
+{
+    memset(ret, 0, sizeof(*ret));
+    int rc = fault(h, "lookup", err);
+    if (rc < 0)
+        return rc;
+    NEA_AUTO(dom_freep) virDomainPtr d = NULL;
+    rc = lookup(h, name, &d, err);
+    if (rc < 0)
+        return rc;
+    if (!d) {
+        ret->state = NEA_DOM_MISSING;
+        return NEA_OK;
+    }
+    int st = 0, reason = 0;
+    if (virDomainGetState(d, &st, &reason, 0) < 0)
+        return lv_fail(err, "%s: domain %s", h->uri, name);
+    ret->state = st == VIR_DOMAIN_RUNNING   ? NEA_DOM_RUNNING
+                 : st == VIR_DOMAIN_SHUTOFF ? NEA_DOM_SHUTOFF
+                                            : NEA_DOM_OTHER;
+    ret->xml = virDomainGetXMLDesc(d, 0);
+    if (!ret->xml)
+        return lv_fail(err, "%s: domain %s", h->uri, name);
+    char *meta = virDomainGetMetadata(d, VIR_DOMAIN_METADATA_ELEMENT, NEA_XMLNS_URI,
+                                      VIR_DOMAIN_AFFECT_CURRENT);
+    if (meta) {
+        NEA_AUTO(xml_doc_freep) xmlDocPtr doc = parse_xml(meta);
+        xmlNodePtr app = doc ? xmlDocGetRootElement(doc) : NULL;
+        if (app) {
+            ret->owned = true;
+            ret->tenant = meta_field(app, "tenant");
+            ret->spec_hash = meta_field(app, "spec-hash");
+            ret->instance_id = meta_field(app, "instance-id");
+        }
+        free(meta);
+    }
+    return NEA_OK;
+}
+
+void nea_dom_info_clear(struct nea_dom_info *i)
+{
+    free(i->tenant);
+    free(i->spec_hash);
+    free(i->instance_id);
+    free(i->xml);
+    memset(i, 0, sizeof(*i));
+}
+
+int nea_host_dom_define(struct nea_host *h, const char *xml, struct nea_err *err)
+{
+    int rc = fault(h, "define", err);
+    if (rc < 0)
+        return rc;
+    NEA_AUTO(dom_freep) virDomainPtr d =
+        virDomainDefineXMLFlags(h->conn, xml, VIR_DOMAIN_DEFINE_VALIDATE);
+    if (!d)
+        return lv_fail(err, "%s: cannot define the appliance domain", h->uri);
+    return NEA_OK;
+}
+
+int nea_host_dom_start(struct nea_host *h, const char *name, struct nea_err *err)
+{
+    int rc = fault(h, "start", err);
+    if (rc < 0)
+        return rc;
+    NEA_AUTO(dom_freep) virDomainPtr d = NULL;
+    rc = require(h, name, &d, err);
+    if (rc < 0)
+        return rc;
+    if (virDomainIsActive(d) == 1)
+        return NEA_OK;
+    if (virDomainCreate(d) < 0)
+        return lv_fail(err, "%s: cannot start domain %s", h->uri, name);
+    return NEA_OK;
+}
+
+int nea_host_dom_stop(struct nea_host *h, const char *name, unsigned timeout_s,
+                      bool *ret_forced, struct nea_err *err)
+{
+    int rc = fault(h, "stop", err);
+    if (rc < 0)
+        return rc;
+    NEA_AUTO(dom_freep) virDomainPtr d = NULL;
+    rc = require(h, name, &d, err);
+    if (rc < 0)
+        return rc;
+    if (ret_forced)
+        *ret_forced = false;
+    if (virDomainIsActive(d) != 1)
+        return NEA_OK;
+    if (virDomainShutdown(d) == 0) {
+        struct timespec start, now;
+        clock_gettime(CLOCK_MONOTONIC, &start);
+        for (;;) {
+            if (virDomainIsActive(d) != 1)
+                return NEA_OK;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            if (now.tv_sec - start.tv_sec >= (time_t)timeout_s)
+                break;
+            struct timespec ts = {0, 200 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    if (virDomainIsActive(d) != 1)
+        return NEA_OK;
+    if (virDomainDestroy(d) < 0)
+        return lv_fail(err, "%s: cannot power off domain %s", h->uri, name);
+    if (ret_forced)
+        *ret_forced = true;
+    return NEA_OK;
+}
+
+int nea_host_dom_undefine(struct nea_host *h, const char *name, struct nea_err *err)
+{
+    int rc = fault(h, "undefine", err);
+    if (rc < 0)
+        return rc;
+    NEA_AUTO(dom_freep) virDomainPtr d = NULL;
+    rc = lookup(h, name, &d, err);
+    if (rc < 0 || !d)
+        return rc;
+    if (virDomainUndefineFlags(d, VIR_DOMAIN_UNDEFINE_NVRAM |
+                                      VIR_DOMAIN_UNDEFINE_MANAGED_SAVE) < 0 &&
+        virDomainUndefine(d) < 0)
+        return lv_fail(err, "%s: cannot undefine domain %s", h->uri, name);
+    return NEA_OK;
+}
+
+int nea_host_dom_rename(struct nea_host *h, const char *name, const char *new_name,
+                        struct nea_err *err)
+{
+    int rc = fault(h, "rename", err);
+    if (rc < 0)
+        return rc;
+    NEA_AUTO(dom_freep) virDomainPtr d = NULL;
+    rc = require(h, name, &d, err);
+    if (rc < 0)
+        return rc;
+    if (virDomainRename(d, new_name, 0) < 0)
+        return lv_fail(err, "%s: cannot rename domain %s", h->uri, name);
+    return NEA_OK;
+}
+
+int nea_host_dom_update_device(struct nea_host *h, const char *name,
+                               const char *device_xml, struct nea_err *err)
+{
+    int rc = fault(h, "update-device", err);
+    if (rc < 0)
+        return rc;
+    NEA_AUTO(dom_freep) virDomainPtr d = NULL;
+    rc = require(h, name, &d, err);
+    if (rc < 0)
+        return rc;
+    unsigned flags = VIR_DOMAIN_AFFECT_CONFIG;
+    if (virDomainIsActive(d) == 1)
+        flags |= VIR_DOMAIN_AFFECT_LIVE;
+    if (virDomainUpdateDeviceFlags(d, device_xml, flags) < 0) {
+        if (unsupported())
+            return nea_err_set(err, NEA_ERR_UNSUPPORTED, "%s: live device update is not "
+                               "supported: %s", h->uri, lv_msg());
+        return lv_fail(err, "%s: cannot update a device of domain %s", h->uri, name);
+    }
+    return NEA_OK;
+}
+
+int nea_host_dom_reboot(struct nea_host *h, const char *name, struct nea_err *err)
+{
+    int rc = fault(h, "reboot", err);
+    if (rc < 0)
+        return rc;
+    NEA_AUTO(dom_freep) virDomainPtr d = NULL;
+    rc = require(h, name, &d, err);
+    if (rc < 0)
+        return rc;
+    if (virDomainReboot(d, 0) < 0) {
+        if (unsupported())
+            return nea_err_set(err, NEA_ERR_UNSUPPORTED, "%s: guest reboot is not "
+                               "supported: %s", h->uri, lv_msg());
+        return lv_fail(err, "%s: cannot reboot domain %s", h->uri, name);
+    }
+    return NEA_OK;
+}

@@ -1,0 +1,108 @@
+/*
+ * nea_virt.h: the libvirt host, seen through the few operations neaprov needs.
+ *
+ * Every call returns a status and leaves libvirt's own message in a whole
+ * sentence naming the object; libvirt's default printing to stderr is
+ * silenced.  A fault can be injected before any named operation (tests and
+ * NEAPROV_FAULT), so each step's failure path is exercised against real
+ * libvirt code.  Knows nothing of specs or state.
+ */
+#ifndef NEA_VIRT_H
+#define NEA_VIRT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nea_err.h"
+
+struct nea_host;
+
+enum nea_host_net_kind { NEA_HOSTNET_BRIDGE, NEA_HOSTNET_OVS, NEA_HOSTNET_NETWORK };
+
+struct nea_host_net {
+    char *ref;       /* as specs write it: "br-ext", "ovs:br-sp", "network:NAME" */
+    char *name;
+    enum nea_host_net_kind kind;
+    bool active;
+};
+
+enum nea_dom_state { NEA_DOM_MISSING, NEA_DOM_RUNNING, NEA_DOM_SHUTOFF, NEA_DOM_OTHER };
+
+struct nea_dom_info {
+    enum nea_dom_state state;
+    bool owned;            /* carries our metadata element */
+    char *tenant;          /* from the metadata, when owned */
+    char *spec_hash;
+    char *instance_id;
+    char *xml;             /* live (or inactive) XML */
+};
+
+/* The parts of a domain XML that neaprov compares to find drift.  Parsed the
+ * same way from the live XML and from the rendered one. */
+struct nea_dom_facets {
+    char *nic_type;       /* "bridge" or "network" */
+    char *nic_source;     /* bridge or network name */
+    char *nic_mac;
+    char *disk_source;
+    char *cdrom_source;   /* NULL: no cdrom or no media */
+    char *vcpus;
+    char *memory_kib;
+    char *machine;
+};
+
+int nea_dom_facets_parse(const char *xml, struct nea_dom_facets *ret);
+void nea_dom_facets_clear(struct nea_dom_facets *f);
+
+int nea_host_open(const char *uri, struct nea_host **ret, struct nea_err *err);
+void nea_host_close(struct nea_host *h);
+void nea_host_closep(struct nea_host **h);
+const char *nea_host_uri(const struct nea_host *h);
+/* libvirt's in-process test driver: no guest ever boots there. */
+bool nea_host_is_test(const struct nea_host *h);
+
+/* Fault injection: the n-th (1-based) call of operation `op` fails, or with
+ * crash set, kills the process with SIGKILL instead (a crash at that step). */
+void nea_host_set_fault(struct nea_host *h, const char *op, unsigned nth, bool crash);
+
+int nea_host_networks(struct nea_host *h, struct nea_host_net **ret, size_t *n,
+                      struct nea_err *err);
+void nea_host_nets_free(struct nea_host_net *v, size_t n);
+
+/* storage */
+int nea_host_pool_dir(struct nea_host *h, const char *pool, char **ret_path,
+                      struct nea_err *err);
+int nea_host_vol_path(struct nea_host *h, const char *pool, const char *name,
+                      char **ret_path, struct nea_err *err); /* NULL when absent */
+int nea_host_vol_upload(struct nea_host *h, const char *pool, const char *name,
+                        const char *format, const void *buf, size_t len,
+                        struct nea_err *err);
+int nea_host_vol_upload_file(struct nea_host *h, const char *pool, const char *name,
+                             const char *format, const char *path, struct nea_err *err);
+int nea_host_vol_create_overlay(struct nea_host *h, const char *pool, const char *name,
+                                uint64_t capacity, const char *backing_path,
+                                const char *backing_format, struct nea_err *err);
+/* Names of the pool's volumes that start with prefix. */
+int nea_host_vol_list(struct nea_host *h, const char *pool, const char *prefix,
+                      char ***ret, size_t *n, struct nea_err *err);
+int nea_host_vol_delete(struct nea_host *h, const char *pool, const char *name,
+                        struct nea_err *err); /* absent is fine */
+
+/* domains */
+int nea_host_dom_info(struct nea_host *h, const char *name, struct nea_dom_info *ret,
+                      struct nea_err *err);
+void nea_dom_info_clear(struct nea_dom_info *i);
+int nea_host_dom_define(struct nea_host *h, const char *xml, struct nea_err *err);
+int nea_host_dom_start(struct nea_host *h, const char *name, struct nea_err *err);
+/* ACPI shutdown, waiting up to timeout_s, then a forced power-off. */
+int nea_host_dom_stop(struct nea_host *h, const char *name, unsigned timeout_s,
+                      bool *ret_forced, struct nea_err *err);
+int nea_host_dom_undefine(struct nea_host *h, const char *name, struct nea_err *err);
+int nea_host_dom_rename(struct nea_host *h, const char *name, const char *new_name,
+                        struct nea_err *err);
+/* Live device update (LIVE|CONFIG when running, CONFIG otherwise). */
+int nea_host_dom_update_device(struct nea_host *h, const char *name,
+                               const char *device_xml, struct nea_err *err);
+int nea_host_dom_reboot(struct nea_host *h, const char *name, struct nea_err *err);
+
+#endif

@@ -52,18 +52,19 @@ configure_build() { # DIR [cmake args...]
 cmd_demo() {
   install_missing "${build_pkgs[@]}"
   configure_build build
-  local neaprov=build/plugin/neaprov
+  local neaprov=(build/plugin/neaprov --plans hw/plans --template templates/domain.xml)
   log "validate the example specs (the last one is refused on purpose)"
   set +e
-  "$neaprov" validate --plans hw/plans examples/*.yaml
+  "${neaprov[@]}" validate examples/*.yaml
   echo "exit status: $? (2 = a spec was refused)"
   set -e
   log "render examples/acme-dual-stack.yaml into out/acme-nea"
-  "$neaprov" render --plans hw/plans --template templates/domain.xml \
-      examples/acme-dual-stack.yaml -o out/acme-nea
+  "${neaprov[@]}" render examples/acme-dual-stack.yaml -o out/acme-nea
   ls -l out/acme-nea
-  log "network-config"
-  cat out/acme-nea/network-config
+  log "the main job: plan, apply and status of examples/lab-demo.yaml on test:///default"
+  # libvirt's in-process test driver: no daemon; its host and the state
+  # database live as long as this one run
+  "${neaprov[@]}" apply examples/lab-demo.yaml
 }
 
 cmd_test() {

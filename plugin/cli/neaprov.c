@@ -684,6 +684,7 @@ int main(int argc, char **argv)
         {"timeout", required_argument, NULL, 'T'},
         {"stop-timeout", required_argument, NULL, 'K'},
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'v'},
         {NULL, 0, NULL, 0},
     };
     struct cli c = {0};
@@ -691,60 +692,82 @@ int main(int argc, char **argv)
         usage(stderr);
         return EXIT_INVALID;
     }
-    const char *cmd = argv[1];
-    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
-        usage(stdout);
-        return 0;
-    }
-    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
-        printf("neaprov %s\n", NEA_VERSION);
-        return 0;
-    }
-    optind = 2;
+    /* Global options may come before the command (virsh style) and any
+     * option after it, between the arguments. */
+    optind = 1;
     int opt;
-    while ((opt = getopt_long(argc, argv, "p:t:o:c:qh", longopts, NULL)) != -1) {
-        switch (opt) {
-        case 'p':
-            if (c.n_plan_dirs == NEA_ARRAY_SIZE(c.plan_dirs)) {
-                fprintf(stderr, "%s: too many --plans directories (limit %zu)\n", prog,
-                        NEA_ARRAY_SIZE(c.plan_dirs));
+    const char *cmd = NULL;
+    char **rest = NULL;
+    int nrest = 0;
+    for (int phase = 0; phase < 2; phase++) {
+        int ac = phase ? nrest : argc;
+        char **av = phase ? rest : argv;
+        optind = 0; /* re-initialise getopt for the new vector */
+        while ((opt = getopt_long(ac, av, phase ? "p:t:o:c:qh" : "+p:t:o:c:qh", longopts,
+                                  NULL)) != -1) {
+            switch (opt) {
+            case 'p':
+                if (c.n_plan_dirs == NEA_ARRAY_SIZE(c.plan_dirs)) {
+                    fprintf(stderr, "%s: too many --plans directories (limit %zu)\n", prog,
+                            NEA_ARRAY_SIZE(c.plan_dirs));
+                    return EXIT_INVALID;
+                }
+                c.plan_dirs[c.n_plan_dirs++] = optarg;
+                break;
+            case 't': c.template_path = optarg; break;
+            case 'o': c.output = optarg; break;
+            case 'V': c.volume_dir = optarg; break;
+            case 'q': c.quiet = 1; break;
+            case 'c': c.uri = optarg; break;
+            case 'S': c.state_path = optarg; break;
+            case 'J': c.json = 1; break;
+            case 'W': c.no_wait = 1; break;
+            case 'T':
+            case 'K': {
+                char *end = NULL;
+                errno = 0;
+                unsigned long v = strtoul(optarg, &end, 10);
+                if (errno || !*optarg || *end || v == 0 || v > 86400) {
+                    fprintf(stderr, "%s: --%s %s: give whole seconds from 1 to 86400\n", prog,
+                            opt == 'T' ? "timeout" : "stop-timeout", optarg);
+                    return EXIT_INVALID;
+                }
+                if (opt == 'T')
+                    c.timeout_s = (unsigned)v;
+                else
+                    c.stop_timeout_s = (unsigned)v;
+                break;
+            }
+            case 'h': usage(stdout); return 0;
+            case 'v': printf("neaprov %s\n", NEA_VERSION); return 0;
+            default:
+                fprintf(stderr, "Try '%s --help'.\n", prog);
                 return EXIT_INVALID;
             }
-            c.plan_dirs[c.n_plan_dirs++] = optarg;
-            break;
-        case 't': c.template_path = optarg; break;
-        case 'o': c.output = optarg; break;
-        case 'V': c.volume_dir = optarg; break;
-        case 'q': c.quiet = 1; break;
-        case 'c': c.uri = optarg; break;
-        case 'S': c.state_path = optarg; break;
-        case 'J': c.json = 1; break;
-        case 'W': c.no_wait = 1; break;
-        case 'T':
-        case 'K': {
-            char *end = NULL;
-            errno = 0;
-            unsigned long v = strtoul(optarg, &end, 10);
-            if (errno || !*optarg || *end || v == 0 || v > 86400) {
-                fprintf(stderr, "%s: --%s %s: give whole seconds from 1 to 86400\n", prog,
-                        opt == 'T' ? "timeout" : "stop-timeout", optarg);
-                return EXIT_INVALID;
-            }
-            if (opt == 'T')
-                c.timeout_s = (unsigned)v;
-            else
-                c.stop_timeout_s = (unsigned)v;
-            break;
         }
-        case 'h': usage(stdout); return 0;
-        default:
-            fprintf(stderr, "Try '%s --help'.\n", prog);
-            return EXIT_INVALID;
+        if (phase == 0) {
+            if (optind >= argc) {
+                usage(stderr);
+                return EXIT_INVALID;
+            }
+            cmd = argv[optind];
+            if (!strcmp(cmd, "help")) {
+                usage(stdout);
+                return 0;
+            }
+            if (!strcmp(cmd, "version")) {
+                printf("neaprov %s\n", NEA_VERSION);
+                return 0;
+            }
+            rest = nea_xcalloc((size_t)(argc - optind) + 1, sizeof(*rest));
+            rest[nrest++] = argv[0];
+            for (int k = optind + 1; k < argc; k++)
+                rest[nrest++] = argv[k];
         }
     }
     default_paths(&c);
-    int nargs = argc - optind;
-    char **args = argv + optind;
+    int nargs = nrest - optind;
+    char **args = rest + optind;
     int ex;
     if (!strcmp(cmd, "validate"))
         ex = cmd_validate(&c, nargs, args);
@@ -766,6 +789,7 @@ int main(int argc, char **argv)
         ex = EXIT_INVALID;
     }
     free(c.env_plans);
+    free(rest);
     if (c.tmp_state_dir) {
         remove_tmp_state(&c);
         free((char *)c.state_path);

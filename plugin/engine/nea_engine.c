@@ -479,6 +479,33 @@ static char *short_hash(const char *h)
     return h ? nea_xstrndup(h, 12) : NULL;
 }
 
+enum { FACET_NIC = 1, FACET_CDROM = 2, FACET_SIZE = 4 };
+
+static bool same_str(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+/* Which managed parts of domain XML `have` differ from `want`. */
+static unsigned facet_drift(const char *have, const char *want)
+{
+    if (!have || !want)
+        return 0;
+    struct nea_dom_facets h, w;
+    nea_dom_facets_parse(have, &h);
+    nea_dom_facets_parse(want, &w);
+    unsigned d = 0;
+    if (!same_str(h.nic_source, w.nic_source) || !same_str(h.nic_type, w.nic_type))
+        d |= FACET_NIC;
+    if (!same_str(h.cdrom_source, w.cdrom_source))
+        d |= FACET_CDROM;
+    if (!same_str(h.vcpus, w.vcpus) || !same_str(h.memory_kib, w.memory_kib))
+        d |= FACET_SIZE;
+    nea_dom_facets_clear(&h);
+    nea_dom_facets_clear(&w);
+    return d;
+}
+
 static void compare_live(struct ctx *c, struct nea_changeset *cs)
 {
     const char *state_name = c->live.state == NEA_DOM_RUNNING   ? "running"
@@ -498,26 +525,26 @@ static void compare_live(struct ctx *c, struct nea_changeset *cs)
                    "repair: the domain was changed outside neaprov; redefine + reboot",
                    NEA_DISRUPT_REBOOT, NEA_DO_DEFINE | NEA_DO_RESTART);
     }
+    /* both the running domain and its persistent definition (what the next
+     * boot uses) must match */
+    unsigned drift = facet_drift(c->live.xml, c->art.domain_xml) |
+                     facet_drift(c->live.xml_inactive, c->art.domain_xml);
     struct nea_dom_facets live, want;
-    nea_dom_facets_parse(c->live.xml, &live);
+    nea_dom_facets_parse(c->live.xml_inactive, &live);
     nea_dom_facets_parse(c->art.domain_xml, &want);
-#define SAME(f) ((!live.f && !want.f) || (live.f && want.f && !strcmp(live.f, want.f)))
     /* a changed network in the spec already explains a different source */
-    bool net_in_spec = cs->todo & NEA_DO_NIC;
-    if ((!SAME(nic_source) || !SAME(nic_type)) && !net_in_spec)
+    if ((drift & FACET_NIC) && !(cs->todo & NEA_DO_NIC))
         add_change(cs, "domain.interface.source", live.nic_source, want.nic_source,
                    "repair: move the vNIC back (live where the host can)",
                    NEA_DISRUPT_NONE, NEA_DO_NIC | NEA_DO_DEFINE);
-    if (!SAME(cdrom_source) && !(cs->todo & NEA_DO_SEED))
+    if ((drift & FACET_CDROM) && !(cs->todo & NEA_DO_SEED))
         add_change(cs, "domain.cdrom", live.cdrom_source ? live.cdrom_source : "none",
                    want.cdrom_source, "repair: reattach the seed + reboot",
                    NEA_DISRUPT_REBOOT, NEA_DO_SEED | NEA_DO_DEFINE | NEA_DO_RESTART);
-    if ((!SAME(vcpus) || !SAME(memory_kib)) &&
-        !(cs->todo & (NEA_DO_DEFINE | NEA_DO_RESTART)))
+    if ((drift & FACET_SIZE) && !(cs->todo & NEA_DO_RESTART))
         add_change(cs, "domain.size", live.vcpus, want.vcpus,
                    "repair: config change + reboot", NEA_DISRUPT_REBOOT,
                    NEA_DO_DEFINE | NEA_DO_RESTART);
-#undef SAME
     nea_dom_facets_clear(&live);
     nea_dom_facets_clear(&want);
     if (c->live.state != NEA_DOM_RUNNING)
@@ -543,6 +570,13 @@ static int plan_ctx(struct ctx *c, struct nea_changeset *cs, struct nea_err *err
                        NEA_DISRUPT_REBOOT,
                        NEA_DO_CREATE | NEA_DO_DEFINE | NEA_DO_SEED | NEA_DO_RESTART);
         return NEA_OK;
+    }
+    if (c->rec->state != NEA_DEP_RUNNING || c->rec->step) {
+        NEA_AUTOFREE char *was = nea_xasprintf("%s%s%s", nea_dep_state_name(c->rec->state),
+                                               c->rec->step ? " at " : "",
+                                               c->rec->step ? c->rec->step : "");
+        add_change(cs, "state", was, "running", "resume the interrupted run",
+                   NEA_DISRUPT_NONE, NEA_DO_RECORD);
     }
     diff_specs(cs, c->rec->spec, c->canonical);
     if (cs->todo & NEA_DO_MOVE) {
@@ -1172,12 +1206,16 @@ int nea_engine_status(struct nea_engine *e, const char *filter,
                                     "outside neaprov or an apply was interrupted)");
         else if (d->state == NEA_DEP_RUNNING && info.state != NEA_DOM_RUNNING)
             st->drift = nea_xstrdup("the appliance is not running");
-        else if (d->seed_volume && info.xml && !strstr(info.xml, d->seed_volume))
-            st->drift = nea_xstrdup("the seed cdrom is not attached");
-        if (!st->drift && info.xml && d->spec) {
+        const char *xmls[] = {info.xml, info.xml_inactive};
+        for (size_t k = 0; k < 2 && !st->drift && d->seed_volume; k++)
+            if (xmls[k] && !strstr(xmls[k], d->seed_volume))
+                st->drift = nea_xstrdup("the seed cdrom is not attached");
+        for (size_t k = 0; k < 2 && !st->drift && d->spec; k++) {
+            if (!xmls[k])
+                continue;
             /* a bridge changed by hand: compare the vNIC with the record */
             struct nea_dom_facets f;
-            nea_dom_facets_parse(info.xml, &f);
+            nea_dom_facets_parse(xmls[k], &f);
             const char *net = strstr(d->spec, "\nnetwork=");
             if (net && f.nic_source) {
                 net += strlen("\nnetwork=");

@@ -684,7 +684,8 @@ int nea_host_dom_info(struct nea_host *h, const char *name, struct nea_dom_info 
                  : st == VIR_DOMAIN_SHUTOFF ? NEA_DOM_SHUTOFF
                                             : NEA_DOM_OTHER;
     ret->xml = virDomainGetXMLDesc(d, 0);
-    if (!ret->xml)
+    ret->xml_inactive = virDomainGetXMLDesc(d, VIR_DOMAIN_XML_INACTIVE);
+    if (!ret->xml || !ret->xml_inactive)
         return lv_fail(err, "%s: domain %s", h->uri, name);
     char *meta = virDomainGetMetadata(d, VIR_DOMAIN_METADATA_ELEMENT, NEA_XMLNS_URI,
                                       VIR_DOMAIN_AFFECT_CURRENT);
@@ -708,6 +709,7 @@ void nea_dom_info_clear(struct nea_dom_info *i)
     free(i->spec_hash);
     free(i->instance_id);
     free(i->xml);
+    free(i->xml_inactive);
     memset(i, 0, sizeof(*i));
 }
 

@@ -35,7 +35,8 @@ struct nea_dom_info {
     char *tenant;          /* from the metadata, when owned */
     char *spec_hash;
     char *instance_id;
-    char *xml;             /* live (or inactive) XML */
+    char *xml;             /* live XML (the inactive one when shut off) */
+    char *xml_inactive;    /* persistent definition: what the next boot uses */
 };
 
 /* The parts of a domain XML that neaprov compares to find drift.  Parsed the

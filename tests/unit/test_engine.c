@@ -1,0 +1,551 @@
+/*
+ * The deploy engine on libvirt's in-process test driver (test:///default):
+ * fresh deploy, no-op re-apply, every reprovision class, drift repair,
+ * destroy, bad input leaving host and state untouched, foreign domains,
+ * the per-tenant lock, and a libvirt failure injected at each step followed
+ * by a converging re-run.
+ *
+ * The test driver's default host is shared by all connections of a process
+ * and lives while one is open: each test holds its own connection (`lv`) to
+ * look at and tamper with the host, and uses its own tenant.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ftw.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "nea_engine.h"
+#include "nea_spec.h"
+#include "nea_state.h"
+#include "nea_util.h"
+
+static const char *const plan_dirs[] = {NEA_DEPLOY_PLANS};
+static const struct nea_load_opts lopts = {plan_dirs, 1};
+
+struct fx {
+    char dir[64];
+    char *state_path;
+    virConnectPtr lv;
+};
+
+static void quiet(void *d, virErrorPtr e)
+{
+    (void)d;
+    (void)e;
+}
+
+static int setup(void **state)
+{
+    struct fx *f = nea_xcalloc(1, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/nea-engine-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    f->state_path = nea_xasprintf("%s/state.db", f->dir);
+    virSetErrorFunc(NULL, quiet);
+    f->lv = virConnectOpen("test:///default");
+    assert_non_null(f->lv);
+    /* a second external network, for the network-change class */
+    virNetworkPtr n = virNetworkLookupByName(f->lv, "sp-ext2");
+    if (!n) {
+        n = virNetworkDefineXML(f->lv, "<network><name>sp-ext2</name>"
+                                       "<bridge name='virbr9'/></network>");
+        assert_non_null(n);
+        assert_int_equal(virNetworkCreate(n), 0);
+    }
+    virNetworkFree(n);
+    *state = f;
+    return 0;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    virConnectClose(f->lv);
+    nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    free(f->state_path);
+    free(f);
+    return 0;
+}
+
+static struct nea_engine *engine(struct fx *f, const char *fault_op, unsigned nth)
+{
+    struct nea_engine_opts o = {
+        .state_path = f->state_path,
+        .template_path = NEA_TEMPLATE,
+        .stop_timeout_s = 1,
+        .wait = true,
+        .fault_op = fault_op,
+        .fault_nth = nth,
+    };
+    struct nea_engine *e = NULL;
+    struct nea_err err = {0};
+    if (nea_engine_open(&o, &e, &err) < 0)
+        fail_msg("engine: %s", err.msg);
+    return e;
+}
+
+/* A spec for tenant t: plan p, network n, IPv4 address last octet a, name nm
+ * (NULL: default). */
+static struct nea_spec *spec(const char *t, const char *p, const char *n, int a,
+                             const char *nm)
+{
+    char *text = nea_xasprintf("tenant: %s\n"
+                               "hardware-plan: %s\n"
+                               "appliance:\n"
+                               "%s%s%s"
+                               "  external-network: %s\n"
+                               "  ipv4: {mode: static, address: 192.0.2.%d, prefix: 24,"
+                               " gateway: 192.0.2.1}\n",
+                               t, p, nm ? "  name: " : "", nm ? nm : "", nm ? "\n" : "",
+                               n, a);
+    struct nea_diags d = {0};
+    struct nea_err e = {0};
+    struct nea_spec *s = NULL;
+    int rc = nea_spec_load_buffer("t.yaml", text, strlen(text), &lopts, &s, &d, &e);
+    for (size_t i = 0; i < d.n; i++)
+        print_error("%s\n", d.v[i].text);
+    assert_int_equal(rc, NEA_OK);
+    nea_diags_clear(&d);
+    free(text);
+    return s;
+}
+
+static unsigned plan_todo(struct nea_engine *e, struct nea_spec *s,
+                          enum nea_disruption *ret_d)
+{
+    struct nea_changeset cs = {0};
+    struct nea_err err = {0};
+    if (nea_engine_plan(e, s, &cs, &err) < 0)
+        fail_msg("plan: %s", err.msg);
+    unsigned todo = cs.todo;
+    if (ret_d)
+        *ret_d = cs.disruption;
+    nea_changeset_clear(&cs);
+    return todo;
+}
+
+static void apply_ok(struct nea_engine *e, struct nea_spec *s)
+{
+    struct nea_err err = {0};
+    if (nea_engine_apply(e, s, NULL, &err) < 0)
+        fail_msg("apply: %s", err.msg);
+}
+
+static struct nea_deployment *record(struct nea_engine *e, const char *tenant)
+{
+    struct nea_deployment *d = NULL;
+    struct nea_err err = {0};
+    assert_int_equal(nea_state_get(nea_engine_state(e), tenant, &d, &err), NEA_OK);
+    return d;
+}
+
+static int dom_state(struct fx *f, const char *name)
+{
+    virDomainPtr d = virDomainLookupByName(f->lv, name);
+    if (!d)
+        return -1;
+    int st = 0, reason = 0;
+    virDomainGetState(d, &st, &reason, 0);
+    virDomainFree(d);
+    return st;
+}
+
+static char *dom_xml(struct fx *f, const char *name)
+{
+    virDomainPtr d = virDomainLookupByName(f->lv, name);
+    assert_non_null(d);
+    char *x = virDomainGetXMLDesc(d, VIR_DOMAIN_XML_INACTIVE);
+    virDomainFree(d);
+    return x;
+}
+
+/* Volumes of the pool whose name starts with prefix. */
+static int count_vols(struct fx *f, const char *prefix)
+{
+    virStoragePoolPtr p = virStoragePoolLookupByName(f->lv, "default-pool");
+    assert_non_null(p);
+    virStorageVolPtr *v = NULL;
+    int n = virStoragePoolListAllVolumes(p, &v, 0), c = 0;
+    for (int i = 0; i < n; i++) {
+        if (nea_str_has_prefix(virStorageVolGetName(v[i]), prefix))
+            c++;
+        virStorageVolFree(v[i]);
+    }
+    free(v);
+    virStoragePoolFree(p);
+    return c;
+}
+
+static void test_fresh_noop_destroy(void **state)
+{
+    struct fx *f = *state;
+    struct nea_engine *e = engine(f, NULL, 0);
+    struct nea_spec *s = spec("fresh", "lab", "network:default", 10, NULL);
+    enum nea_disruption d;
+    assert_true(plan_todo(e, s, &d) & NEA_DO_CREATE);
+    assert_int_equal(dom_state(f, "fresh-nea"), -1); /* plan touched nothing */
+    apply_ok(e, s);
+    assert_int_equal(dom_state(f, "fresh-nea"), VIR_DOMAIN_RUNNING);
+    assert_int_equal(count_vols(f, "fresh-nea.qcow2"), 1);
+    assert_int_equal(count_vols(f, "fresh-nea-seed-"), 1);
+    struct nea_deployment *r = record(e, "fresh");
+    assert_int_equal(r->state, NEA_DEP_RUNNING);
+    assert_null(r->step);
+    assert_string_equal(r->spec_hash, s->hash);
+    char *x = dom_xml(f, "fresh-nea");
+    assert_non_null(strstr(x, "urn:neaprov:appliance:1"));
+    assert_non_null(strstr(x, r->seed_volume));
+    free(x);
+    nea_deployment_free(r);
+
+    /* no-op: nothing planned, nothing recorded */
+    struct nea_spec *again = spec("fresh", "lab", "network:default", 10, NULL);
+    assert_int_equal(plan_todo(e, again, NULL), 0);
+    struct nea_event *ev = NULL;
+    size_t nev = 0, nev2 = 0;
+    struct nea_err err = {0};
+    nea_state_events(nea_engine_state(e), "fresh", 100, &ev, &nev, &err);
+    nea_events_free(ev, nev);
+    apply_ok(e, again);
+    nea_state_events(nea_engine_state(e), "fresh", 100, &ev, &nev2, &err);
+    nea_events_free(ev, nev2);
+    assert_int_equal(nev, nev2);
+
+    /* destroy: domain and volumes gone, record says gone */
+    assert_int_equal(nea_engine_destroy(e, "fresh-nea", NULL, &err), NEA_OK);
+    assert_int_equal(dom_state(f, "fresh-nea"), -1);
+    assert_int_equal(count_vols(f, "fresh-nea"), 0);
+    r = record(e, "fresh");
+    assert_int_equal(r->state, NEA_DEP_GONE);
+    nea_deployment_free(r);
+    /* and a later apply deploys afresh */
+    assert_true(plan_todo(e, again, NULL) & NEA_DO_CREATE);
+    apply_ok(e, again);
+    assert_int_equal(dom_state(f, "fresh-nea"), VIR_DOMAIN_RUNNING);
+    assert_int_equal(nea_engine_destroy(e, "fresh", NULL, &err), NEA_OK);
+    assert_int_not_equal(nea_engine_destroy(e, "fresh", NULL, &err), NEA_OK);
+    nea_spec_free(s);
+    nea_spec_free(again);
+    nea_engine_close(e);
+}
+
+static void test_reprovision_classes(void **state)
+{
+    struct fx *f = *state;
+    struct nea_engine *e = engine(f, NULL, 0);
+    struct nea_err err = {0};
+    struct nea_spec *s = spec("classes", "lab", "network:default", 20, NULL);
+    apply_ok(e, s);
+    struct nea_deployment *r0 = record(e, "classes");
+
+    /* addressing: new seed, new instance-id, same MAC, reboot */
+    struct nea_spec *s2 = spec("classes", "lab", "network:default", 21, NULL);
+    enum nea_disruption d;
+    unsigned todo = plan_todo(e, s2, &d);
+    assert_true(todo & NEA_DO_SEED);
+    assert_false(todo & (NEA_DO_CREATE | NEA_DO_DISK));
+    assert_int_equal(d, NEA_DISRUPT_REBOOT);
+    apply_ok(e, s2);
+    struct nea_deployment *r1 = record(e, "classes");
+    assert_string_not_equal(r0->instance_id, r1->instance_id);
+    assert_string_equal(r0->mac, r1->mac);
+    assert_string_not_equal(r0->seed_volume, r1->seed_volume);
+    assert_int_equal(count_vols(f, "classes-nea-seed-"), 1); /* the old one is gone */
+    char *x = dom_xml(f, "classes-nea");
+    assert_non_null(strstr(x, r1->seed_volume));
+    free(x);
+    assert_int_equal(plan_todo(e, s2, NULL), 0);
+
+    /* external network: vNIC moved (live, or config + reboot on this driver) */
+    struct nea_spec *s3 = spec("classes", "lab", "network:sp-ext2", 21, NULL);
+    todo = plan_todo(e, s3, &d);
+    assert_true(todo & NEA_DO_NIC);
+    assert_false(todo & NEA_DO_SEED);
+    assert_int_equal(d, NEA_DISRUPT_NONE);
+    apply_ok(e, s3);
+    x = dom_xml(f, "classes-nea");
+    assert_non_null(strstr(x, "network='sp-ext2'"));
+    free(x);
+    assert_int_equal(dom_state(f, "classes-nea"), VIR_DOMAIN_RUNNING);
+    assert_int_equal(plan_todo(e, s3, NULL), 0);
+
+    /* size: config change + reboot */
+    struct nea_spec *s4 = spec("classes", "lab-big", "network:sp-ext2", 21, NULL);
+    todo = plan_todo(e, s4, &d);
+    assert_true(todo & NEA_DO_RESTART);
+    assert_false(todo & NEA_DO_DISK);
+    apply_ok(e, s4);
+    x = dom_xml(f, "classes-nea");
+    assert_non_null(strstr(x, ">2</vcpu>"));
+    assert_non_null(strstr(x, "1048576"));
+    free(x);
+
+    /* rename: volumes kept, MAC and UUID kept */
+    struct nea_spec *s5 = spec("classes", "lab-big", "network:sp-ext2", 21, "classes-edge");
+    todo = plan_todo(e, s5, &d);
+    assert_true(todo & NEA_DO_RENAME);
+    apply_ok(e, s5);
+    assert_int_equal(dom_state(f, "classes-nea"), -1);
+    assert_int_equal(dom_state(f, "classes-edge"), VIR_DOMAIN_RUNNING);
+    struct nea_deployment *r2 = record(e, "classes");
+    assert_string_equal(r2->disk_volume, "classes-nea.qcow2");
+    assert_string_equal(r2->mac, r0->mac);
+    assert_string_equal(r2->uuid, r0->uuid);
+    assert_int_equal(count_vols(f, "classes-nea.qcow2"), 1);
+    assert_int_equal(count_vols(f, "classes-nea-seed-"), 0);
+    assert_int_equal(count_vols(f, "classes-edge-seed-"), 1);
+    assert_int_equal(plan_todo(e, s5, NULL), 0);
+
+    /* image: the one full redeploy (a new disk) */
+    struct nea_spec *s6 = spec("classes", "lab-v2", "network:sp-ext2", 21, "classes-edge");
+    todo = plan_todo(e, s6, &d);
+    assert_true(todo & NEA_DO_DISK);
+    assert_int_equal(d, NEA_DISRUPT_REDEPLOY);
+    apply_ok(e, s6);
+    assert_int_equal(count_vols(f, "nea-lab-v2.qcow2"), 1);
+    assert_int_equal(dom_state(f, "classes-edge"), VIR_DOMAIN_RUNNING);
+    assert_int_equal(plan_todo(e, s6, NULL), 0);
+
+    assert_int_equal(nea_engine_destroy(e, "classes", NULL, &err), NEA_OK);
+    assert_int_equal(count_vols(f, "classes-"), 0);
+    nea_deployment_free(r0);
+    nea_deployment_free(r1);
+    nea_deployment_free(r2);
+    nea_spec_free(s);
+    nea_spec_free(s2);
+    nea_spec_free(s3);
+    nea_spec_free(s4);
+    nea_spec_free(s5);
+    nea_spec_free(s6);
+    nea_engine_close(e);
+}
+
+static char *replace_once(const char *s, const char *from, const char *to)
+{
+    const char *p = strstr(s, from);
+    assert_non_null(p);
+    return nea_xasprintf("%.*s%s%s", (int)(p - s), s, to, p + strlen(from));
+}
+
+static void status_drift(struct nea_engine *e, const char *tenant, const char *want)
+{
+    struct nea_app_status *v = NULL;
+    size_t n = 0;
+    struct nea_err err = {0};
+    assert_int_equal(nea_engine_status(e, tenant, &v, &n, &err), NEA_OK);
+    assert_int_equal(n, 1);
+    if (want && (!v[0].drift || !strstr(v[0].drift, want)))
+        fail_msg("drift \"%s\", want \"%s\"", v[0].drift ? v[0].drift : "(none)", want);
+    if (!want && v[0].drift)
+        fail_msg("unexpected drift \"%s\"", v[0].drift);
+    nea_statuses_free(v, n);
+}
+
+static void test_drift(void **state)
+{
+    struct fx *f = *state;
+    struct nea_engine *e = engine(f, NULL, 0);
+    struct nea_err err = {0};
+    struct nea_spec *s = spec("drift", "lab", "network:default", 30, NULL);
+    apply_ok(e, s);
+    status_drift(e, "drift", NULL);
+
+    /* stopped by hand */
+    virDomainPtr d = virDomainLookupByName(f->lv, "drift-nea");
+    assert_int_equal(virDomainDestroy(d), 0);
+    virDomainFree(d);
+    status_drift(e, "drift", "not running");
+    assert_true(plan_todo(e, s, NULL) & NEA_DO_START);
+    apply_ok(e, s);
+    assert_int_equal(dom_state(f, "drift-nea"), VIR_DOMAIN_RUNNING);
+    status_drift(e, "drift", NULL);
+
+    /* vNIC moved by hand (metadata kept, so only the facet differs) */
+    char *x = dom_xml(f, "drift-nea");
+    char *y = replace_once(x, "network='default'", "network='sp-ext2'");
+    d = virDomainDefineXML(f->lv, y);
+    assert_non_null(d);
+    virDomainFree(d);
+    free(x);
+    free(y);
+    status_drift(e, "drift", "the vNIC is on sp-ext2");
+    assert_true(plan_todo(e, s, NULL) & NEA_DO_NIC);
+    apply_ok(e, s);
+    x = dom_xml(f, "drift-nea");
+    assert_non_null(strstr(x, "network='default'"));
+    free(x);
+    assert_int_equal(plan_todo(e, s, NULL), 0);
+
+    /* cdrom removed by hand */
+    x = dom_xml(f, "drift-nea");
+    char *start = strstr(x, "<disk type='file' device='cdrom'>");
+    assert_non_null(start);
+    char *end = strstr(start, "</disk>") + strlen("</disk>");
+    char *cut = nea_xasprintf("%.*s%s", (int)(start - x), x, end);
+    d = virDomainDefineXML(f->lv, cut);
+    assert_non_null(d);
+    virDomainFree(d);
+    free(x);
+    free(cut);
+    status_drift(e, "drift", "seed cdrom is not attached");
+    assert_true(plan_todo(e, s, NULL) & NEA_DO_SEED);
+    apply_ok(e, s);
+    status_drift(e, "drift", NULL);
+
+    /* domain removed by hand */
+    d = virDomainLookupByName(f->lv, "drift-nea");
+    virDomainDestroy(d);
+    virDomainUndefine(d);
+    virDomainFree(d);
+    status_drift(e, "drift", "missing");
+    assert_true(plan_todo(e, s, NULL) & NEA_DO_CREATE);
+    apply_ok(e, s);
+    assert_int_equal(dom_state(f, "drift-nea"), VIR_DOMAIN_RUNNING);
+    assert_int_equal(plan_todo(e, s, NULL), 0);
+    assert_int_equal(count_vols(f, "drift-nea-seed-"), 1);
+
+    assert_int_equal(nea_engine_destroy(e, "drift", NULL, &err), NEA_OK);
+    nea_spec_free(s);
+    nea_engine_close(e);
+}
+
+static void test_bad_input_untouched(void **state)
+{
+    struct fx *f = *state;
+    struct nea_engine *e = engine(f, NULL, 0);
+    struct nea_err err = {0};
+    /* br-ext is in the plan but not on this host */
+    struct nea_spec *s = spec("nonet", "lab", "br-ext", 40, NULL);
+    assert_int_equal(nea_engine_apply(e, s, NULL, &err), NEA_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "appliance.external-network br-ext does not exist on "
+                                    "test:///default"));
+    assert_int_equal(dom_state(f, "nonet-nea"), -1);
+    assert_int_equal(count_vols(f, "nonet-"), 0);
+    struct nea_deployment *r = record(e, "nonet");
+    assert_null(r);
+    nea_spec_free(s);
+
+    /* a foreign domain of the same name is an error, never overwritten */
+    virDomainPtr d = virDomainDefineXML(
+        f->lv, "<domain type='test'><name>foreign-nea</name><memory>65536</memory>"
+               "<os><type>hvm</type></os></domain>");
+    assert_non_null(d);
+    s = spec("foreign", "lab", "network:default", 41, NULL);
+    nea_err_clear(&err);
+    assert_int_equal(nea_engine_apply(e, s, NULL, &err), NEA_ERR_CONFLICT);
+    assert_non_null(strstr(err.msg, "not managed by neaprov"));
+    char *x = virDomainGetXMLDesc(d, 0);
+    assert_null(strstr(x, "neaprov"));
+    free(x);
+    assert_int_equal(count_vols(f, "foreign-"), 0);
+    virDomainUndefine(d);
+    virDomainFree(d);
+    nea_spec_free(s);
+
+    /* another apply of the same tenant holds the lock */
+    s = spec("locked", "lab", "network:default", 42, NULL);
+    int fd = -1;
+    assert_int_equal(nea_state_lock(nea_engine_state(e), "locked", &fd, &err), NEA_OK);
+    nea_err_clear(&err);
+    assert_int_equal(nea_engine_apply(e, s, NULL, &err), NEA_ERR_BUSY);
+    assert_non_null(strstr(err.msg, "busy"));
+    nea_state_unlock(fd);
+    assert_int_equal(dom_state(f, "locked-nea"), -1);
+    nea_spec_free(s);
+    nea_engine_close(e);
+}
+
+/* A libvirt failure injected at each operation of a fresh deploy and of an
+ * addressing change; the next apply (without the fault) converges to the
+ * same end state with nothing orphaned. */
+static void test_faults_converge(void **state)
+{
+    struct fx *f = *state;
+    static const char *const ops[] = {"list-networks", "lookup", "vol-upload",
+                                      "vol-create", "define", "start", "stop",
+                                      "vol-delete"};
+    for (size_t i = 0; i < NEA_ARRAY_SIZE(ops); i++) {
+        for (unsigned nth = 1; nth <= 2; nth++) {
+            char tenant[32];
+            snprintf(tenant, sizeof(tenant), "fault%zu-%u", i, nth);
+            struct nea_spec *s = spec(tenant, "lab", "network:default", 50, NULL);
+            struct nea_spec *s2 = spec(tenant, "lab", "network:default", 51, NULL);
+            char name[48];
+            snprintf(name, sizeof(name), "%s-nea", tenant);
+            char prefix[64];
+            snprintf(prefix, sizeof(prefix), "%s-nea-seed-", tenant);
+
+            /* fresh deploy with the fault */
+            struct nea_engine *e = engine(f, ops[i], nth);
+            struct nea_err err = {0};
+            int rc = nea_engine_apply(e, s, NULL, &err);
+            if (rc == NEA_OK) /* the op was not reached in this path */
+                rc = nea_engine_apply(e, s2, NULL, &err);
+            nea_engine_close(e);
+            if (rc < 0) {
+                assert_non_null(strstr(err.msg, "injected fault"));
+                e = engine(f, NULL, 0);
+                struct nea_deployment *r = record(e, tenant);
+                /* failed once a side effect was under way; a failure while
+                 * planning leaves the record as it was; never recorded as
+                 * applied */
+                if (r && r->state == NEA_DEP_FAILED)
+                    assert_non_null(r->last_error);
+                else if (r)
+                    assert_int_equal(r->state, NEA_DEP_RUNNING);
+                /* the new spec is recorded only once the appliance runs it,
+                 * before the last step (removing superseded seeds) */
+                if (r && r->spec_hash && !strcmp(r->spec_hash, s2->hash))
+                    assert_string_equal(r->step, "cleanup");
+                nea_deployment_free(r);
+                nea_engine_close(e);
+            }
+            /* converge without the fault */
+            e = engine(f, NULL, 0);
+            apply_ok(e, s2);
+            assert_int_equal(dom_state(f, name), VIR_DOMAIN_RUNNING);
+            assert_int_equal(plan_todo(e, s2, NULL), 0);
+            assert_int_equal(count_vols(f, prefix), 1);
+            struct nea_deployment *r = record(e, tenant);
+            assert_int_equal(r->state, NEA_DEP_RUNNING);
+            assert_string_equal(r->spec_hash, s2->hash);
+            nea_deployment_free(r);
+            assert_int_equal(nea_engine_destroy(e, tenant, NULL, &err), NEA_OK);
+            char all[64];
+            snprintf(all, sizeof(all), "%s-", tenant);
+            assert_int_equal(count_vols(f, all), 0);
+            nea_engine_close(e);
+            nea_spec_free(s);
+            nea_spec_free(s2);
+        }
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_fresh_noop_destroy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reprovision_classes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_drift, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_input_untouched, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_faults_converge, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

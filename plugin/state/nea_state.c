@@ -133,8 +133,13 @@ int nea_state_open(const char *path, struct nea_state **ret, struct nea_err *err
     if (fd < 0)
         return nea_err_set(err, NEA_ERR_IO, "%s: cannot open the state database: %s",
                            path, strerror(errno));
+    /* An existing database made readable by others is made private again;
+     * a file that is not a database is left as it is (SQLite refuses it). */
     struct stat stbuf;
-    if (fstat(fd, &stbuf) == 0 && (stbuf.st_mode & 077) && fchmod(fd, 0600) < 0) {
+    char magic[16] = {0};
+    bool is_db = pread(fd, magic, sizeof(magic), 0) == (ssize_t)sizeof(magic) &&
+                 !memcmp(magic, "SQLite format 3", 16);
+    if (fstat(fd, &stbuf) == 0 && (stbuf.st_mode & 077) && is_db && fchmod(fd, 0600) < 0) {
         close(fd);
         return nea_err_set(err, NEA_ERR_IO, "%s: cannot make the state database "
                            "private: %s", path, strerror(errno));

@@ -419,6 +419,10 @@ static int create_vol(struct nea_host *h, virStoragePoolPtr p, const char *name,
     snprintf(cap, sizeof(cap), "%llu", (unsigned long long)capacity);
     xmlNodePtr c = xmlNewTextChild(vol, NULL, BAD_CAST "capacity", BAD_CAST cap);
     xmlSetProp(c, BAD_CAST "unit", BAD_CAST "bytes");
+    /* overlays are thin: nothing is allocated up front */
+    xmlNodePtr al = xmlNewTextChild(vol, NULL, BAD_CAST "allocation",
+                                    BAD_CAST(backing ? "0" : cap));
+    xmlSetProp(al, BAD_CAST "unit", BAD_CAST "bytes");
     xmlNodePtr target = xmlNewChild(vol, NULL, BAD_CAST "target", NULL);
     xmlNodePtr fmt = xmlNewChild(target, NULL, BAD_CAST "format", NULL);
     xmlSetProp(fmt, BAD_CAST "type", BAD_CAST format);

@@ -793,6 +793,20 @@ static int live_or_restart(struct run *r, const char *name, const char *what,
     return restart(r, name, err);
 }
 
+/* Graceful shutdown (then power-off) when the domain runs; *running follows. */
+static int stop_if_running(struct run *r, const char *name, bool *running,
+                           struct nea_err *err)
+{
+    if (!*running)
+        return NEA_OK;
+    int rc = step(r, "stop", err);
+    if (rc == NEA_OK)
+        rc = nea_host_dom_stop(r->c->host, name, r->e->opts.stop_timeout_s, NULL, err);
+    if (rc == NEA_OK)
+        *running = false;
+    return rc;
+}
+
 static int apply_ctx(struct nea_engine *e, struct ctx *c, struct nea_changeset *cs,
                      struct nea_err *err)
 {
@@ -846,18 +860,12 @@ static int apply_ctx(struct nea_engine *e, struct ctx *c, struct nea_changeset *
     nea_state_event(e->state, s->tenant, "apply-begin", s->hash, NULL);
 
     bool running = c->live.state == NEA_DOM_RUNNING;
-    bool stopped_by_us = false;
     /* Disk: created when missing, replaced on an image change. */
     if (cs->todo & (NEA_DO_CREATE | NEA_DO_DISK)) {
-        if ((cs->todo & NEA_DO_DISK) && running) {
-            rc = step(&r, "stop", err);
-            if (rc == NEA_OK)
-                rc = nea_host_dom_stop(c->host, old_name, e->opts.stop_timeout_s, NULL,
-                                       err);
+        if (cs->todo & NEA_DO_DISK) {
+            rc = stop_if_running(&r, old_name, &running, err);
             if (rc < 0)
                 return rc;
-            running = false;
-            stopped_by_us = true;
         }
         rc = ensure_disk(&r, cs->todo & NEA_DO_DISK, err);
         if (rc < 0)
@@ -871,16 +879,9 @@ static int apply_ctx(struct nea_engine *e, struct ctx *c, struct nea_changeset *
     const char *name = old_name;
     if ((cs->todo & NEA_DO_RENAME) && c->live.state != NEA_DOM_MISSING &&
         strcmp(old_name, s->name)) {
-        if (running) {
-            rc = step(&r, "stop", err);
-            if (rc == NEA_OK)
-                rc = nea_host_dom_stop(c->host, old_name, e->opts.stop_timeout_s, NULL,
-                                       err);
-            if (rc < 0)
-                return rc;
-            running = false;
-            stopped_by_us = true;
-        }
+        rc = stop_if_running(&r, old_name, &running, err);
+        if (rc < 0)
+            return rc;
         rc = step(&r, "rename", err);
         if (rc == NEA_OK)
             rc = nea_host_dom_rename(c->host, old_name, s->name, err);
@@ -891,15 +892,9 @@ static int apply_ctx(struct nea_engine *e, struct ctx *c, struct nea_changeset *
     free(rec->name);
     rec->name = nea_xstrdup(name);
     if ((cs->todo & NEA_DO_REDEFINE) && c->live.state != NEA_DOM_MISSING) {
-        if (running) {
-            rc = step(&r, "stop", err);
-            if (rc == NEA_OK)
-                rc = nea_host_dom_stop(c->host, name, e->opts.stop_timeout_s, NULL, err);
-            if (rc < 0)
-                return rc;
-            running = false;
-            stopped_by_us = true;
-        }
+        rc = stop_if_running(&r, name, &running, err);
+        if (rc < 0)
+            return rc;
         rc = step(&r, "undefine", err);
         if (rc == NEA_OK)
             rc = nea_host_dom_undefine(c->host, name, err);
@@ -926,7 +921,6 @@ static int apply_ctx(struct nea_engine *e, struct ctx *c, struct nea_changeset *
     } else if (cs->todo & NEA_DO_NIC) {
         rc = live_or_restart(&r, name, "interface", false, err);
     }
-    (void)stopped_by_us;
     if (rc < 0)
         return rc;
 

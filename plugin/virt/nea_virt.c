@@ -358,6 +358,14 @@ static int open_pool(struct nea_host *h, const char *pool, virStoragePoolPtr *re
     return NEA_OK;
 }
 
+/* The fault hook, then the pool: the start of every volume operation. */
+static int pool_op(struct nea_host *h, const char *op, const char *pool,
+                   virStoragePoolPtr *ret, struct nea_err *err)
+{
+    int rc = fault(h, op, err);
+    return rc < 0 ? rc : open_pool(h, pool, ret, err);
+}
+
 int nea_host_pool_dir(struct nea_host *h, const char *pool, char **ret_path,
                       struct nea_err *err)
 {
@@ -505,11 +513,8 @@ static int upload(struct nea_host *h, const char *pool, const char *name,
                   const char *format, struct src *src, uint64_t len,
                   struct nea_err *err)
 {
-    int rc = fault(h, "vol-upload", err);
-    if (rc < 0)
-        return rc;
     NEA_AUTO(pool_freep) virStoragePoolPtr p = NULL;
-    rc = open_pool(h, pool, &p, err);
+    int rc = pool_op(h, "vol-upload", pool, &p, err);
     if (rc < 0)
         return rc;
     /* Replace whatever is there under this name: a half-uploaded volume from
@@ -563,11 +568,8 @@ int nea_host_vol_create_overlay(struct nea_host *h, const char *pool, const char
                                 uint64_t capacity, const char *backing_path,
                                 const char *backing_format, struct nea_err *err)
 {
-    int rc = fault(h, "vol-create", err);
-    if (rc < 0)
-        return rc;
     NEA_AUTO(pool_freep) virStoragePoolPtr p = NULL;
-    rc = open_pool(h, pool, &p, err);
+    int rc = pool_op(h, "vol-create", pool, &p, err);
     if (rc < 0)
         return rc;
     NEA_AUTO(vol_freep) virStorageVolPtr v = NULL;
@@ -605,11 +607,8 @@ int nea_host_vol_list(struct nea_host *h, const char *pool, const char *prefix,
 int nea_host_vol_delete(struct nea_host *h, const char *pool, const char *name,
                         struct nea_err *err)
 {
-    int rc = fault(h, "vol-delete", err);
-    if (rc < 0)
-        return rc;
     NEA_AUTO(pool_freep) virStoragePoolPtr p = NULL;
-    rc = open_pool(h, pool, &p, err);
+    int rc = pool_op(h, "vol-delete", pool, &p, err);
     if (rc < 0)
         return rc;
     NEA_AUTO(vol_freep) virStorageVolPtr v = virStorageVolLookupByName(p, name);

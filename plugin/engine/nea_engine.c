@@ -36,6 +36,7 @@ struct host_slot {
 
 struct nea_engine {
     struct nea_engine_opts opts;
+    char *fault_op;                 /* owned copy of opts.fault_op */
     struct nea_state *state;
     struct host_slot *hosts;
     size_t n_hosts;
@@ -56,6 +57,8 @@ int nea_engine_open(const struct nea_engine_opts *opts, struct nea_engine **ret,
 {
     struct nea_engine *e = nea_xcalloc(1, sizeof(*e));
     e->opts = *opts;
+    if (opts->fault_op)
+        e->opts.fault_op = e->fault_op = nea_xstrdup(opts->fault_op);
     if (!e->opts.stop_timeout_s)
         e->opts.stop_timeout_s = 60;
     if (!e->opts.ready_timeout_s)
@@ -79,6 +82,7 @@ void nea_engine_close(struct nea_engine *e)
     }
     free(e->hosts);
     nea_state_close(e->state);
+    free(e->fault_op);
     free(e);
 }
 

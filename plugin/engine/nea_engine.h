@@ -54,6 +54,7 @@ struct nea_changeset {
     size_t n;
 };
 
+/* The strings must outlive the engine (fault_op is copied). */
 struct nea_engine_opts {
     const char *state_path;
     const char *uri;              /* overrides the plan's host when set */

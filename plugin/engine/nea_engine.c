@@ -632,12 +632,20 @@ static int step(struct run *r, const char *name, struct nea_err *err)
     return NEA_OK;
 }
 
+/* Whether the previous run was cut (or failed) during this step: its
+ * volume may then be incomplete and must not be trusted. */
+static bool interrupted_at(const struct run *r, const char *step_name)
+{
+    const struct nea_deployment *prev = r->c->rec;
+    return prev && prev->step && !strcmp(prev->step, step_name);
+}
+
 static int ensure_base_image(struct run *r, struct nea_err *err)
 {
     struct ctx *c = r->c;
     NEA_AUTOFREE char *path = NULL;
     int rc = nea_host_vol_path(c->host, c->pool, c->base_volume, &path, err);
-    if (rc < 0 || path)
+    if (rc < 0 || (path && !interrupted_at(r, "upload-base-image")))
         return rc;
     const char *image = c->spec->plan->image_path;
     if (!image)
@@ -694,8 +702,7 @@ static int ensure_seed(struct run *r, struct nea_err *err)
     /* The name carries the instance-id, so an existing volume of this name
      * holds this seed -- unless an upload was cut, which upload() guards
      * against by replacing, and the record's step tells us. */
-    bool interrupted = r->rec->step && !strcmp(r->rec->step, "upload-seed");
-    if (path && !interrupted)
+    if (path && !interrupted_at(r, "upload-seed"))
         return NEA_OK;
     rc = step(r, "upload-seed", err);
     if (rc < 0)
@@ -1051,7 +1058,8 @@ int nea_engine_apply(struct nea_engine *e, struct nea_spec *spec,
             }
         }
     }
-    if (rc == NEA_OK && e->opts.wait)
+    /* a no-op apply does not probe: it changed nothing to wait for */
+    if (rc == NEA_OK && e->opts.wait && cs.todo)
         rc = wait_ready(e, &c, err);
     ctx_clear(&c);
     nea_state_unlock(lock);

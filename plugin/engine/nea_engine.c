@@ -397,7 +397,9 @@ static int check_network(struct ctx *c, struct nea_err *err)
         rc = nea_err_set(err, NEA_ERR_INVALID, "%s: appliance.external-network %s does "
                          "not exist on %s (it has: %s)", c->spec->path, want->ref, c->uri,
                          off ? list : "no bridges or networks");
-    else if (!found->active)
+    /* a bridge without ports has no carrier and reads as inactive: only a
+     * libvirt network must be started */
+    else if (!found->active && found->kind == NEA_HOSTNET_NETWORK)
         rc = nea_err_set(err, NEA_ERR_INVALID, "%s: appliance.external-network %s is not "
                          "active on %s", c->spec->path, want->ref, c->uri);
     nea_host_nets_free(v, n);
@@ -534,7 +536,9 @@ static void compare_live(struct ctx *c, struct nea_changeset *cs)
     unsigned drift = facet_drift(c->live.xml, c->art.domain_xml) |
                      facet_drift(c->live.xml_inactive, c->art.domain_xml);
     struct nea_dom_facets live, want;
-    nea_dom_facets_parse(c->live.xml_inactive, &live);
+    /* show the running value where that is the one that differs */
+    unsigned running_drift = facet_drift(c->live.xml, c->art.domain_xml);
+    nea_dom_facets_parse(running_drift ? c->live.xml : c->live.xml_inactive, &live);
     nea_dom_facets_parse(c->art.domain_xml, &want);
     /* a changed network in the spec already explains a different source */
     if ((drift & FACET_NIC) && !(cs->todo & NEA_DO_NIC))
@@ -776,10 +780,41 @@ static char *device_xml(const char *domain_xml, const char *what)
     return out;
 }
 
+/* neaprov's <appliance> metadata element of the rendered XML. */
+static char *metadata_xml(const char *domain_xml)
+{
+    xmlDocPtr doc = xmlReadMemory(domain_xml, (int)strlen(domain_xml), "domain.xml",
+                                  NULL, XML_PARSE_NONET | XML_PARSE_NOERROR);
+    xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
+    char *out = NULL;
+    for (xmlNodePtr m = root ? root->children : NULL; m && !out; m = m->next) {
+        if (m->type != XML_ELEMENT_NODE || xmlStrcmp(m->name, BAD_CAST "metadata"))
+            continue;
+        for (xmlNodePtr a = m->children; a && !out; a = a->next) {
+            if (a->type != XML_ELEMENT_NODE || !a->ns ||
+                xmlStrcmp(a->ns->href, BAD_CAST NEA_XMLNS))
+                continue;
+            /* virDomainSetMetadata adds the namespace itself */
+            xmlFreeNsList(a->nsDef);
+            a->nsDef = NULL;
+            a->ns = NULL;
+            for (xmlNodePtr f = a->children; f; f = f->next)
+                f->ns = NULL;
+            xmlBufferPtr buf = xmlBufferCreate();
+            if (xmlNodeDump(buf, doc, a, 0, 0) >= 0)
+                out = nea_xstrdup((const char *)xmlBufferContent(buf));
+            xmlBufferFree(buf);
+        }
+    }
+    if (doc)
+        xmlFreeDoc(doc);
+    return out;
+}
+
 /* Tries a live device update followed, for the seed, by a guest reboot;
  * falls back to stop + start when the host cannot do it live. */
 static int live_or_restart(struct run *r, const char *name, const char *what,
-                           bool reboot, struct nea_err *err)
+                           bool reboot, bool *ret_restarted, struct nea_err *err)
 {
     NEA_AUTOFREE char *dev = device_xml(r->c->art.domain_xml, what);
     struct nea_err scratch = {0};
@@ -801,6 +836,7 @@ static int live_or_restart(struct run *r, const char *name, const char *what,
         return nea_err_set(err, scratch.code, "%s", scratch.msg);
     nea_state_event(r->e->state, r->rec->tenant, "fallback",
                     "live update not supported by the host: config + reboot", NULL);
+    *ret_restarted = true;
     return restart(r, name, err);
 }
 
@@ -927,13 +963,27 @@ static int apply_ctx(struct nea_engine *e, struct ctx *c, struct nea_changeset *
             rc = nea_host_dom_start(c->host, name, err);
     } else if (cs->todo & (NEA_DO_RESTART | NEA_DO_REDEFINE)) {
         rc = restart(&r, name, err);
-    } else if (cs->todo & NEA_DO_SEED) {
-        rc = live_or_restart(&r, name, "cdrom", true, err);
-    } else if (cs->todo & NEA_DO_NIC) {
-        rc = live_or_restart(&r, name, "interface", false, err);
+    } else {
+        /* the vNIC first (no reboot), then the seed (guest reboot); a
+         * fallback restart applies both at once */
+        bool restarted = false;
+        if (cs->todo & NEA_DO_NIC)
+            rc = live_or_restart(&r, name, "interface", false, &restarted, err);
+        if (rc == NEA_OK && (cs->todo & NEA_DO_SEED) && !restarted)
+            rc = live_or_restart(&r, name, "cdrom", true, &restarted, err);
     }
     if (rc < 0)
         return rc;
+    /* A running domain that was not restarted still carries the old
+     * metadata in its live definition: bring it along. */
+    if (running && !(cs->todo & (NEA_DO_RESTART | NEA_DO_REDEFINE))) {
+        NEA_AUTOFREE char *meta = metadata_xml(c->art.domain_xml);
+        struct nea_err scratch = {0};
+        if (meta && nea_host_dom_set_live_metadata(c->host, name, meta, &scratch) < 0) {
+            if (scratch.code != NEA_ERR_HOST || !nea_host_is_test(c->host))
+                return nea_err_set(err, scratch.code, "%s", scratch.msg);
+        }
+    }
 
     /* Done: record what is now deployed, then drop superseded seeds. */
     free(rec->spec);

@@ -833,6 +833,24 @@ int nea_host_dom_update_device(struct nea_host *h, const char *name,
     return NEA_OK;
 }
 
+int nea_host_dom_set_live_metadata(struct nea_host *h, const char *name,
+                                   const char *element_xml, struct nea_err *err)
+{
+    int rc = fault(h, "set-metadata", err);
+    if (rc < 0)
+        return rc;
+    NEA_AUTO(dom_freep) virDomainPtr d = NULL;
+    rc = require(h, name, &d, err);
+    if (rc < 0)
+        return rc;
+    if (virDomainIsActive(d) != 1)
+        return NEA_OK;
+    if (virDomainSetMetadata(d, VIR_DOMAIN_METADATA_ELEMENT, element_xml, "neaprov",
+                             NEA_XMLNS_URI, VIR_DOMAIN_AFFECT_LIVE) < 0)
+        return lv_fail(err, "%s: cannot update the metadata of domain %s", h->uri, name);
+    return NEA_OK;
+}
+
 int nea_host_dom_reboot(struct nea_host *h, const char *name, struct nea_err *err)
 {
     int rc = fault(h, "reboot", err);

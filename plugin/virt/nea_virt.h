@@ -104,6 +104,10 @@ int nea_host_dom_rename(struct nea_host *h, const char *name, const char *new_na
 /* Live device update (LIVE|CONFIG when running, CONFIG otherwise). */
 int nea_host_dom_update_device(struct nea_host *h, const char *name,
                                const char *device_xml, struct nea_err *err);
+/* Replaces neaprov's metadata element (an <appliance> in our namespace) in
+ * the running domain, whose definition a define does not touch. */
+int nea_host_dom_set_live_metadata(struct nea_host *h, const char *name,
+                                   const char *element_xml, struct nea_err *err);
 int nea_host_dom_reboot(struct nea_host *h, const char *name, struct nea_err *err);
 
 #endif

@@ -12,9 +12,12 @@ root=$(pwd)
 
 build_pkgs=(build-essential cmake pkg-config libxml2-dev libyaml-dev libisofs-dev
             libvirt-dev libcurl4-openssl-dev libsqlite3-dev libcmocka-dev)
-# the real consumers the tests hand our artefacts to, and the fuzz build
+# the real consumers the tests hand our artefacts to, the fuzz build, and a
+# private libvirtd with the qemu driver (tests/qemu/libvirtd-netns.sh);
+# libvirt-daemon-system only for the libvirt-qemu user the qemu driver needs
 test_pkgs=(libvirt-clients cloud-init genisoimage util-linux python3 python3-yaml
-           clang libclang-rt-14-dev)
+           clang libclang-rt-14-dev libvirt-daemon libvirt-daemon-driver-qemu
+           libvirt-daemon-system qemu-system-x86 qemu-utils iproute2)
 
 log() { printf '\n== %s\n' "$*"; }
 
@@ -33,7 +36,19 @@ install_missing() {
   dpkg-query -W -f='${Status}' cloud-init 2>/dev/null | grep -q 'ok installed' || had_cloud_init=0
   log "installing: ${missing[*]}"
   "${sudo[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # Installing libvirt-daemon-system must not start a system libvirtd: the
+  # tests run their own.  Where no policy says otherwise, forbid service
+  # starts for the length of the install.
+  local policy=/usr/sbin/policy-rc.d made_policy=0
+  if [ ! -e $policy ]; then
+    printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee $policy >/dev/null
+    "${sudo[@]}" chmod 755 $policy
+    made_policy=1
+  fi
+  local rc=0
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" || rc=$?
+  if [ $made_policy = 1 ]; then "${sudo[@]}" rm -f $policy; fi
+  [ $rc = 0 ] || { echo "apt-get install failed ($rc)" >&2; exit $rc; }
   # cloud-init is here only for its validators ("cloud-init schema",
   # "cloud-init devel net-convert"); keep it from configuring this machine
   # at its next boot.

@@ -42,7 +42,7 @@ static void usage(FILE *f)
             "  validate SPEC...            check specs and their hardware plans\n"
             "  render SPEC -o OUTDIR       write domain.xml, seed.iso, meta-data,\n"
             "                              user-data and network-config\n"
-            "  networks [-c URI]           the host's external networks\n"
+            "  networks -c URI             the host's external networks\n"
             "  plan SPEC...                what apply would change, and the disruption\n"
             "  apply SPEC...               converge the host to the specs\n"
             "  status [TENANT|NAME]        recorded state joined with the live domains\n"
@@ -76,6 +76,7 @@ static void usage(FILE *f)
 }
 
 struct cli {
+    const char *cmd;
     const char *uri;
     const char *state_path;
     char *tmp_state_dir;
@@ -346,7 +347,7 @@ static int resolve_state(struct cli *c, bool test_host, const char **ret)
 static void on_progress(void *data, const char *tenant, const char *step, int pct)
 {
     struct cli *c = data;
-    if (!c->quiet)
+    if (!c->quiet && !c->json) /* --json output stays one JSON document */
         printf("  %s: [%3d%%] %s\n", tenant, pct, step);
     fflush(stdout);
 }
@@ -357,6 +358,13 @@ static int open_engine(struct cli *c, bool test_host, struct nea_engine **ret)
     int ex = resolve_state(c, test_host, &state);
     if (ex)
         return ex;
+    /* reading commands never create a database: a mistyped --state must not
+     * look like "nothing deployed" */
+    bool reads = !strcmp(c->cmd, "status") || !strcmp(c->cmd, "destroy");
+    if (reads && !c->tmp_state_dir && access(state, F_OK) != 0) {
+        fprintf(stderr, "%s %s: no state database at %s\n", prog, c->cmd, state);
+        return EXIT_INVALID;
+    }
     struct nea_engine_opts o = {
         .state_path = state,
         .uri = c->uri,
@@ -368,12 +376,23 @@ static int open_engine(struct cli *c, bool test_host, struct nea_engine **ret)
         .progress_data = c,
     };
     /* Tests make one libvirt operation fail, or crash the process there:
-     * NEAPROV_FAULT=OP[:N][:crash] (see docs/testing.md). */
+     * NEAPROV_FAULT=OP[:N][:crash] (see docs/cli.md, docs/deploy.md). */
     const char *fault = getenv("NEAPROV_FAULT");
     NEA_AUTOFREE char *fcopy = fault && *fault ? nea_xstrdup(fault) : NULL;
     if (fcopy) {
         char *save = NULL;
         o.fault_op = strtok_r(fcopy, ":", &save);
+        static const char *const ops[] = {"list-networks", "lookup", "vol-upload",
+                                          "vol-create", "vol-delete", "define", "start",
+                                          "stop", "undefine", "rename", "update-device",
+                                          "reboot", "set-metadata"};
+        bool known = false;
+        for (size_t i = 0; i < NEA_ARRAY_SIZE(ops); i++)
+            known |= o.fault_op && !strcmp(o.fault_op, ops[i]);
+        if (!known) {
+            fprintf(stderr, "%s: NEAPROV_FAULT=%s: unknown operation\n", prog, fault);
+            return EXIT_INVALID;
+        }
         for (char *t = strtok_r(NULL, ":", &save); t; t = strtok_r(NULL, ":", &save)) {
             if (!strcmp(t, "crash"))
                 o.fault_crash = true;
@@ -440,18 +459,24 @@ static int load_specs(struct cli *c, int argc, char **argv, struct nea_spec ***r
                       bool *ret_test)
 {
     if (argc < 1) {
-        fprintf(stderr, "%s: name at least one spec file\n", prog);
+        fprintf(stderr, "%s %s: name at least one spec file\n", prog, c->cmd);
         return EXIT_INVALID;
     }
     struct nea_spec **v = nea_xcalloc((size_t)argc, sizeof(*v));
     int worst = 0;
-    bool test = is_test_uri(c->uri);
+    size_t n_test = 0;
     for (int i = 0; i < argc; i++) {
         int ex = load_spec(c, argv[i], &v[i]);
         if (ex > worst)
             worst = ex;
-        if (v[i] && !c->uri && is_test_uri(v[i]->plan->host))
-            test = true;
+        if (v[i] && is_test_uri(c->uri ? c->uri : v[i]->plan->host))
+            n_test++;
+    }
+    bool test = n_test > 0;
+    if (!worst && n_test && n_test < (size_t)argc && !c->state_path) {
+        fprintf(stderr, "%s %s: some specs are for test:// hosts and some for real ones; "
+                "give --state PATH, or apply them in separate runs\n", prog, c->cmd);
+        worst = EXIT_INVALID;
     }
     for (int i = 0; i < argc && !worst; i++)
         for (int k = 0; k < i; k++)
@@ -523,7 +548,7 @@ static int cmd_plan_apply(struct cli *c, int argc, char **argv, bool apply)
             json_changeset(&j, &cs);
         nea_changeset_clear(&cs);
         if (rc < 0) {
-            fprintf(stderr, "%s: %s: %s\n", prog, argv[i], err.msg);
+            fprintf(stderr, "%s: %s\n", prog, err.msg);
             int x = exit_for(rc);
             if (x > worst)
                 worst = x;
@@ -547,6 +572,12 @@ static int print_status(struct cli *c, struct nea_engine *e, const char *filter)
     if (nea_engine_status(e, filter, &v, &n, &err) < 0) {
         fprintf(stderr, "%s: %s\n", prog, err.msg);
         return exit_for(err.code);
+    }
+    if (filter && n == 0) {
+        nea_statuses_free(v, n);
+        fprintf(stderr, "%s: no appliance of tenant or name %s is recorded in %s\n", prog,
+                filter, c->state_path);
+        return EXIT_INVALID;
     }
     if (c->json) {
         struct nea_json j;
@@ -586,13 +617,7 @@ static int print_status(struct cli *c, struct nea_engine *e, const char *filter)
                        d->last_error);
         }
     }
-    bool missing = filter && n == 0;
     nea_statuses_free(v, n);
-    if (missing) {
-        fprintf(stderr, "%s: no appliance of tenant or name %s is recorded\n", prog,
-                filter);
-        return EXIT_INVALID;
-    }
     return 0;
 }
 
@@ -765,6 +790,7 @@ int main(int argc, char **argv)
                 rest[nrest++] = argv[k];
         }
     }
+    c.cmd = cmd;
     default_paths(&c);
     int nargs = nrest - optind;
     char **args = rest + optind;

@@ -124,6 +124,9 @@ static void progress(struct nea_engine *e, const char *tenant, const char *step,
         e->opts.progress(e->opts.progress_data, tenant, step, pct);
 }
 
+static int destroy_locked(struct nea_engine *e, struct nea_deployment *rec,
+                          const char *uri, struct nea_err *err);
+
 /* ---- the changeset ------------------------------------------------------ */
 
 static void add_change(struct nea_changeset *c, const char *field, const char *old,
@@ -879,7 +882,9 @@ static int apply_ctx(struct nea_engine *e, struct ctx *c, struct nea_changeset *
             int rc = step(&r, "remove-from-old-host", err);
             if (rc < 0)
                 return rc;
-            rc = nea_engine_destroy(e, c->rec->tenant, c->rec->host, err);
+            NEA_AUTO(nea_deployment_freep) struct nea_deployment *old =
+                nea_deployment_dup(c->rec);
+            rc = destroy_locked(e, old, c->rec->host, err);
             if (rc < 0)
                 return rc;
             nea_deployment_free(rec);
@@ -1129,10 +1134,31 @@ int nea_engine_destroy(struct nea_engine *e, const char *tenant_or_name,
     int rc = nea_state_find(e->state, tenant_or_name, &rec, err);
     if (rc < 0)
         return rc;
-    if (!rec || rec->state == NEA_DEP_GONE)
+    if (!rec)
         return nea_err_set(err, NEA_ERR_INVALID, "no appliance of tenant or name %s is "
                            "recorded in %s", tenant_or_name,
                            e->opts.state_path);
+    if (rec->state == NEA_DEP_GONE)
+        return NEA_OK; /* destroyed already: repeating it is harmless */
+    int lock = -1;
+    rc = nea_state_lock(e->state, rec->tenant, &lock, err);
+    if (rc < 0)
+        return rc;
+    /* re-read under the lock: another run may have changed it meanwhile */
+    NEA_AUTOFREE char *tenant = nea_xstrdup(rec->tenant);
+    nea_deployment_free(rec);
+    rec = NULL;
+    rc = nea_state_get(e->state, tenant, &rec, err);
+    if (rc == NEA_OK && rec && rec->state != NEA_DEP_GONE)
+        rc = destroy_locked(e, rec, uri, err);
+    nea_state_unlock(lock);
+    return rc;
+}
+
+static int destroy_locked(struct nea_engine *e, struct nea_deployment *rec,
+                          const char *uri, struct nea_err *err)
+{
+    int rc;
     const char *host_uri = uri ? uri : rec->host;
     struct nea_host *h = NULL;
     rc = get_host(e, host_uri, &h, err);

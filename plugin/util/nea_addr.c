@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int nea_ip_parse(const char *s, struct nea_ip *ret)
@@ -135,6 +136,86 @@ enum nea_ip_kind nea_ip_kind(const struct nea_ip *ip)
     if (!memcmp(b, mapped, 12))
         return NEA_IP_V4_MAPPED;
     return NEA_IP_UNICAST;
+}
+
+bool nea_ip_next(struct nea_ip *ip)
+{
+    for (int i = (int)nea_ip_bits(ip->family) / 8 - 1; i >= 0; i--)
+        if (++ip->b[i] != 0)
+            return true;
+    return false;
+}
+
+bool nea_ip_prev(struct nea_ip *ip)
+{
+    for (int i = (int)nea_ip_bits(ip->family) / 8 - 1; i >= 0; i--)
+        if (ip->b[i]-- != 0)
+            return true;
+    return false;
+}
+
+uint64_t nea_ip_span(const struct nea_ip *first, const struct nea_ip *last)
+{
+    unsigned n = nea_ip_bits(first->family) / 8;
+    /* difference as a big-endian subtraction; any borrow into the bytes
+     * above the low 8 means more than 2^64 */
+    uint8_t d[16];
+    int borrow = 0;
+    for (int i = (int)n - 1; i >= 0; i--) {
+        int v = last->b[i] - first->b[i] - borrow;
+        borrow = v < 0;
+        d[i] = (uint8_t)(v + (borrow ? 256 : 0));
+    }
+    if (borrow)
+        return 0;
+    uint64_t lo = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (i + 8 < n && d[i])
+            return UINT64_MAX;
+        if (i + 8 >= n)
+            lo = lo << 8 | d[i];
+    }
+    return lo == UINT64_MAX ? lo : lo + 1;
+}
+
+const char *nea_ip_range_parse(const char *s, struct nea_ip *first, struct nea_ip *last)
+{
+    char buf[128];
+    if (strlen(s) >= sizeof(buf))
+        return "is too long";
+    snprintf(buf, sizeof(buf), "%s", s);
+    char *dash = strchr(buf, '-'), *slash = strchr(buf, '/');
+    if (dash && slash)
+        return "mixes a range and a prefix";
+    if (slash) {
+        *slash = '\0';
+        if (nea_ip_parse(buf, first) < 0)
+            return "is not a valid address/prefix";
+        char *end = NULL;
+        unsigned long p = strtoul(slash + 1, &end, 10);
+        if (!slash[1] || *end || p > nea_ip_bits(first->family))
+            return "has an invalid prefix length";
+        struct nea_ip net;
+        nea_ip_network(first, (unsigned)p, &net);
+        if (!nea_ip_equal(&net, first))
+            return "has host bits set after the prefix";
+        nea_ip_broadcast(first, (unsigned)p, last);
+        return NULL;
+    }
+    if (dash) {
+        *dash = '\0';
+        if (nea_ip_parse(buf, first) < 0 || nea_ip_parse(dash + 1, last) < 0)
+            return "is not a valid first-last range";
+        if (first->family != last->family)
+            return "mixes IPv4 and IPv6";
+        if (nea_ip_cmp(first, last) > 0)
+            return "has its first address after its last";
+        return NULL;
+    }
+    if (nea_ip_parse(buf, first) < 0)
+        return "is not a valid IP address";
+    *last = *first;
+    return NULL;
 }
 
 const char *nea_ip_kind_name(enum nea_ip_kind k)

@@ -45,6 +45,16 @@ int nea_ip_cmp(const struct nea_ip *a, const struct nea_ip *b);
 bool nea_ip_in_subnet(const struct nea_ip *ip, const struct nea_ip *net,
                       unsigned prefix);
 enum nea_ip_kind nea_ip_kind(const struct nea_ip *ip);
+
+/* ip + 1 (or - 1); returns false on wrap-around past the family's end. */
+bool nea_ip_next(struct nea_ip *ip);
+bool nea_ip_prev(struct nea_ip *ip);
+/* Number of addresses in [first, last], saturating at UINT64_MAX. */
+uint64_t nea_ip_span(const struct nea_ip *first, const struct nea_ip *last);
+
+/* "A", "A-B" or "A/P" (CIDR, all of it) into [first, last]; NULL on
+ * success, else a static description of what is wrong. */
+const char *nea_ip_range_parse(const char *s, struct nea_ip *first, struct nea_ip *last);
 const char *nea_ip_kind_name(enum nea_ip_kind k);
 
 #endif

@@ -68,6 +68,25 @@ check "missing network exits 2" test "$(cat "$scratch/s9")" = 2
 check "missing network is named" has "$scratch/o9.err" "appliance.external-network br-ext does not exist on test:///default"
 check "nothing was deployed" lacks "$scratch/o9" "define"
 
+# apply --json stays one JSON document (no progress lines in it)
+run "$scratch/s15" "$scratch/o15" apply --json "${n[@]}" examples/lab-demo.yaml
+check "apply --json is JSON" json_ok "$scratch/o15"
+# reading commands never create a database
+run "$scratch/s16" "$scratch/o16" status --state "$scratch/typo.db"
+check "status with a missing --state exits 2" test "$(cat "$scratch/s16")" = 2
+check "and creates nothing" test ! -e "$scratch/typo.db"
+# destroy twice: the second is harmless
+run "$scratch/s17" "$scratch/o17" destroy --state "$scratch/st.db" demo
+run "$scratch/s18" "$scratch/o18" destroy --state "$scratch/st.db" demo
+check "destroy, then destroy again, exit 0" test "$(cat "$scratch/s17")$(cat "$scratch/s18")" = 00
+run "$scratch/s19" "$scratch/o19" status --state "$scratch/st.db" --json demo
+check "the record says gone" has "$scratch/o19" '"state":"gone"'
+# a test:// spec and a real one in one run need --state
+run "$scratch/s20" "$scratch/o20" plan "${n[@]}" examples/lab-demo.yaml examples/acme-dual-stack.yaml
+check "mixed test:// and real hosts without --state exit 2" test "$(cat "$scratch/s20")" = 2
+NEAPROV_FAULT=nonsense "$neaprov" plan "${n[@]}" examples/lab-demo.yaml >/dev/null 2>&1
+check "an unknown NEAPROV_FAULT operation exits 2" test $? = 2
+
 # usage errors
 run "$scratch/s10" "$scratch/o10" apply --timeout 0 "${n[@]}" examples/lab-demo.yaml
 check "--timeout 0 exits 2" test "$(cat "$scratch/s10")" = 2

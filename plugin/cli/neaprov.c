@@ -722,7 +722,7 @@ int main(int argc, char **argv)
     optind = 1;
     int opt;
     const char *cmd = NULL;
-    char **rest = NULL;
+    NEA_AUTOFREE char **rest = NULL;
     int nrest = 0;
     for (int phase = 0; phase < 2; phase++) {
         int ac = phase ? nrest : argc;
@@ -815,7 +815,6 @@ int main(int argc, char **argv)
         ex = EXIT_INVALID;
     }
     free(c.env_plans);
-    free(rest);
     if (c.tmp_state_dir) {
         remove_tmp_state(&c);
         free((char *)c.state_path);

@@ -17,6 +17,7 @@
 
 #include "nea_engine.h"
 #include "nea_json.h"
+#include "nea_pool.h"
 #include "nea_render.h"
 #include "nea_spec.h"
 #include "nea_util.h"
@@ -47,6 +48,11 @@ static void usage(FILE *f)
             "  apply SPEC...               converge the host to the specs\n"
             "  status [TENANT|NAME]        recorded state joined with the live domains\n"
             "  destroy TENANT|NAME         shut down, undefine, delete the volumes\n"
+            "  pool add|remove RANGE       RANGE: ADDR, FIRST-LAST or ADDR/PREFIX\n"
+            "  pool list                   the public IP pool, free or assigned\n"
+            "  rule add TENANT --public IP:PORT/PROTO --to IP:PORT [--description D]\n"
+            "  rule remove TENANT --public IP:PORT/PROTO\n"
+            "  rule list [TENANT]          public IP rules\n"
             "  version                     print the version\n"
             "\n"
             "options:\n"
@@ -68,6 +74,8 @@ static void usage(FILE *f)
             "      --no-wait               apply: do not wait until the appliance is ready\n"
             "      --timeout S             apply: readiness timeout (default 300)\n"
             "      --stop-timeout S        graceful shutdown before power-off (default 60)\n"
+            "      --force                 pool remove: release assigned addresses too\n"
+            "      --public, --to, --description  rule add/remove\n"
             "  -q, --quiet                 print errors only\n"
             "  -h, --help                  this help\n"
             "\n"
@@ -77,6 +85,11 @@ static void usage(FILE *f)
 
 struct cli {
     const char *cmd;
+    const char *subcmd;
+    int force;
+    const char *rule_public;
+    const char *rule_to;
+    const char *rule_description;
     const char *uri;
     const char *state_path;
     char *tmp_state_dir;
@@ -360,7 +373,11 @@ static int open_engine(struct cli *c, bool test_host, struct nea_engine **ret)
         return ex;
     /* reading commands never create a database: a mistyped --state must not
      * look like "nothing deployed" */
-    bool reads = !strcmp(c->cmd, "status") || !strcmp(c->cmd, "destroy");
+    bool reads = !strcmp(c->cmd, "status") || !strcmp(c->cmd, "destroy") ||
+                 !strcmp(c->cmd, "pool") || !strcmp(c->cmd, "rule");
+    /* pool add is how a pool (and so the database) starts */
+    if (!strcmp(c->cmd, "pool") && c->subcmd && !strcmp(c->subcmd, "add"))
+        reads = false;
     if (reads && !c->tmp_state_dir && access(state, F_OK) != 0) {
         fprintf(stderr, "%s %s: no state database at %s\n", prog, c->cmd, state);
         return EXIT_INVALID;
@@ -694,6 +711,213 @@ static int cmd_networks(struct cli *c, int argc, char **argv)
     return 0;
 }
 
+/* ---- pool and rules ----------------------------------------------------- */
+
+static int cmd_pool(struct cli *c, int argc, char **argv)
+{
+    if (argc < 1 || (strcmp(argv[0], "add") && strcmp(argv[0], "remove") &&
+                     strcmp(argv[0], "list"))) {
+        fprintf(stderr, "%s pool: add RANGE, remove RANGE or list\n", prog);
+        return EXIT_INVALID;
+    }
+    c->subcmd = argv[0];
+    bool list = !strcmp(argv[0], "list");
+    if ((list && argc != 1) || (!list && argc != 2)) {
+        fprintf(stderr, "%s pool %s: %s\n", prog, argv[0],
+                list ? "takes no arguments" : "name one RANGE: ADDR, FIRST-LAST or ADDR/PREFIX");
+        return EXIT_INVALID;
+    }
+    struct nea_ip first, last;
+    if (!list) {
+        const char *why = nea_ip_range_parse(argv[1], &first, &last);
+        if (why) {
+            fprintf(stderr, "%s pool %s: \"%s\" %s\n", prog, argv[0], argv[1], why);
+            return EXIT_INVALID;
+        }
+    }
+    NEA_AUTO(nea_engine_closep) struct nea_engine *e = NULL;
+    int ex = open_engine(c, false, &e);
+    if (ex)
+        return ex;
+    struct nea_state *st = nea_engine_state(e);
+    struct nea_err err = {0};
+    if (!strcmp(argv[0], "add")) {
+        if (nea_pool_add(st, &first, &last, &err) < 0) {
+            fprintf(stderr, "%s: %s\n", prog, err.msg);
+            return exit_for(err.code);
+        }
+        if (!c->quiet)
+            printf("added %s (%llu address%s)\n", argv[1],
+                   (unsigned long long)nea_ip_span(&first, &last),
+                   nea_ip_span(&first, &last) == 1 ? "" : "es");
+        return 0;
+    }
+    if (!strcmp(argv[0], "remove")) {
+        char *released = NULL;
+        if (nea_pool_remove(st, &first, &last, c->force, &released, &err) < 0) {
+            fprintf(stderr, "%s: %s\n", prog, err.msg);
+            return exit_for(err.code);
+        }
+        if (!c->quiet) {
+            printf("removed %s\n", argv[1]);
+            if (released)
+                printf("released (and their rules removed):\n%s", released);
+        }
+        free(released);
+        return 0;
+    }
+    struct nea_pool_run *v = NULL;
+    size_t n = 0;
+    struct nea_pool_summary sum;
+    if (nea_pool_list(st, &v, &n, &sum, &err) < 0) {
+        fprintf(stderr, "%s: %s\n", prog, err.msg);
+        return exit_for(err.code);
+    }
+    if (c->json) {
+        struct nea_json j;
+        nea_json_begin(&j, stdout);
+        nea_json_obj(&j, NULL);
+        nea_json_arr(&j, "runs");
+        for (size_t i = 0; i < n; i++) {
+            char a[NEA_IP_STRLEN], b[NEA_IP_STRLEN];
+            nea_ip_format(&v[i].first, a);
+            nea_ip_format(&v[i].last, b);
+            nea_json_obj(&j, NULL);
+            nea_json_str(&j, "first", a);
+            nea_json_str(&j, "last", b);
+            nea_json_int(&j, "count", (int64_t)nea_ip_span(&v[i].first, &v[i].last));
+            nea_json_str(&j, "tenant", v[i].tenant);
+            nea_json_obj_end(&j);
+        }
+        nea_json_arr_end(&j);
+        nea_json_obj(&j, "summary");
+        nea_json_int(&j, "ipv4_free", (int64_t)sum.free4);
+        nea_json_int(&j, "ipv4_assigned", (int64_t)sum.assigned4);
+        nea_json_int(&j, "ipv6_free", (int64_t)sum.free6);
+        nea_json_int(&j, "ipv6_assigned", (int64_t)sum.assigned6);
+        nea_json_obj_end(&j);
+        nea_json_obj_end(&j);
+        nea_json_end(&j);
+    } else {
+        printf("%-44s %8s  %s\n", "ADDRESSES", "COUNT", "ASSIGNED TO");
+        for (size_t i = 0; i < n; i++) {
+            char a[NEA_IP_STRLEN], b[NEA_IP_STRLEN], r[2 * NEA_IP_STRLEN + 2];
+            nea_ip_format(&v[i].first, a);
+            nea_ip_format(&v[i].last, b);
+            if (nea_ip_equal(&v[i].first, &v[i].last))
+                snprintf(r, sizeof(r), "%s", a);
+            else
+                snprintf(r, sizeof(r), "%s-%s", a, b);
+            printf("%-44s %8llu  %s\n", r,
+                   (unsigned long long)nea_ip_span(&v[i].first, &v[i].last),
+                   v[i].tenant ? v[i].tenant : "(free)");
+        }
+        printf("IPv4: %llu free, %llu assigned; IPv6: %llu free, %llu assigned\n",
+               (unsigned long long)sum.free4, (unsigned long long)sum.assigned4,
+               (unsigned long long)sum.free6, (unsigned long long)sum.assigned6);
+    }
+    nea_pool_runs_free(v, n);
+    return 0;
+}
+
+static int cmd_rule(struct cli *c, int argc, char **argv)
+{
+    if (argc < 1 || (strcmp(argv[0], "add") && strcmp(argv[0], "remove") &&
+                     strcmp(argv[0], "list"))) {
+        fprintf(stderr, "%s rule: add, remove or list\n", prog);
+        return EXIT_INVALID;
+    }
+    c->subcmd = argv[0];
+    bool list = !strcmp(argv[0], "list");
+    if ((list && argc > 2) || (!list && argc != 2)) {
+        fprintf(stderr, "%s rule %s: name %s TENANT\n", prog, argv[0],
+                list ? "at most one" : "exactly one");
+        return EXIT_INVALID;
+    }
+    const char *tenant = argc > 1 ? argv[1] : NULL;
+    struct nea_rule r = {.description = (char *)c->rule_description};
+    if (!list) {
+        if (!c->rule_public || (!strcmp(argv[0], "add") && !c->rule_to)) {
+            fprintf(stderr, "%s rule %s: give --public IP:PORT/PROTO%s\n", prog, argv[0],
+                    strcmp(argv[0], "add") ? "" : " and --to IP:PORT");
+            return EXIT_INVALID;
+        }
+        const char *why = nea_endpoint_parse(c->rule_public, true, &r.pub, &r.pub_port,
+                                             &r.proto);
+        if (why) {
+            fprintf(stderr, "%s rule %s: --public %s %s\n", prog, argv[0],
+                    c->rule_public, why);
+            return EXIT_INVALID;
+        }
+        enum nea_proto ignored;
+        if (c->rule_to &&
+            (why = nea_endpoint_parse(c->rule_to, false, &r.to, &r.to_port, &ignored))) {
+            fprintf(stderr, "%s rule %s: --to %s %s\n", prog, argv[0], c->rule_to, why);
+            return EXIT_INVALID;
+        }
+    }
+    NEA_AUTO(nea_engine_closep) struct nea_engine *e = NULL;
+    int ex = open_engine(c, false, &e);
+    if (ex)
+        return ex;
+    struct nea_state *st = nea_engine_state(e);
+    struct nea_err err = {0};
+    if (!strcmp(argv[0], "add") || !strcmp(argv[0], "remove")) {
+        int rc = !strcmp(argv[0], "add")
+                     ? nea_rule_add(st, tenant, &r, &err)
+                     : nea_rule_remove(st, tenant, &r.pub, r.pub_port, r.proto, &err);
+        if (rc < 0) {
+            fprintf(stderr, "%s: %s\n", prog, err.msg);
+            return exit_for(err.code);
+        }
+        if (!c->quiet)
+            printf("%s rule %s for tenant %s; `neaprov apply` carries it into the "
+                   "appliance\n", !strcmp(argv[0], "add") ? "added" : "removed",
+                   c->rule_public, tenant);
+        return 0;
+    }
+    struct nea_rule *v = NULL;
+    char **tenants = NULL;
+    size_t n = 0;
+    if (nea_rule_list(st, tenant, &v, &tenants, &n, &err) < 0) {
+        fprintf(stderr, "%s: %s\n", prog, err.msg);
+        return exit_for(err.code);
+    }
+    struct nea_json j;
+    if (c->json) {
+        nea_json_begin(&j, stdout);
+        nea_json_arr(&j, NULL);
+    } else {
+        printf("%-16s %-28s %-28s %s\n", "TENANT", "PUBLIC", "REPLICA", "DESCRIPTION");
+    }
+    for (size_t i = 0; i < n; i++) {
+        char a[NEA_IP_STRLEN], b[NEA_IP_STRLEN], pub[80], to[80];
+        nea_ip_format(&v[i].pub, a);
+        nea_ip_format(&v[i].to, b);
+        bool v6 = v[i].pub.family == AF_INET6;
+        snprintf(pub, sizeof(pub), v6 ? "[%s]:%u/%s" : "%s:%u/%s", a, v[i].pub_port,
+                 v[i].proto == NEA_PROTO_TCP ? "tcp" : "udp");
+        snprintf(to, sizeof(to), v6 ? "[%s]:%u" : "%s:%u", b, v[i].to_port);
+        if (c->json) {
+            nea_json_obj(&j, NULL);
+            nea_json_str(&j, "tenant", tenants[i]);
+            nea_json_str(&j, "public", pub);
+            nea_json_str(&j, "to", to);
+            nea_json_str(&j, "description", v[i].description);
+            nea_json_obj_end(&j);
+        } else {
+            printf("%-16s %-28s %-28s %s\n", tenants[i], pub, to,
+                   v[i].description ? v[i].description : "-");
+        }
+    }
+    if (c->json) {
+        nea_json_arr_end(&j);
+        nea_json_end(&j);
+    }
+    nea_rules_free(v, tenants, n);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -708,6 +932,10 @@ int main(int argc, char **argv)
         {"no-wait", no_argument, NULL, 'W'},
         {"timeout", required_argument, NULL, 'T'},
         {"stop-timeout", required_argument, NULL, 'K'},
+        {"force", no_argument, NULL, 'F'},
+        {"public", required_argument, NULL, 'P'},
+        {"to", required_argument, NULL, 'R'},
+        {"description", required_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'v'},
         {NULL, 0, NULL, 0},
@@ -747,6 +975,10 @@ int main(int argc, char **argv)
             case 'S': c.state_path = optarg; break;
             case 'J': c.json = 1; break;
             case 'W': c.no_wait = 1; break;
+            case 'F': c.force = 1; break;
+            case 'P': c.rule_public = optarg; break;
+            case 'R': c.rule_to = optarg; break;
+            case 'D': c.rule_description = optarg; break;
             case 'T':
             case 'K': {
                 char *end = NULL;
@@ -809,6 +1041,10 @@ int main(int argc, char **argv)
         ex = cmd_destroy(&c, nargs, args);
     else if (!strcmp(cmd, "networks"))
         ex = cmd_networks(&c, nargs, args);
+    else if (!strcmp(cmd, "pool"))
+        ex = cmd_pool(&c, nargs, args);
+    else if (!strcmp(cmd, "rule"))
+        ex = cmd_rule(&c, nargs, args);
     else {
         fprintf(stderr, "%s: unknown command \"%s\"; try '%s --help'\n", prog, cmd,
                 prog);

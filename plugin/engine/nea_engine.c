@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "nea_pool.h"
 #include "nea_render.h"
 #include "nea_spec.h"
 #include "nea_util.h"
@@ -65,6 +66,7 @@ int nea_engine_open(const struct nea_engine_opts *opts, struct nea_engine **ret,
         e->opts.ready_timeout_s = 300;
     int rc = nea_state_open(opts->state_path, &e->state, err);
     if (rc < 0) {
+        free(e->fault_op);
         free(e);
         return rc;
     }
@@ -125,7 +127,7 @@ static void progress(struct nea_engine *e, const char *tenant, const char *step,
 }
 
 static int destroy_locked(struct nea_engine *e, struct nea_deployment *rec,
-                          const char *uri, struct nea_err *err);
+                          const char *uri, bool release, struct nea_err *err);
 
 /* ---- the changeset ------------------------------------------------------ */
 
@@ -196,8 +198,14 @@ static const struct {
     {"ssh-key", NEA_DO_SEED, NEA_DISRUPT_REBOOT,
      "new seed (new instance-id), swap cdrom media, reboot"},
     {"plan", NEA_DO_RECORD, NEA_DISRUPT_NONE, "record the new plan"},
-    {"public-ipv4", NEA_DO_RECORD, NEA_DISRUPT_NONE, "record (pool allocation not yet built)"},
-    {"public-ipv6", NEA_DO_RECORD, NEA_DISRUPT_NONE, "record (pool allocation not yet built)"},
+    {"public-ipv4", NEA_DO_SEED, NEA_DISRUPT_REBOOT,
+     "allocate/release public IPs: new seed (addresses), swap cdrom media, reboot"},
+    {"public-ipv6", NEA_DO_SEED, NEA_DISRUPT_REBOOT,
+     "allocate/release public IPs: new seed (addresses), swap cdrom media, reboot"},
+    {"public-address", NEA_DO_SEED, NEA_DISRUPT_REBOOT,
+     "new seed with the public addresses, swap cdrom media, reboot"},
+    {"rule", NEA_DO_SEED, NEA_DISRUPT_REBOOT,
+     "new seed with the nftables ruleset, swap cdrom media, reboot"},
 };
 
 /* Splits canonical text into key -> joined values (repeated keys such as dns
@@ -409,8 +417,30 @@ static int check_network(struct ctx *c, struct nea_err *err)
     return rc;
 }
 
+/* The tenant's public addresses (allocated now, or as they would be for a
+ * plan) and its rules go into the model before anything is rendered. */
+static int load_public(struct nea_engine *e, struct nea_spec *spec, bool commit,
+                       struct nea_err *err)
+{
+    struct nea_ip *addrs = NULL;
+    size_t na = 0;
+    struct nea_err perr = {0};
+    int rc = nea_pool_allocate(e->state, spec->tenant, spec->public_ipv4,
+                               spec->public_ipv6, !commit, &addrs, &na, &perr);
+    if (rc < 0)
+        return nea_err_set(err, rc, "%s: %s", spec->path, perr.msg);
+    struct nea_rule *rules = NULL;
+    size_t nr = 0;
+    rc = nea_rule_list(e->state, spec->tenant, &rules, NULL, &nr, err);
+    if (rc == NEA_OK)
+        nea_spec_set_public(spec, addrs, na, rules, nr);
+    free(addrs);
+    nea_rules_free(rules, NULL, nr);
+    return rc;
+}
+
 static int load_ctx(struct nea_engine *e, struct nea_spec *spec, struct ctx *c,
-                    struct nea_err *err)
+                    bool commit, struct nea_err *err)
 {
     memset(c, 0, sizeof(*c));
     c->spec = spec;
@@ -421,6 +451,9 @@ static int load_ctx(struct nea_engine *e, struct nea_spec *spec, struct ctx *c,
         nea_deployment_free(c->rec);
         c->rec = NULL;
     }
+    rc = load_public(e, spec, commit, err);
+    if (rc < 0)
+        return rc;
     c->uri = e->opts.uri ? e->opts.uri : spec->plan->host;
     c->pool = spec->plan->storage_pool;
     bool moved = c->rec && (strcmp(c->rec->host, c->uri) || strcmp(c->rec->pool, c->pool));
@@ -590,6 +623,11 @@ static int plan_ctx(struct ctx *c, struct nea_changeset *cs, struct nea_err *err
                    NEA_DISRUPT_NONE, NEA_DO_RECORD);
     }
     diff_specs(cs, c->rec->spec, c->canonical);
+    /* -c may point elsewhere than the plan (and the record) */
+    if (!(cs->todo & NEA_DO_MOVE) &&
+        (strcmp(c->rec->host, c->uri) || strcmp(c->rec->pool, c->pool)))
+        add_change(cs, "host", c->rec->host, c->uri, "redeploy on the new host",
+                   NEA_DISRUPT_REDEPLOY, NEA_DO_MOVE);
     if (cs->todo & NEA_DO_MOVE) {
         cs->todo |= NEA_DO_CREATE | NEA_DO_DEFINE | NEA_DO_SEED;
         return NEA_OK;
@@ -609,7 +647,7 @@ int nea_engine_plan(struct nea_engine *e, struct nea_spec *spec,
                     struct nea_changeset *ret, struct nea_err *err)
 {
     struct ctx c;
-    int rc = load_ctx(e, spec, &c, err);
+    int rc = load_ctx(e, spec, &c, false, err);
     if (rc == NEA_OK)
         rc = plan_ctx(&c, ret, err);
     ctx_clear(&c);
@@ -675,6 +713,14 @@ static int ensure_disk(struct run *r, bool replace, struct nea_err *err)
     int rc = nea_host_vol_path(c->host, c->pool, c->disk_volume, &path, err);
     if (rc < 0)
         return rc;
+    /* an existing disk is ours only when the record pins it here */
+    bool pinned = c->rec && c->rec->disk_volume && !strcmp(c->rec->disk_volume, c->disk_volume) &&
+                  !strcmp(c->rec->host, c->uri) && !strcmp(c->rec->pool, c->pool);
+    if (path && !pinned)
+        return nea_err_set(err, NEA_ERR_CONFLICT, "%s: volume %s exists in pool %s and is "
+                           "not appliance %s's disk; neaprov will not use or delete it "
+                           "(remove it, or choose another appliance.name)", c->uri,
+                           c->disk_volume, c->pool, c->spec->name);
     if (path && !replace)
         return NEA_OK;
     rc = ensure_base_image(r, err);
@@ -709,7 +755,10 @@ static int ensure_seed(struct run *r, struct nea_err *err)
     /* The name carries the instance-id, so an existing volume of this name
      * holds this seed -- unless an upload was cut, which upload() guards
      * against by replacing, and the record's step tells us. */
-    if (path && !interrupted_at(r, "upload-seed"))
+    bool trusted = (c->rec && c->rec->seed_volume &&
+                    !strcmp(c->rec->seed_volume, c->seed_volume)) ||
+                   (c->live.xml && strstr(c->live.xml, c->seed_volume));
+    if (path && trusted)
         return NEA_OK;
     rc = step(r, "upload-seed", err);
     if (rc < 0)
@@ -718,22 +767,43 @@ static int ensure_seed(struct run *r, struct nea_err *err)
                                c->art.iso_len, err);
 }
 
-/* Seeds of this appliance other than the current one (also under its old
- * name after a rename). */
-static int remove_old_seeds(struct run *r, const char *name, struct nea_err *err)
+/* "<name>-seed-<16 hex>.iso" exactly: a volume that merely starts with
+ * "<name>-seed-" may belong to someone else (an appliance named
+ * "<name>-seed-x", a backup). */
+static bool is_our_seed(const char *vol, const char *name)
 {
-    struct ctx *c = r->c;
+    size_t nl = strlen(name);
+    if (strncmp(vol, name, nl) || strncmp(vol + nl, "-seed-", 6))
+        return false;
+    const char *h = vol + nl + 6;
+    for (int i = 0; i < 16; i++)
+        if (!((h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'f')))
+            return false;
+    return !strcmp(h + 16, ".iso");
+}
+
+/* Deletes this appliance's seeds except `keep` (NULL: all). */
+static int delete_seeds(struct nea_host *h, const char *pool, const char *name,
+                        const char *keep, struct nea_err *err)
+{
     NEA_AUTOFREE char *prefix = nea_xasprintf("%s-seed-", name);
     char **names = NULL;
     size_t n = 0;
-    int rc = nea_host_vol_list(c->host, c->pool, prefix, &names, &n, err);
+    int rc = nea_host_vol_list(h, pool, prefix, &names, &n, err);
     for (size_t i = 0; rc == NEA_OK && i < n; i++)
-        if (!c->seed_volume || strcmp(names[i], c->seed_volume))
-            rc = nea_host_vol_delete(c->host, c->pool, names[i], err);
+        if (is_our_seed(names[i], name) && (!keep || strcmp(names[i], keep)))
+            rc = nea_host_vol_delete(h, pool, names[i], err);
     for (size_t i = 0; i < n; i++)
         free(names[i]);
     free(names);
     return rc;
+}
+
+/* Seeds of this appliance other than the current one (also under its old
+ * name after a rename). */
+static int remove_old_seeds(struct run *r, const char *name, struct nea_err *err)
+{
+    return delete_seeds(r->c->host, r->c->pool, name, r->c->seed_volume, err);
 }
 
 static int restart(struct run *r, const char *name, struct nea_err *err)
@@ -884,11 +954,13 @@ static int apply_ctx(struct nea_engine *e, struct ctx *c, struct nea_changeset *
                 return rc;
             NEA_AUTO(nea_deployment_freep) struct nea_deployment *old =
                 nea_deployment_dup(c->rec);
-            rc = destroy_locked(e, old, c->rec->host, err);
+            /* moving keeps the tenant's public addresses */
+            rc = destroy_locked(e, old, c->rec->host, false, err);
             if (rc < 0)
                 return rc;
             nea_deployment_free(rec);
             rec = r.rec = nea_xcalloc(1, sizeof(*rec));
+            nea_dom_info_clear(&c->live); /* the old domain is gone */
         }
         rec->tenant = nea_xstrdup(s->tenant);
         rec->mac = nea_xstrdup(mac);
@@ -911,7 +983,9 @@ static int apply_ctx(struct nea_engine *e, struct ctx *c, struct nea_changeset *
         return rc;
     nea_state_event(e->state, s->tenant, "apply-begin", s->hash, NULL);
 
-    bool running = c->live.state == NEA_DOM_RUNNING;
+    /* paused or crashed-but-active domains are active too: they must be
+     * stopped before a rename or a disk change, and brought back after */
+    bool running = c->live.state == NEA_DOM_RUNNING || c->live.state == NEA_DOM_OTHER;
     /* Disk: created when missing, replaced on an image change. */
     if (cs->todo & (NEA_DO_CREATE | NEA_DO_DISK)) {
         if (cs->todo & NEA_DO_DISK) {
@@ -1095,7 +1169,9 @@ int nea_engine_apply(struct nea_engine *e, struct nea_spec *spec,
         return rc;
     struct ctx c;
     struct nea_changeset cs = {0};
-    rc = load_ctx(e, spec, &c, err);
+    /* the allocation is committed before any host change: not enough free
+     * addresses refuses the whole apply with nothing changed */
+    rc = load_ctx(e, spec, &c, true, err);
     if (rc == NEA_OK)
         rc = plan_ctx(&c, &cs, err);
     if (rc == NEA_OK && cs.todo) {
@@ -1150,13 +1226,13 @@ int nea_engine_destroy(struct nea_engine *e, const char *tenant_or_name,
     rec = NULL;
     rc = nea_state_get(e->state, tenant, &rec, err);
     if (rc == NEA_OK && rec && rec->state != NEA_DEP_GONE)
-        rc = destroy_locked(e, rec, uri, err);
+        rc = destroy_locked(e, rec, uri, true, err);
     nea_state_unlock(lock);
     return rc;
 }
 
 static int destroy_locked(struct nea_engine *e, struct nea_deployment *rec,
-                          const char *uri, struct nea_err *err)
+                          const char *uri, bool release, struct nea_err *err)
 {
     int rc;
     const char *host_uri = uri ? uri : rec->host;
@@ -1203,17 +1279,8 @@ static int destroy_locked(struct nea_engine *e, struct nea_deployment *rec,
         progress(e, rec->tenant, "delete-volumes", 80);
         rc = nea_host_vol_delete(h, rec->pool, rec->disk_volume, err);
     }
-    if (rc == NEA_OK) {
-        NEA_AUTOFREE char *prefix = nea_xasprintf("%s-seed-", rec->name);
-        char **names = NULL;
-        size_t n = 0;
-        rc = nea_host_vol_list(h, rec->pool, prefix, &names, &n, err);
-        for (size_t i = 0; rc == NEA_OK && i < n; i++)
-            rc = nea_host_vol_delete(h, rec->pool, names[i], err);
-        for (size_t i = 0; i < n; i++)
-            free(names[i]);
-        free(names);
-    }
+    if (rc == NEA_OK)
+        rc = delete_seeds(h, rec->pool, rec->name, NULL, err);
     if (rc < 0) {
         rec->state = NEA_DEP_FAILED;
         free(rec->last_error);
@@ -1221,6 +1288,11 @@ static int destroy_locked(struct nea_engine *e, struct nea_deployment *rec,
         nea_state_put(e->state, rec, NULL);
         nea_state_event(e->state, rec->tenant, "destroy-failed", err->msg, NULL);
         return rc;
+    }
+    if (release) {
+        rc = nea_pool_release(e->state, rec->tenant, err);
+        if (rc < 0)
+            return rc;
     }
     rec->state = NEA_DEP_GONE;
     free(rec->step);

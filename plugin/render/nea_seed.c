@@ -12,6 +12,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "nea_nft.h"
 #include "nea_util.h"
 
 struct emitter {
@@ -198,6 +199,18 @@ static int build_network_config(const struct nea_spec *s, char **ret, size_t *le
         }
         em_map_end(&em);
     }
+    /* the tenant's public addresses, host routes on the same interface */
+    for (size_t i = 0; i < s->n_public_addrs; i++) {
+        const struct nea_ip *p = &s->public_addrs[i];
+        bool v6 = p->family == AF_INET6;
+        nea_ip_format(p, a);
+        snprintf(cidr, sizeof(cidr), "%s/%u", a, v6 ? 128 : 32);
+        em_map_start(&em);
+        em_plain(&em, "type");
+        em_plain(&em, v6 ? "static6" : "static");
+        em_kv(&em, "address", cidr);
+        em_map_end(&em);
+    }
     em_seq_end(&em);
     em_map_end(&em);
     if (!dns_done) {
@@ -220,6 +233,53 @@ static int build_network_config(const struct nea_spec *s, char **ret, size_t *le
     return em_finish(&em, ret, len, err, "network-config");
 }
 
+static void em_literal(struct emitter *em, const char *v)
+{
+    em_scalar_style(em, v, YAML_LITERAL_SCALAR_STYLE);
+}
+
+static void em_file(struct emitter *em, const char *path, const char *mode,
+                    const char *content)
+{
+    em_map_start(em);
+    em_kv(em, "path", path);
+    em_kv(em, "permissions", mode);
+    em_kv(em, "owner", "root:root");
+    em_plain(em, "content");
+    em_literal(em, content);
+    em_map_end(em);
+}
+
+static void em_cmd(struct emitter *em, const char *const *argv)
+{
+    em_seq_start(em);
+    for (; *argv; argv++)
+        em_quoted(em, *argv);
+    em_seq_end(em);
+}
+
+static const char nft_unit[] =
+    "[Unit]\n"
+    "Description=neaprov public IP rules (nftables)\n"
+    "Wants=network-pre.target\n"
+    "Before=network-pre.target\n"
+    "\n"
+    "[Service]\n"
+    "Type=oneshot\n"
+    "RemainAfterExit=yes\n"
+    "ExecStart=/usr/sbin/nft -f " NEA_NFT_PATH "\n"
+    "\n"
+    "[Install]\n"
+    "WantedBy=multi-user.target\n";
+
+/* The appliance routes for the replicas; forwarding turns off router
+ * advertisements unless accept_ra is 2, which SLAAC needs. */
+static const char forwarding_conf[] =
+    "net.ipv4.ip_forward = 1\n"
+    "net.ipv6.conf.all.forwarding = 1\n"
+    "net.ipv6.conf.default.accept_ra = 2\n"
+    "net.ipv6.conf." NEA_NIC_NAME ".accept_ra = 2\n";
+
 static int build_user_data(const struct nea_spec *s, char **ret, size_t *len,
                            struct nea_err *err)
 {
@@ -240,6 +300,24 @@ static int build_user_data(const struct nea_spec *s, char **ret, size_t *len,
             em_quoted(&em, s->ssh_keys[i]);
         em_seq_end(&em);
     }
+    /* The public IP rules: always written, so that removing the last rule
+     * also reaches the appliance (an empty ruleset replaces the old one). */
+    NEA_AUTOFREE char *nft = nea_nft_ruleset(s);
+    em_plain(&em, "write_files");
+    em_seq_start(&em);
+    em_file(&em, NEA_NFT_PATH, "0600", nft);
+    em_file(&em, "/etc/systemd/system/neaprov-nft.service", "0644", nft_unit);
+    em_file(&em, "/etc/sysctl.d/60-neaprov-forwarding.conf", "0644", forwarding_conf);
+    em_seq_end(&em);
+    em_plain(&em, "runcmd");
+    em_seq_start(&em);
+    static const char *const c1[] = {"sysctl", "--system", NULL};
+    static const char *const c2[] = {"systemctl", "enable", "neaprov-nft.service", NULL};
+    static const char *const c3[] = {"systemctl", "restart", "neaprov-nft.service", NULL};
+    em_cmd(&em, c1);
+    em_cmd(&em, c2);
+    em_cmd(&em, c3);
+    em_seq_end(&em);
     em_map_end(&em);
     NEA_AUTOFREE char *body = NULL;
     size_t body_len = 0;

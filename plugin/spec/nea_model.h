@@ -66,6 +66,18 @@ struct nea_ipv6 {
     unsigned prefix;
 };
 
+enum nea_proto { NEA_PROTO_TCP, NEA_PROTO_UDP };
+
+/* public IP + port -> replica IP + port (a DNAT in the appliance) */
+struct nea_rule {
+    struct nea_ip pub;
+    unsigned pub_port;
+    enum nea_proto proto;
+    struct nea_ip to;
+    unsigned to_port;
+    char *description;       /* NULL or [A-Za-z0-9 ._,:/-]{1,64} */
+};
+
 struct nea_spec {
     char *path;
     char *tenant;
@@ -84,6 +96,12 @@ struct nea_spec {
     char *ssh_keys[NEA_MAX_SSH_KEYS];
     size_t n_ssh_keys;
     unsigned public_ipv4, public_ipv6;
+    /* Filled by the engine from the pool, not from the spec file: the
+     * addresses allocated to the tenant and its public IP rules. */
+    struct nea_ip *public_addrs;
+    size_t n_public_addrs;
+    struct nea_rule *rules;
+    size_t n_rules;
     /* sha256 over the canonical form of everything above that shapes the
      * appliance (see nea_spec_canonical); stable across comments, key
      * order and formatting of the YAML. */

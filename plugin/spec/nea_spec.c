@@ -874,6 +874,27 @@ static void rehash(struct nea_spec *s)
     nea_hex(h, sizeof(h), s->hash);
 }
 
+void nea_spec_set_public(struct nea_spec *s, const struct nea_ip *addrs, size_t n_addrs,
+                         const struct nea_rule *rules, size_t n_rules)
+{
+    free(s->public_addrs);
+    for (size_t i = 0; i < s->n_rules; i++)
+        free(s->rules[i].description);
+    free(s->rules);
+    s->public_addrs = n_addrs ? nea_xcalloc(n_addrs, sizeof(*addrs)) : NULL;
+    if (n_addrs)
+        memcpy(s->public_addrs, addrs, n_addrs * sizeof(*addrs));
+    s->n_public_addrs = n_addrs;
+    s->rules = n_rules ? nea_xcalloc(n_rules, sizeof(*rules)) : NULL;
+    for (size_t i = 0; i < n_rules; i++) {
+        s->rules[i] = rules[i];
+        s->rules[i].description = rules[i].description ? nea_xstrdup(rules[i].description)
+                                                       : NULL;
+    }
+    s->n_rules = n_rules;
+    rehash(s);
+}
+
 void nea_spec_pin(struct nea_spec *s, const uint8_t *mac, const uint8_t *uuid)
 {
     if (mac && !s->mac_given)
@@ -1110,6 +1131,19 @@ char *nea_spec_canonical(const struct nea_spec *s)
     for (size_t i = 0; i < s->n_ssh_keys; i++)
         fprintf(f, "ssh-key=%s\n", s->ssh_keys[i]);
     fprintf(f, "public-ipv4=%u\npublic-ipv6=%u\n", s->public_ipv4, s->public_ipv6);
+    for (size_t i = 0; i < s->n_public_addrs; i++) {
+        nea_ip_format(&s->public_addrs[i], a);
+        fprintf(f, "public-address=%s\n", a);
+    }
+    for (size_t i = 0; i < s->n_rules; i++) {
+        const struct nea_rule *r = &s->rules[i];
+        char b[NEA_IP_STRLEN];
+        nea_ip_format(&r->pub, a);
+        nea_ip_format(&r->to, b);
+        fprintf(f, "rule=%s %u/%s -> %s %u%s%s\n", a, r->pub_port,
+                r->proto == NEA_PROTO_TCP ? "tcp" : "udp", b, r->to_port,
+                r->description ? " # " : "", r->description ? r->description : "");
+    }
     fclose(f);
     return buf;
 }
@@ -1190,6 +1224,10 @@ void nea_spec_free(struct nea_spec *s)
     free(s->name);
     for (size_t i = 0; i < s->n_ssh_keys; i++)
         free(s->ssh_keys[i]);
+    free(s->public_addrs);
+    for (size_t i = 0; i < s->n_rules; i++)
+        free(s->rules[i].description);
+    free(s->rules);
     free(s);
 }
 

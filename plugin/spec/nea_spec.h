@@ -40,6 +40,10 @@ void nea_spec_pin(struct nea_spec *s, const uint8_t *mac, const uint8_t *uuid);
 bool nea_parse_mac(const char *s, uint8_t mac[6]);
 bool nea_parse_uuid(const char *s, uint8_t uuid[16]);
 
+/* Sets the pool's allocation and the tenant's rules (copied) and rehashes. */
+void nea_spec_set_public(struct nea_spec *s, const struct nea_ip *addrs, size_t n_addrs,
+                         const struct nea_rule *rules, size_t n_rules);
+
 /* The canonical text the spec hash is taken over ("key=value" lines in a
  * fixed order).  Newly allocated. */
 char *nea_spec_canonical(const struct nea_spec *s);

@@ -17,13 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "nea_state_int.h"
 #include "nea_util.h"
 
-struct nea_state {
-    sqlite3 *db;
-    char *path;
-    int64_t (*now)(void);
-};
 
 static int64_t default_now(void)
 {
@@ -58,6 +54,33 @@ static const char *const migrations[] = {
     " kind TEXT NOT NULL,"
     " detail TEXT);"
     "CREATE INDEX events_tenant ON events(tenant, id);",
+    /* 2: the public IP pool (ranges as added), allocations (one row per
+     * assigned address only) and public IP rules */
+    "CREATE TABLE pool_ranges ("
+    " id INTEGER PRIMARY KEY,"
+    " family INTEGER NOT NULL,"
+    " first BLOB NOT NULL,"
+    " last BLOB NOT NULL,"
+    " added_at INTEGER NOT NULL);"
+    "CREATE INDEX pool_ranges_first ON pool_ranges(family, first);"
+    "CREATE TABLE allocations ("
+    " family INTEGER NOT NULL,"
+    " addr BLOB NOT NULL,"
+    " tenant TEXT NOT NULL,"
+    " allocated_at INTEGER NOT NULL,"
+    " PRIMARY KEY (family, addr));"
+    "CREATE INDEX allocations_tenant ON allocations(tenant, family, addr);"
+    "CREATE TABLE rules ("
+    " id INTEGER PRIMARY KEY,"
+    " tenant TEXT NOT NULL,"
+    " family INTEGER NOT NULL,"
+    " public_addr BLOB NOT NULL,"
+    " public_port INTEGER NOT NULL,"
+    " proto TEXT NOT NULL,"
+    " replica_addr BLOB NOT NULL,"
+    " replica_port INTEGER NOT NULL,"
+    " description TEXT,"
+    " UNIQUE (family, public_addr, public_port, proto));",
 };
 
 static const char *const state_names[] = {"pending", "provisioning", "running",
@@ -78,19 +101,19 @@ int nea_dep_state_parse(const char *s, enum nea_dep_state *ret)
     return -1;
 }
 
-static int db_err(struct nea_state *st, struct nea_err *err, const char *what)
+int nea_db_err(struct nea_state *st, struct nea_err *err, const char *what)
 {
     return nea_err_set(err, NEA_ERR_STATE, "%s: %s: %s", st->path, what,
                        sqlite3_errmsg(st->db));
 }
 
-static void stmt_finalizep(sqlite3_stmt **s)
+void nea_stmt_finalizep(sqlite3_stmt **s)
 {
     if (*s)
         sqlite3_finalize(*s);
 }
 
-static int exec(struct nea_state *st, const char *sql, struct nea_err *err)
+int nea_db_exec(struct nea_state *st, const char *sql, struct nea_err *err)
 {
     char *msg = NULL;
     if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
@@ -102,28 +125,49 @@ static int exec(struct nea_state *st, const char *sql, struct nea_err *err)
     return NEA_OK;
 }
 
-static int migrate(struct nea_state *st, struct nea_err *err)
+static int schema_version(struct nea_state *st, int *ret, struct nea_err *err)
 {
     sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
-        return db_err(st, err, "cannot read the schema version");
-    int version = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
+        return nea_db_err(st, err, "cannot read the schema version");
+    *ret = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
     sqlite3_finalize(s);
-    if (version > (int)NEA_ARRAY_SIZE(migrations))
-        return nea_err_set(err, NEA_ERR_STATE, "%s: schema version %d is newer than "
-                           "this neaprov understands (%zu); upgrade neaprov",
-                           st->path, version, NEA_ARRAY_SIZE(migrations));
-    for (int v = version; v < (int)NEA_ARRAY_SIZE(migrations); v++) {
-        NEA_AUTOFREE char *sql = nea_xasprintf(
-            "BEGIN IMMEDIATE; %s PRAGMA user_version = %d; COMMIT;", migrations[v],
-            v + 1);
-        int rc = exec(st, sql, err);
+    return NEA_OK;
+}
+
+/* Each migration reads the version inside its own IMMEDIATE transaction, so
+ * processes opening a new database at once do not both run it. */
+static int migrate(struct nea_state *st, struct nea_err *err)
+{
+    for (;;) {
+        int rc = nea_db_exec(st, "BEGIN IMMEDIATE", err);
+        if (rc < 0)
+            return rc;
+        int version = 0;
+        rc = schema_version(st, &version, err);
+        if (rc == NEA_OK && version > (int)NEA_ARRAY_SIZE(migrations))
+            rc = nea_err_set(err, NEA_ERR_STATE, "%s: schema version %d is newer than "
+                             "this neaprov understands (%zu); upgrade neaprov",
+                             st->path, version, NEA_ARRAY_SIZE(migrations));
+        if (rc == NEA_OK && version == (int)NEA_ARRAY_SIZE(migrations))
+            return nea_db_exec(st, "COMMIT", err);
+        if (rc == NEA_OK) {
+            NEA_AUTOFREE char *sql = nea_xasprintf("%s PRAGMA user_version = %d;",
+                                                   migrations[version], version + 1);
+            char *msg = NULL;
+            if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK)
+                rc = nea_err_set(err, NEA_ERR_STATE, "%s: cannot upgrade the state "
+                                 "database to schema version %d: %s", st->path,
+                                 version + 1, msg ? msg : sqlite3_errmsg(st->db));
+            sqlite3_free(msg);
+        }
+        if (rc == NEA_OK)
+            rc = nea_db_exec(st, "COMMIT", err);
         if (rc < 0) {
             sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
             return rc;
         }
     }
-    return NEA_OK;
 }
 
 int nea_state_open(const char *path, struct nea_state **ret, struct nea_err *err)
@@ -150,12 +194,12 @@ int nea_state_open(const char *path, struct nea_state **ret, struct nea_err *err
     st->now = default_now;
     if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX,
                         NULL) != SQLITE_OK) {
-        int rc = db_err(st, err, "cannot open the state database");
+        int rc = nea_db_err(st, err, "cannot open the state database");
         nea_state_close(st);
         return rc;
     }
     sqlite3_busy_timeout(st->db, 10000);
-    int rc = exec(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+    int rc = nea_db_exec(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
                       "PRAGMA foreign_keys=ON;", err);
     if (rc == NEA_OK)
         rc = migrate(st, err);
@@ -225,9 +269,9 @@ static struct nea_deployment *row_to_dep(sqlite3_stmt *s)
 static int get_where(struct nea_state *st, const char *sql, const char *a,
                      struct nea_deployment **ret, struct nea_err *err)
 {
-    NEA_AUTO(stmt_finalizep) sqlite3_stmt *s = NULL;
+    NEA_AUTO(nea_stmt_finalizep) sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
-        return db_err(st, err, "cannot query deployments");
+        return nea_db_err(st, err, "cannot query deployments");
     sqlite3_bind_text(s, 1, a, -1, SQLITE_TRANSIENT);
     int r = sqlite3_step(s);
     if (r == SQLITE_ROW) {
@@ -235,7 +279,7 @@ static int get_where(struct nea_state *st, const char *sql, const char *a,
         return NEA_OK;
     }
     if (r != SQLITE_DONE)
-        return db_err(st, err, "cannot query deployments");
+        return nea_db_err(st, err, "cannot query deployments");
     *ret = NULL;
     return NEA_OK;
 }
@@ -254,17 +298,17 @@ int nea_state_find(struct nea_state *st, const char *tenant_or_name,
     if (rc < 0 || *ret)
         return rc;
     return get_where(st, "SELECT " DEP_COLUMNS " FROM deployments WHERE name = ?1 "
-                         "ORDER BY updated_at DESC LIMIT 1",
+                         "ORDER BY state = 'gone', updated_at DESC LIMIT 1",
                      tenant_or_name, ret, err);
 }
 
 int nea_state_list(struct nea_state *st, struct nea_deployment ***ret, size_t *n,
                    struct nea_err *err)
 {
-    NEA_AUTO(stmt_finalizep) sqlite3_stmt *s = NULL;
+    NEA_AUTO(nea_stmt_finalizep) sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(st->db, "SELECT " DEP_COLUMNS " FROM deployments "
                                    "ORDER BY tenant", -1, &s, NULL) != SQLITE_OK)
-        return db_err(st, err, "cannot list deployments");
+        return nea_db_err(st, err, "cannot list deployments");
     struct nea_deployment **v = NULL;
     size_t len = 0;
     int r;
@@ -274,7 +318,7 @@ int nea_state_list(struct nea_state *st, struct nea_deployment ***ret, size_t *n
     }
     if (r != SQLITE_DONE) {
         nea_deployments_free(v, len);
-        return db_err(st, err, "cannot list deployments");
+        return nea_db_err(st, err, "cannot list deployments");
     }
     *ret = v;
     *n = len;
@@ -291,7 +335,7 @@ static void bind_opt(sqlite3_stmt *s, int i, const char *v)
 
 int nea_state_put(struct nea_state *st, struct nea_deployment *d, struct nea_err *err)
 {
-    NEA_AUTO(stmt_finalizep) sqlite3_stmt *s = NULL;
+    NEA_AUTO(nea_stmt_finalizep) sqlite3_stmt *s = NULL;
     static const char sql[] =
         "INSERT INTO deployments (" DEP_COLUMNS ") VALUES "
         "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) "
@@ -300,7 +344,7 @@ int nea_state_put(struct nea_state *st, struct nea_deployment *d, struct nea_err
         "instance_id=?12, disk_volume=?13, seed_volume=?14, last_error=?15, "
         "updated_at=?17";
     if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
-        return db_err(st, err, "cannot record the deployment");
+        return nea_db_err(st, err, "cannot record the deployment");
     int64_t now = st->now();
     if (!d->created_at)
         d->created_at = now;
@@ -323,35 +367,35 @@ int nea_state_put(struct nea_state *st, struct nea_deployment *d, struct nea_err
     sqlite3_bind_int64(s, 16, d->created_at);
     sqlite3_bind_int64(s, 17, d->updated_at);
     if (sqlite3_step(s) != SQLITE_DONE)
-        return db_err(st, err, "cannot record the deployment");
+        return nea_db_err(st, err, "cannot record the deployment");
     return NEA_OK;
 }
 
 int nea_state_event(struct nea_state *st, const char *tenant, const char *kind,
                     const char *detail, struct nea_err *err)
 {
-    NEA_AUTO(stmt_finalizep) sqlite3_stmt *s = NULL;
+    NEA_AUTO(nea_stmt_finalizep) sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(st->db, "INSERT INTO events (at, tenant, kind, detail) "
                                    "VALUES (?1, ?2, ?3, ?4)", -1, &s, NULL) != SQLITE_OK)
-        return db_err(st, err, "cannot record an event");
+        return nea_db_err(st, err, "cannot record an event");
     sqlite3_bind_int64(s, 1, st->now());
     bind_opt(s, 2, tenant);
     bind_opt(s, 3, kind);
     bind_opt(s, 4, detail);
     if (sqlite3_step(s) != SQLITE_DONE)
-        return db_err(st, err, "cannot record an event");
+        return nea_db_err(st, err, "cannot record an event");
     return NEA_OK;
 }
 
 int nea_state_events(struct nea_state *st, const char *tenant, size_t limit,
                      struct nea_event **ret, size_t *n, struct nea_err *err)
 {
-    NEA_AUTO(stmt_finalizep) sqlite3_stmt *s = NULL;
+    NEA_AUTO(nea_stmt_finalizep) sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(st->db, "SELECT id, at, tenant, kind, detail FROM ("
                                    " SELECT * FROM events WHERE tenant = ?1"
                                    " ORDER BY id DESC LIMIT ?2) ORDER BY id",
                            -1, &s, NULL) != SQLITE_OK)
-        return db_err(st, err, "cannot read events");
+        return nea_db_err(st, err, "cannot read events");
     sqlite3_bind_text(s, 1, tenant, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(s, 2, (sqlite3_int64)limit);
     struct nea_event *v = NULL;
@@ -369,7 +413,7 @@ int nea_state_events(struct nea_state *st, const char *tenant, size_t limit,
     }
     if (r != SQLITE_DONE) {
         nea_events_free(v, len);
-        return db_err(st, err, "cannot read events");
+        return nea_db_err(st, err, "cannot read events");
     }
     *ret = v;
     *n = len;

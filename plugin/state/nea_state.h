@@ -54,7 +54,7 @@ struct nea_event {
     char *detail;
 };
 
-#define NEA_STATE_SCHEMA_VERSION 1
+#define NEA_STATE_SCHEMA_VERSION 2
 
 int nea_state_open(const char *path, struct nea_state **ret, struct nea_err *err);
 void nea_state_close(struct nea_state *st);

@@ -737,8 +737,14 @@ int nea_host_dom_start(struct nea_host *h, const char *name, struct nea_err *err
     rc = require(h, name, &d, err);
     if (rc < 0)
         return rc;
-    if (virDomainIsActive(d) == 1)
+    int st = 0, reason = 0;
+    if (virDomainIsActive(d) == 1) {
+        /* paused: carry on */
+        if (virDomainGetState(d, &st, &reason, 0) == 0 && st == VIR_DOMAIN_PAUSED &&
+            virDomainResume(d) < 0)
+            return lv_fail(err, "%s: cannot resume domain %s", h->uri, name);
         return NEA_OK;
+    }
     if (virDomainCreate(d) < 0)
         return lv_fail(err, "%s: cannot start domain %s", h->uri, name);
     return NEA_OK;

@@ -1,0 +1,738 @@
+/*
+ * nea_pool.c: public IP pool, allocations and rules (see nea_pool.h for the
+ * representation).  Bound parameters only; every change one IMMEDIATE
+ * transaction, rolled back whole on any error.
+ */
+#include "nea_pool.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nea_state_int.h"
+#include "nea_util.h"
+
+static int fam_code(int family)
+{
+    return family == AF_INET ? 4 : 6;
+}
+
+static int fam_of(int code)
+{
+    return code == 4 ? AF_INET : AF_INET6;
+}
+
+static void bind_ip(sqlite3_stmt *s, int i, const struct nea_ip *ip)
+{
+    sqlite3_bind_blob(s, i, ip->b, 16, SQLITE_TRANSIENT);
+}
+
+static void col_ip(sqlite3_stmt *s, int i, int family, struct nea_ip *ret)
+{
+    memset(ret, 0, sizeof(*ret));
+    ret->family = family;
+    const void *b = sqlite3_column_blob(s, i);
+    if (b && sqlite3_column_bytes(s, i) == 16)
+        memcpy(ret->b, b, 16);
+}
+
+static int begin(struct nea_state *st, struct nea_err *err)
+{
+    return nea_db_exec(st, "BEGIN IMMEDIATE", err);
+}
+
+static int finish(struct nea_state *st, int rc, bool commit, struct nea_err *err)
+{
+    if (rc == NEA_OK && commit)
+        return nea_db_exec(st, "COMMIT", err);
+    sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+static int prepare(struct nea_state *st, const char *sql, sqlite3_stmt **s,
+                   struct nea_err *err)
+{
+    if (sqlite3_prepare_v2(st->db, sql, -1, s, NULL) != SQLITE_OK)
+        return nea_db_err(st, err, "cannot query the pool");
+    return NEA_OK;
+}
+
+static void fmt_range(const struct nea_ip *a, const struct nea_ip *b, char *out,
+                      size_t len)
+{
+    char x[NEA_IP_STRLEN], y[NEA_IP_STRLEN];
+    nea_ip_format(a, x);
+    nea_ip_format(b, y);
+    if (nea_ip_equal(a, b))
+        snprintf(out, len, "%s", x);
+    else
+        snprintf(out, len, "%s-%s", x, y);
+}
+
+int nea_pool_add(struct nea_state *st, const struct nea_ip *first,
+                 const struct nea_ip *last, struct nea_err *err)
+{
+    char r[2 * NEA_IP_STRLEN + 2];
+    fmt_range(first, last, r, sizeof(r));
+    uint64_t span = nea_ip_span(first, last);
+    if (span > NEA_POOL_RANGE_MAX)
+    {
+        char count[32];
+        if (span == UINT64_MAX)
+            snprintf(count, sizeof(count), "2^64 or more");
+        else
+            snprintf(count, sizeof(count), "%llu", (unsigned long long)span);
+        return nea_err_set(err, NEA_ERR_INVALID, "pool range %s holds %s addresses; one "
+                           "addition may hold at most %d (add it in parts)", r, count,
+                           NEA_POOL_RANGE_MAX);
+    }
+    for (const struct nea_ip *ip = first; ip; ip = ip == first ? last : NULL) {
+        enum nea_ip_kind k = nea_ip_kind(ip);
+        if (k != NEA_IP_UNICAST) {
+            char a[NEA_IP_STRLEN];
+            nea_ip_format(ip, a);
+            return nea_err_set(err, NEA_ERR_INVALID, "pool range %s: %s is %s, not a "
+                               "public unicast address", r, a, nea_ip_kind_name(k));
+        }
+    }
+    int rc = begin(st, err);
+    if (rc < 0)
+        return rc;
+    NEA_AUTO(nea_stmt_finalizep) sqlite3_stmt *q = NULL;
+    rc = prepare(st, "SELECT first, last FROM pool_ranges WHERE family = ?1 AND "
+                     "first <= ?3 AND last >= ?2 ORDER BY first LIMIT 1", &q, err);
+    if (rc == NEA_OK) {
+        sqlite3_bind_int(q, 1, fam_code(first->family));
+        bind_ip(q, 2, first);
+        bind_ip(q, 3, last);
+        int s = sqlite3_step(q);
+        if (s == SQLITE_ROW) {
+            struct nea_ip a, b;
+            col_ip(q, 0, first->family, &a);
+            col_ip(q, 1, first->family, &b);
+            char o[2 * NEA_IP_STRLEN + 2];
+            fmt_range(&a, &b, o, sizeof(o));
+            rc = nea_err_set(err, NEA_ERR_INVALID, "pool range %s overlaps %s, already "
+                             "in the pool; nothing added", r, o);
+        } else if (s != SQLITE_DONE) {
+            rc = nea_db_err(st, err, "cannot query the pool");
+        }
+    }
+    NEA_AUTO(nea_stmt_finalizep) sqlite3_stmt *ins = NULL;
+    if (rc == NEA_OK)
+        rc = prepare(st, "INSERT INTO pool_ranges (family, first, last, added_at) "
+                         "VALUES (?1, ?2, ?3, ?4)", &ins, err);
+    if (rc == NEA_OK) {
+        sqlite3_bind_int(ins, 1, fam_code(first->family));
+        bind_ip(ins, 2, first);
+        bind_ip(ins, 3, last);
+        sqlite3_bind_int64(ins, 4, st->now());
+        if (sqlite3_step(ins) != SQLITE_DONE)
+            rc = nea_db_err(st, err, "cannot add to the pool");
+    }
+    return finish(st, rc, true, err);
+}
+
+static int insert_range(struct nea_state *st, int family, const struct nea_ip *a,
+                        const struct nea_ip *b, struct nea_err *err)
+{
+    NEA_AUTO(nea_stmt_finalizep) sqlite3_stmt *ins = NULL;
+    int rc = prepare(st, "INSERT INTO pool_ranges (family, first, last, added_at) "
+                         "VALUES (?1, ?2, ?3, ?4)", &ins, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int(ins, 1, fam_code(family));
+    bind_ip(ins, 2, a);
+    bind_ip(ins, 3, b);
+    sqlite3_bind_int64(ins, 4, st->now());
+    return sqlite3_step(ins) == SQLITE_DONE ? NEA_OK
+                                            : nea_db_err(st, err, "cannot change the pool");
+}
+
+int nea_pool_remove(struct nea_state *st, const struct nea_ip *first,
+                    const struct nea_ip *last, bool force, char **ret_released,
+                    struct nea_err *err)
+{
+    *ret_released = NULL;
+    char r[2 * NEA_IP_STRLEN + 2];
+    fmt_range(first, last, r, sizeof(r));
+    int family = first->family;
+    int rc = begin(st, err);
+    if (rc < 0)
+        return rc;
+    /* assigned addresses inside the span */
+    char *released = NULL;
+    size_t rlen = 0;
+    FILE *rf = open_memstream(&released, &rlen);
+    size_t n_assigned = 0;
+    {
+        NEA_AUTO(nea_stmt_finalizep) sqlite3_stmt *q = NULL;
+        rc = prepare(st, "SELECT addr, tenant FROM allocations WHERE family = ?1 AND "
+                         "addr BETWEEN ?2 AND ?3 ORDER BY addr", &q, err);
+        if (rc == NEA_OK) {
+            sqlite3_bind_int(q, 1, fam_code(family));
+            bind_ip(q, 2, first);
+            bind_ip(q, 3, last);
+            while (sqlite3_step(q) == SQLITE_ROW) {
+                struct nea_ip a;
+                char s[NEA_IP_STRLEN];
+                col_ip(q, 0, family, &a);
+                nea_ip_format(&a, s);
+                fprintf(rf, "%s (tenant %s)\n", s, sqlite3_column_text(q, 1));
+                n_assigned++;
+            }
+        }
+    }
+    fclose(rf);
+    if (rc == NEA_OK && n_assigned && !force)
+        rc = nea_err_set(err, NEA_ERR_INVALID, "%zu address%s in %s %s assigned to "
+                         "tenants; nothing removed (--force releases them: %.*s)",
+                         n_assigned, n_assigned == 1 ? "" : "es", r,
+                         n_assigned == 1 ? "is" : "are",
+                         (int)(strchr(released, '\n') - released), released);
+    if (rc == NEA_OK && n_assigned) {
+        static const char *const del[] = {
+            "DELETE FROM rules WHERE family = ?1 AND public_addr BETWEEN ?2 AND ?3",
+            "DELETE FROM allocations WHERE family = ?1 AND addr BETWEEN ?2 AND ?3"};
+        for (size_t i = 0; rc == NEA_OK && i < 2; i++) {
+            NEA_AUTO(nea_stmt_finalizep) sqlite3_stmt *d = NULL;
+            rc = prepare(st, del[i], &d, err);
+            if (rc == NEA_OK) {
+                sqlite3_bind_int(d, 1, fam_code(family));
+                bind_ip(d, 2, first);
+                bind_ip(d, 3, last);
+                if (sqlite3_step(d) != SQLITE_DONE)
+                    rc = nea_db_err(st, err, "cannot release addresses");
+            }
+        }
+    }
+    /* cut the span out of every overlapping range */
+    size_t touched = 0;
+    if (rc == NEA_OK) {
+        struct piece {
+            int64_t id;
+            struct nea_ip a, b;
+        } *pieces = NULL;
+        size_t np = 0;
+        {
+            NEA_AUTO(nea_stmt_finalizep) sqlite3_stmt *q = NULL;
+            rc = prepare(st, "SELECT id, first, last FROM pool_ranges WHERE family = ?1 "
+                             "AND first <= ?3 AND last >= ?2", &q, err);
+            if (rc == NEA_OK) {
+                sqlite3_bind_int(q, 1, fam_code(family));
+                bind_ip(q, 2, first);
+                bind_ip(q, 3, last);
+                while (sqlite3_step(q) == SQLITE_ROW) {
+                    pieces = nea_xrealloc(pieces, (np + 1) * sizeof(*pieces));
+                    pieces[np].id = sqlite3_column_int64(q, 0);
+                    col_ip(q, 1, family, &pieces[np].a);
+                    col_ip(q, 2, family, &pieces[np].b);
+                    np++;
+                }
+            }
+        }
+        for (size_t i = 0; rc == NEA_OK && i < np; i++) {
+            NEA_AUTO(nea_stmt_finalizep) sqlite3_stmt *d = NULL;
+            rc = prepare(st, "DELETE FROM pool_ranges WHERE id = ?1", &d, err);
+            if (rc == NEA_OK) {
+                sqlite3_bind_int64(d, 1, pieces[i].id);
+                if (sqlite3_step(d) != SQLITE_DONE)
+                    rc = nea_db_err(st, err, "cannot change the pool");
+            }
+            struct nea_ip lo = *first, hi = *last;
+            if (rc == NEA_OK && nea_ip_cmp(&pieces[i].a, first) < 0 && nea_ip_prev(&lo))
+                rc = insert_range(st, family, &pieces[i].a, &lo, err);
+            if (rc == NEA_OK && nea_ip_cmp(&pieces[i].b, last) > 0 && nea_ip_next(&hi))
+                rc = insert_range(st, family, &hi, &pieces[i].b, err);
+            touched++;
+        }
+        free(pieces);
+    }
+    if (rc == NEA_OK && !touched)
+        rc = nea_err_set(err, NEA_ERR_INVALID, "%s is not in the pool; nothing removed", r);
+    rc = finish(st, rc, true, err);
+    if (rc == NEA_OK && n_assigned)
+        *ret_released = released;
+    else
+        free(released);
+    return rc;
+}
+
+int nea_pool_list(struct nea_state *st, struct nea_pool_run **ret, size_t *n,
+                  struct nea_pool_summary *sum, struct nea_err *err)
+{
+    memset(sum, 0, sizeof(*sum));
+    NEA_AUTO(nea_stmt_finalizep) sqlite3_stmt *q = NULL;
+    int rc = prepare(st, "SELECT family, first, last FROM pool_ranges "
+                         "ORDER BY family, first", &q, err);
+    if (rc < 0)
+        return rc;
+    NEA_AUTO(nea_stmt_finalizep) sqlite3_stmt *a = NULL;
+    rc = prepare(st, "SELECT addr, tenant FROM allocations WHERE family = ?1 AND "
+                     "addr BETWEEN ?2 AND ?3 ORDER BY addr", &a, err);
+    if (rc < 0)
+        return rc;
+    struct nea_pool_run *v = NULL;
+    size_t len = 0;
+#define PUSH(F, L, T)                                                          \
+    do {                                                                       \
+        v = nea_xrealloc(v, (len + 1) * sizeof(*v));                           \
+        v[len++] = (struct nea_pool_run){(F), (L), (T) ? nea_xstrdup(T) : NULL}; \
+    } while (0)
+    while (sqlite3_step(q) == SQLITE_ROW) {
+        int family = fam_of(sqlite3_column_int(q, 0));
+        struct nea_ip first, last;
+        col_ip(q, 1, family, &first);
+        col_ip(q, 2, family, &last);
+        uint64_t total = nea_ip_span(&first, &last), assigned = 0;
+        sqlite3_reset(a);
+        sqlite3_bind_int(a, 1, fam_code(family));
+        bind_ip(a, 2, &first);
+        bind_ip(a, 3, &last);
+        struct nea_ip cursor = first; /* next address not yet listed */
+        bool done = false;
+        while (sqlite3_step(a) == SQLITE_ROW) {
+            struct nea_ip addr;
+            col_ip(a, 0, family, &addr);
+            const char *tenant = (const char *)sqlite3_column_text(a, 1);
+            assigned++;
+            if (nea_ip_cmp(&cursor, &addr) < 0) {
+                struct nea_ip before = addr;
+                nea_ip_prev(&before);
+                PUSH(cursor, before, (const char *)NULL);
+            }
+            /* extend the previous run of the same tenant if adjacent */
+            if (len && v[len - 1].tenant && !strcmp(v[len - 1].tenant, tenant) &&
+                nea_ip_cmp(&cursor, &addr) == 0 && nea_ip_cmp(&v[len - 1].first, &first) >= 0)
+                v[len - 1].last = addr;
+            else
+                PUSH(addr, addr, tenant);
+            cursor = addr;
+            if (!nea_ip_next(&cursor) || nea_ip_cmp(&addr, &last) == 0)
+                done = true;
+        }
+        if (!done && nea_ip_cmp(&cursor, &last) <= 0)
+            PUSH(cursor, last, (const char *)NULL);
+        if (family == AF_INET) {
+            sum->assigned4 += assigned;
+            sum->free4 += total - assigned;
+        } else {
+            sum->assigned6 += assigned;
+            sum->free6 += total - assigned;
+        }
+    }
+#undef PUSH
+    *ret = v;
+    *n = len;
+    return NEA_OK;
+}
+
+void nea_pool_runs_free(struct nea_pool_run *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i].tenant);
+    free(v);
+}
+
+/* The tenant's addresses of one family, ascending. */
+static int tenant_addrs(struct nea_state *st, const char *tenant, int family,
+                        struct nea_ip **ret, size_t *n, struct nea_err *err)
+{
+    NEA_AUTO(nea_stmt_finalizep) sqlite3_stmt *q = NULL;
+    int rc = prepare(st, "SELECT addr FROM allocations WHERE tenant = ?1 AND "
+                         "family = ?2 ORDER BY addr", &q, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(q, 1, tenant, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(q, 2, fam_code(family));
+    struct nea_ip *v = NULL;
+    size_t len = 0;
+    while (sqlite3_step(q) == SQLITE_ROW) {
+        v = nea_xrealloc(v, (len + 1) * sizeof(*v));
+        col_ip(q, 0, family, &v[len++]);
+    }
+    *ret = v;
+    *n = len;
+    return NEA_OK;
+}
+
+/* Takes `need` more free addresses of the family, lowest first. */
+static int grow(struct nea_state *st, const char *tenant, int family, unsigned need,
+                struct nea_err *err)
+{
+    NEA_AUTO(nea_stmt_finalizep) sqlite3_stmt *ranges = NULL;
+    NEA_AUTO(nea_stmt_finalizep) sqlite3_stmt *taken = NULL;
+    NEA_AUTO(nea_stmt_finalizep) sqlite3_stmt *ins = NULL;
+    int rc = prepare(st, "SELECT first, last FROM pool_ranges WHERE family = ?1 "
+                         "ORDER BY first", &ranges, err);
+    if (rc == NEA_OK)
+        rc = prepare(st, "SELECT addr FROM allocations WHERE family = ?1 AND addr "
+                         "BETWEEN ?2 AND ?3 ORDER BY addr", &taken, err);
+    if (rc == NEA_OK)
+        rc = prepare(st, "INSERT INTO allocations (family, addr, tenant, allocated_at) "
+                         "VALUES (?1, ?2, ?3, ?4)", &ins, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int(ranges, 1, fam_code(family));
+    unsigned got = 0;
+    uint64_t free_total = 0;
+    /* first pass collects the candidates (statements over the same table
+     * are not interleaved with inserts) */
+    struct nea_ip *cand = nea_xcalloc(need ? need : 1, sizeof(*cand));
+    while (sqlite3_step(ranges) == SQLITE_ROW) {
+        struct nea_ip first, last;
+        col_ip(ranges, 0, family, &first);
+        col_ip(ranges, 1, family, &last);
+        sqlite3_reset(taken);
+        sqlite3_bind_int(taken, 1, fam_code(family));
+        bind_ip(taken, 2, &first);
+        bind_ip(taken, 3, &last);
+        struct nea_ip cur = first;
+        bool end = false, have_next = sqlite3_step(taken) == SQLITE_ROW;
+        struct nea_ip next_taken;
+        if (have_next)
+            col_ip(taken, 0, family, &next_taken);
+        uint64_t in_range = nea_ip_span(&first, &last), taken_n = 0;
+        while (!end) {
+            if (have_next && nea_ip_equal(&cur, &next_taken)) {
+                taken_n++;
+                have_next = sqlite3_step(taken) == SQLITE_ROW;
+                if (have_next)
+                    col_ip(taken, 0, family, &next_taken);
+            } else if (got < need) {
+                cand[got++] = cur;
+            } else if (!have_next) {
+                break; /* enough found; the rest only counts */
+            }
+            if (nea_ip_equal(&cur, &last) || !nea_ip_next(&cur))
+                end = true;
+        }
+        while (have_next) {
+            taken_n++;
+            have_next = sqlite3_step(taken) == SQLITE_ROW;
+        }
+        free_total += in_range - taken_n;
+    }
+    if (got < need) {
+        free(cand);
+        return nea_err_set(err, NEA_ERR_INVALID, "public-ips.%s: tenant %s needs %u more "
+                           "address%s but only %llu %s free in the pool; nothing was "
+                           "allocated or changed", family == AF_INET ? "ipv4" : "ipv6",
+                           tenant, need, need == 1 ? "" : "es",
+                           (unsigned long long)free_total,
+                           free_total == 1 ? "is" : "are");
+    }
+    int64_t now = st->now();
+    for (unsigned i = 0; rc == NEA_OK && i < got; i++) {
+        sqlite3_reset(ins);
+        sqlite3_bind_int(ins, 1, fam_code(family));
+        bind_ip(ins, 2, &cand[i]);
+        sqlite3_bind_text(ins, 3, tenant, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(ins, 4, now);
+        if (sqlite3_step(ins) != SQLITE_DONE)
+            rc = nea_db_err(st, err, "cannot allocate public addresses");
+    }
+    free(cand);
+    return rc;
+}
+
+/* Releases the highest `extra` addresses of the family; refused where a rule
+ * uses one. */
+static int shrink(struct nea_state *st, const char *tenant, int family,
+                  const struct nea_ip *have, size_t n, size_t extra, struct nea_err *err)
+{
+    NEA_AUTO(nea_stmt_finalizep) sqlite3_stmt *used = NULL;
+    NEA_AUTO(nea_stmt_finalizep) sqlite3_stmt *del = NULL;
+    int rc = prepare(st, "SELECT public_port, proto FROM rules WHERE family = ?1 AND "
+                         "public_addr = ?2 LIMIT 1", &used, err);
+    if (rc == NEA_OK)
+        rc = prepare(st, "DELETE FROM allocations WHERE family = ?1 AND addr = ?2", &del,
+                     err);
+    for (size_t i = n - extra; rc == NEA_OK && i < n; i++) {
+        sqlite3_reset(used);
+        sqlite3_bind_int(used, 1, fam_code(family));
+        bind_ip(used, 2, &have[i]);
+        if (sqlite3_step(used) == SQLITE_ROW) {
+            char a[NEA_IP_STRLEN];
+            nea_ip_format(&have[i], a);
+            return nea_err_set(err, NEA_ERR_INVALID, "public-ips.%s: shrinking tenant %s "
+                               "to %zu would release %s, which public IP rule %s:%d/%s "
+                               "uses; remove the rule first",
+                               family == AF_INET ? "ipv4" : "ipv6", tenant, n - extra,
+                               a, a, sqlite3_column_int(used, 0),
+                               sqlite3_column_text(used, 1));
+        }
+        sqlite3_reset(del);
+        sqlite3_bind_int(del, 1, fam_code(family));
+        bind_ip(del, 2, &have[i]);
+        if (sqlite3_step(del) != SQLITE_DONE)
+            rc = nea_db_err(st, err, "cannot release public addresses");
+    }
+    return rc;
+}
+
+int nea_pool_allocate(struct nea_state *st, const char *tenant, unsigned want4,
+                      unsigned want6, bool dry_run, struct nea_ip **ret, size_t *n,
+                      struct nea_err *err)
+{
+    int rc = begin(st, err);
+    if (rc < 0)
+        return rc;
+    const int fams[2] = {AF_INET, AF_INET6};
+    const unsigned want[2] = {want4, want6};
+    for (int f = 0; rc == NEA_OK && f < 2; f++) {
+        struct nea_ip *have = NULL;
+        size_t nh = 0;
+        rc = tenant_addrs(st, tenant, fams[f], &have, &nh, err);
+        if (rc == NEA_OK && nh < want[f])
+            rc = grow(st, tenant, fams[f], want[f] - (unsigned)nh, err);
+        else if (rc == NEA_OK && nh > want[f])
+            rc = shrink(st, tenant, fams[f], have, nh, nh - want[f], err);
+        free(have);
+    }
+    struct nea_ip *v = NULL;
+    size_t len = 0;
+    for (int f = 0; rc == NEA_OK && f < 2; f++) {
+        struct nea_ip *part = NULL;
+        size_t np = 0;
+        rc = tenant_addrs(st, tenant, fams[f], &part, &np, err);
+        if (rc == NEA_OK && np) {
+            v = nea_xrealloc(v, (len + np) * sizeof(*v));
+            memcpy(v + len, part, np * sizeof(*v));
+            len += np;
+        }
+        free(part);
+    }
+    rc = finish(st, rc, !dry_run, err);
+    if (rc < 0) {
+        free(v);
+        return rc;
+    }
+    *ret = v;
+    *n = len;
+    return NEA_OK;
+}
+
+int nea_pool_release(struct nea_state *st, const char *tenant, struct nea_err *err)
+{
+    int rc = begin(st, err);
+    static const char *const sql[] = {"DELETE FROM rules WHERE tenant = ?1",
+                                      "DELETE FROM allocations WHERE tenant = ?1"};
+    for (size_t i = 0; rc == NEA_OK && i < 2; i++) {
+        NEA_AUTO(nea_stmt_finalizep) sqlite3_stmt *d = NULL;
+        rc = prepare(st, sql[i], &d, err);
+        if (rc == NEA_OK) {
+            sqlite3_bind_text(d, 1, tenant, -1, SQLITE_TRANSIENT);
+            if (sqlite3_step(d) != SQLITE_DONE)
+                rc = nea_db_err(st, err, "cannot release public addresses");
+        }
+    }
+    return finish(st, rc, true, err);
+}
+
+/* ---- rules -------------------------------------------------------------- */
+
+static const char *proto_name(enum nea_proto p)
+{
+    return p == NEA_PROTO_TCP ? "tcp" : "udp";
+}
+
+const char *nea_endpoint_parse(const char *s, bool need_proto, struct nea_ip *ip,
+                               unsigned *port, enum nea_proto *proto)
+{
+    char buf[128];
+    if (strlen(s) >= sizeof(buf))
+        return "is too long";
+    snprintf(buf, sizeof(buf), "%s", s);
+    char *slash = strrchr(buf, '/');
+    *proto = NEA_PROTO_TCP;
+    if (slash) {
+        *slash = '\0';
+        if (!strcmp(slash + 1, "tcp"))
+            *proto = NEA_PROTO_TCP;
+        else if (!strcmp(slash + 1, "udp"))
+            *proto = NEA_PROTO_UDP;
+        else
+            return "has a protocol other than tcp or udp";
+    } else if (need_proto) {
+        return "needs a protocol: ADDRESS:PORT/tcp or /udp";
+    }
+    char *addr = buf, *colon;
+    if (buf[0] == '[') {
+        char *close = strchr(buf, ']');
+        if (!close || close[1] != ':')
+            return "is not [IPv6]:PORT";
+        *close = '\0';
+        addr = buf + 1;
+        colon = close + 1;
+    } else {
+        colon = strrchr(buf, ':');
+        if (!colon)
+            return "needs a port: ADDRESS:PORT";
+        *colon = '\0';
+        if (strchr(buf, ':'))
+            return "writes an IPv6 address without brackets: use [ADDRESS]:PORT";
+    }
+    if (nea_ip_parse(addr, ip) < 0)
+        return "does not start with a valid IP address";
+    char *end = NULL;
+    const char *p = colon + 1;
+    if (!isdigit((unsigned char)*p))
+        return "has no port number";
+    unsigned long v = strtoul(p, &end, 10);
+    if (*end || v < 1 || v > 65535)
+        return "has a port outside 1..65535";
+    *port = (unsigned)v;
+    return NULL;
+}
+
+int nea_rule_add(struct nea_state *st, const char *tenant, const struct nea_rule *r,
+                 struct nea_err *err)
+{
+    char pub[NEA_IP_STRLEN], to[NEA_IP_STRLEN];
+    nea_ip_format(&r->pub, pub);
+    nea_ip_format(&r->to, to);
+    if (r->pub_port == 22)
+        return nea_err_set(err, NEA_ERR_INVALID, "public port 22 is reserved for the "
+                           "appliance's management; choose another for %s", pub);
+    if (r->pub.family != r->to.family)
+        return nea_err_set(err, NEA_ERR_INVALID, "public IP %s and replica %s are of "
+                           "different families", pub, to);
+    enum nea_ip_kind k = nea_ip_kind(&r->to);
+    if (k != NEA_IP_UNICAST)
+        return nea_err_set(err, NEA_ERR_INVALID, "replica address %s is %s", to,
+                           nea_ip_kind_name(k));
+    if (r->description) {
+        size_t l = strlen(r->description);
+        bool ok = l >= 1 && l <= 64;
+        for (const char *p = r->description; ok && *p; p++)
+            ok = isalnum((unsigned char)*p) || strchr(" ._,:/-", *p);
+        if (!ok)
+            return nea_err_set(err, NEA_ERR_INVALID, "a rule description is 1-64 "
+                               "letters, digits, spaces and . _ , : / -");
+    }
+    int rc = begin(st, err);
+    if (rc < 0)
+        return rc;
+    {
+        NEA_AUTO(nea_stmt_finalizep) sqlite3_stmt *q = NULL;
+        rc = prepare(st, "SELECT tenant FROM allocations WHERE family = ?1 AND addr = ?2",
+                     &q, err);
+        if (rc == NEA_OK) {
+            sqlite3_bind_int(q, 1, fam_code(r->pub.family));
+            bind_ip(q, 2, &r->pub);
+            if (sqlite3_step(q) != SQLITE_ROW)
+                rc = nea_err_set(err, NEA_ERR_INVALID, "public IP %s is not allocated to "
+                                 "tenant %s", pub, tenant);
+            else if (strcmp((const char *)sqlite3_column_text(q, 0), tenant))
+                rc = nea_err_set(err, NEA_ERR_INVALID, "public IP %s is allocated to "
+                                 "another tenant, not %s", pub, tenant);
+        }
+    }
+    if (rc == NEA_OK) {
+        NEA_AUTO(nea_stmt_finalizep) sqlite3_stmt *ins = NULL;
+        rc = prepare(st, "INSERT INTO rules (tenant, family, public_addr, public_port, "
+                         "proto, replica_addr, replica_port, description) VALUES "
+                         "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", &ins, err);
+        if (rc == NEA_OK) {
+            sqlite3_bind_text(ins, 1, tenant, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_int(ins, 2, fam_code(r->pub.family));
+            bind_ip(ins, 3, &r->pub);
+            sqlite3_bind_int(ins, 4, (int)r->pub_port);
+            sqlite3_bind_text(ins, 5, proto_name(r->proto), -1, SQLITE_STATIC);
+            bind_ip(ins, 6, &r->to);
+            sqlite3_bind_int(ins, 7, (int)r->to_port);
+            if (r->description)
+                sqlite3_bind_text(ins, 8, r->description, -1, SQLITE_TRANSIENT);
+            int s = sqlite3_step(ins);
+            if (s == SQLITE_CONSTRAINT)
+                rc = nea_err_set(err, NEA_ERR_INVALID, "a rule for %s:%u/%s exists "
+                                 "already", pub, r->pub_port, proto_name(r->proto));
+            else if (s != SQLITE_DONE)
+                rc = nea_db_err(st, err, "cannot add the rule");
+        }
+    }
+    return finish(st, rc, true, err);
+}
+
+int nea_rule_remove(struct nea_state *st, const char *tenant, const struct nea_ip *pub,
+                    unsigned port, enum nea_proto proto, struct nea_err *err)
+{
+    NEA_AUTO(nea_stmt_finalizep) sqlite3_stmt *d = NULL;
+    int rc = prepare(st, "DELETE FROM rules WHERE tenant = ?1 AND family = ?2 AND "
+                         "public_addr = ?3 AND public_port = ?4 AND proto = ?5", &d, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(d, 1, tenant, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(d, 2, fam_code(pub->family));
+    bind_ip(d, 3, pub);
+    sqlite3_bind_int(d, 4, (int)port);
+    sqlite3_bind_text(d, 5, proto_name(proto), -1, SQLITE_STATIC);
+    if (sqlite3_step(d) != SQLITE_DONE)
+        return nea_db_err(st, err, "cannot remove the rule");
+    if (sqlite3_changes(st->db) == 0) {
+        char a[NEA_IP_STRLEN];
+        nea_ip_format(pub, a);
+        return nea_err_set(err, NEA_ERR_INVALID, "tenant %s has no rule for %s:%u/%s",
+                           tenant, a, port, proto_name(proto));
+    }
+    return NEA_OK;
+}
+
+int nea_rule_list(struct nea_state *st, const char *tenant, struct nea_rule **ret,
+                  char ***ret_tenants, size_t *n, struct nea_err *err)
+{
+    NEA_AUTO(nea_stmt_finalizep) sqlite3_stmt *q = NULL;
+    int rc = prepare(st, "SELECT tenant, family, public_addr, public_port, proto, "
+                         "replica_addr, replica_port, description FROM rules "
+                         "WHERE ?1 IS NULL OR tenant = ?1 "
+                         "ORDER BY tenant, family, public_addr, public_port, proto",
+                     &q, err);
+    if (rc < 0)
+        return rc;
+    if (tenant)
+        sqlite3_bind_text(q, 1, tenant, -1, SQLITE_TRANSIENT);
+    struct nea_rule *v = NULL;
+    char **t = NULL;
+    size_t len = 0;
+    while (sqlite3_step(q) == SQLITE_ROW) {
+        v = nea_xrealloc(v, (len + 1) * sizeof(*v));
+        t = nea_xrealloc(t, (len + 1) * sizeof(*t));
+        int family = fam_of(sqlite3_column_int(q, 1));
+        struct nea_rule *r = &v[len];
+        memset(r, 0, sizeof(*r));
+        t[len] = nea_xstrdup((const char *)sqlite3_column_text(q, 0));
+        col_ip(q, 2, family, &r->pub);
+        r->pub_port = (unsigned)sqlite3_column_int(q, 3);
+        r->proto = strcmp((const char *)sqlite3_column_text(q, 4), "udp") ? NEA_PROTO_TCP
+                                                                          : NEA_PROTO_UDP;
+        col_ip(q, 5, family, &r->to);
+        r->to_port = (unsigned)sqlite3_column_int(q, 6);
+        const unsigned char *d = sqlite3_column_text(q, 7);
+        r->description = d ? nea_xstrdup((const char *)d) : NULL;
+        len++;
+    }
+    *ret = v;
+    if (ret_tenants)
+        *ret_tenants = t;
+    else {
+        for (size_t i = 0; i < len; i++)
+            free(t[i]);
+        free(t);
+    }
+    *n = len;
+    return NEA_OK;
+}
+
+void nea_rules_free(struct nea_rule *v, char **tenants, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].description);
+        if (tenants)
+            free(tenants[i]);
+    }
+    free(v);
+    free(tenants);
+}

@@ -1,0 +1,23 @@
+/*
+ * nea_state_int.h: what the state layer's files share (not for other
+ * layers).
+ */
+#ifndef NEA_STATE_INT_H
+#define NEA_STATE_INT_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include "nea_state.h"
+
+struct nea_state {
+    sqlite3 *db;
+    char *path;
+    int64_t (*now)(void);
+};
+
+int nea_db_err(struct nea_state *st, struct nea_err *err, const char *what);
+int nea_db_exec(struct nea_state *st, const char *sql, struct nea_err *err);
+void nea_stmt_finalizep(sqlite3_stmt **s);
+
+#endif

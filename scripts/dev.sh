@@ -17,7 +17,7 @@ build_pkgs=(build-essential cmake pkg-config libxml2-dev libyaml-dev libisofs-de
 # libvirt-daemon-system only for the libvirt-qemu user the qemu driver needs
 test_pkgs=(libvirt-clients cloud-init genisoimage util-linux python3 python3-yaml
            clang libclang-rt-14-dev libvirt-daemon libvirt-daemon-driver-qemu
-           libvirt-daemon-system qemu-system-x86 qemu-utils iproute2)
+           libvirt-daemon-system qemu-system-x86 qemu-utils iproute2 nftables)
 
 log() { printf '\n== %s\n' "$*"; }
 

@@ -835,6 +835,14 @@ static int cmd_rule(struct cli *c, int argc, char **argv)
         return EXIT_INVALID;
     }
     const char *tenant = argc > 1 ? argv[1] : NULL;
+    bool tenant_ok = !tenant || (*tenant && strlen(tenant) <= 48 && *tenant != '-');
+    for (const char *p = tenant; tenant_ok && p && *p; p++)
+        tenant_ok = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-';
+    if (!tenant_ok) {
+        fprintf(stderr, "%s rule %s: \"%s\" is not a tenant name (1-48 lower-case "
+                "letters, digits and '-')\n", prog, argv[0], tenant);
+        return EXIT_INVALID;
+    }
     struct nea_rule r = {.description = (char *)c->rule_description};
     if (!list) {
         if (!c->rule_public || (!strcmp(argv[0], "add") && !c->rule_to)) {

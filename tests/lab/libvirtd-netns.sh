@@ -31,12 +31,25 @@
 # run/ lib/ cache/ log/ (/run/libvirt, /var/lib/libvirt, /var/cache/libvirt,
 # /var/log/libvirt), sock/ (the sockets), pool/, libvirtd.pid,
 # log/libvirtd.log (the daemon's log), log/libvirtd.out (its stdout/stderr),
-# log/qemu/NAME.log (each domain's qemu log).  A socket path must fit in
+# log/qemu/NAME.log (each domain's qemu log).  start clears etc/ run/ lib/
+# sock/ of an earlier run; files already in pool/ become volumes of nea-pool.  A socket path must fit in
 # sun_path (108 bytes); when STATEDIR is too long for that the sockets go to
 # /run/nea-lab/<namespace>/ instead (removed by stop).
 #
-# Environment: NEA_LAB_TIMEOUT (seconds to wait for the daemon, default 30),
-# NEA_LAB_LOG_LEVEL (libvirtd log level 1..4, default 3 = warnings).
+# Environment:
+#   NEA_LAB_TIMEOUT     seconds to wait for the daemon and its qemu driver
+#                       (default 60)
+#   NEA_LAB_LOG_LEVEL   libvirtd log level 1..4 (default 3 = warnings)
+#   NEA_LAB_CAPS_CACHE  a directory shared between runs for libvirt's qemu
+#                       capabilities cache (default
+#                       /var/cache/nea-lab/qemu-capabilities; "none": off).
+#                       A private daemon probes every qemu-system-* binary
+#                       at its first request, about 4 s each on 2 cores (x86_64
+#                       and i386: 8 s); seeded from this cache it is ready in
+#                       0.3 s.  libvirt checks each cached file (qemu's and its
+#                       own ctime, kernel, CPU) and probes again when stale;
+#                       start copies fresh results back (write to a temporary
+#                       name, then rename: parallel runs are safe).
 set -uo pipefail
 
 # The minimal set on Debian 12 (bookworm), installed with
@@ -75,7 +88,9 @@ sock=$sockdir/libvirt-sock
 uri="qemu:///system?socket=$sock"
 pidfile=$dir/libvirtd.pid
 logdir=$dir/log
-timeout_s=${NEA_LAB_TIMEOUT:-30}
+timeout_s=${NEA_LAB_TIMEOUT:-60}
+caps_cache=${NEA_LAB_CAPS_CACHE:-/var/cache/nea-lab/qemu-capabilities}
+private_caps=$dir/cache/qemu/capabilities
 
 say() { printf '%s\n' "libvirtd-netns: $*" >&2; }
 
@@ -193,6 +208,9 @@ show_log() {
 
 fail() {
   say "start failed: $*"
+  if grep -q "Failed to parse \(user\|group\) 'libvirt-qemu'" "$logdir/libvirtd.log" 2>/dev/null; then
+    say "the qemu driver needs the user and group libvirt-qemu (package libvirt-daemon-system makes them)"
+  fi
   show_log
   stop >/dev/null 2>&1
   exit 1
@@ -210,6 +228,10 @@ start() {
   if ns_exists || [ -e "$pidfile" ]; then stop >/dev/null 2>&1; fi
 
   mkdir -p "$dir" && chmod 0700 "$dir" || fail "cannot make $dir"
+  # a fresh daemon state every time (an earlier run's persistent config
+  # would hold its pool and domains); pool/ (volumes a caller put there
+  # before start show up in nea-pool), cache/ and log/ are kept
+  rm -rf "$dir"/etc "$dir"/run "$dir"/lib "$dir"/sock || fail "cannot clear $dir"
   mkdir -p "$dir"/{etc,run,lib,cache,sock,pool} "$logdir" "$sockdir" || fail "cannot make directories in $dir"
   # mount points; they exist wherever libvirt-daemon-system is installed
   mkdir -p /etc/libvirt /run/libvirt /var/lib/libvirt /var/cache/libvirt /var/log/libvirt ||
@@ -240,6 +262,9 @@ stdio_handler = "file"
 cgroup_controllers = [ ]
 CONF
   : >"$logdir/libvirtd.log"
+  if [ "$caps_cache" != none ] && [ -d "$caps_cache" ]; then
+    mkdir -p "$private_caps" && cp -p "$caps_cache"/*.xml "$private_caps"/ 2>/dev/null
+  fi
 
   ip netns add "$ns" || fail "ip netns add $ns"
   ip -n "$ns" link set lo up &&
@@ -269,20 +294,30 @@ CONF
       exec libvirtd -f "$d/etc/libvirtd.conf" -p "$d/libvirtd.pid"
     ' nea-libvirtd "$dir"
   ) </dev/null >>"$logdir/libvirtd.out" 2>&1 &
-  local launcher=$! i ok=0 pid
-  for ((i = 0; i < timeout_s * 10; i++)); do
-    if [ -S "$sock" ] && timeout 10 virsh -q -c "$uri" version >/dev/null 2>&1; then ok=1; break; fi
+  local launcher=$! ok=0 pid left deadline=$((SECONDS + timeout_s))
+  # "capabilities" answers only once the qemu driver is up and has probed
+  # the qemu binaries (or found them in its cache)
+  while [ $SECONDS -lt $deadline ]; do
+    left=$((deadline - SECONDS))
+    if [ -S "$sock" ] && timeout "$left" virsh -q -c "$uri" capabilities >/dev/null 2>&1; then ok=1; break; fi
     pid=$(cat "$pidfile" 2>/dev/null)
     if ! alive "$launcher" && { [ -z "$pid" ] || ! alive "$pid"; }; then
       fail "libvirtd exited"
     fi
     sleep 0.1
   done
-  [ $ok = 1 ] || fail "libvirtd did not answer on $sock within ${timeout_s} s"
-  # a daemon without its qemu driver still answers "version" for the client
-  # part; ask the driver itself
-  timeout 30 virsh -q -c "$uri" capabilities >/dev/null 2>&1 ||
-    fail "libvirtd answers but its qemu driver does not (missing user libvirt-qemu? see $0 packages)"
+  [ $ok = 1 ] || fail "libvirtd (qemu driver) did not answer on $sock within ${timeout_s} s"
+  if [ "$caps_cache" != none ]; then
+    local f
+    for f in "$private_caps"/*.xml; do
+      [ -f "$f" ] || continue
+      cmp -s "$f" "$caps_cache/${f##*/}" && continue
+      mkdir -p "$caps_cache" &&
+        cp "$f" "$caps_cache/.${f##*/}.$$" &&
+        mv -f "$caps_cache/.${f##*/}.$$" "$caps_cache/${f##*/}" ||
+        rm -f "$caps_cache/.${f##*/}.$$"
+    done
+  fi
 
   local V=(timeout 30 virsh -q -c "$uri")
   "${V[@]}" pool-define-as "$NEA_POOL_NAME" dir --target "$dir/pool" >/dev/null &&

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "nea_engine.h"
+#include "nea_pool.h"
 #include "nea_spec.h"
 #include "nea_state.h"
 #include "nea_util.h"
@@ -474,6 +475,100 @@ static void test_bad_input_untouched(void **state)
     nea_engine_close(e);
 }
 
+static struct nea_spec *spec_pub(const char *t, unsigned v4, unsigned v6)
+{
+    char *text = nea_xasprintf("tenant: %s\nhardware-plan: lab\nappliance:\n"
+                               "  external-network: network:default\n"
+                               "  ipv4: {mode: static, address: 192.0.2.60, prefix: 24,"
+                               " gateway: 192.0.2.1}\n"
+                               "  ipv6: {mode: static, address: \"2001:db8::60\", prefix: 64,"
+                               " gateway: \"2001:db8::1\"}\n"
+                               "public-ips: {ipv4: %u, ipv6: %u}\n", t, v4, v6);
+    struct nea_diags d = {0};
+    struct nea_err e = {0};
+    struct nea_spec *s = NULL;
+    assert_int_equal(nea_spec_load_buffer("t.yaml", text, strlen(text), &lopts, &s, &d, &e),
+                     NEA_OK);
+    nea_diags_clear(&d);
+    free(text);
+    return s;
+}
+
+static void test_public_ips(void **state)
+{
+    struct fx *f = *state;
+    struct nea_engine *e = engine(f, NULL, 0);
+    struct nea_state *st = nea_engine_state(e);
+    struct nea_err err = {0};
+    struct nea_ip a, b;
+    nea_ip_range_parse("203.0.113.16-203.0.113.18", &a, &b);
+    assert_int_equal(nea_pool_add(st, &a, &b, &err), NEA_OK);
+    nea_ip_range_parse("2001:db8:100::10-2001:db8:100::11", &a, &b);
+    assert_int_equal(nea_pool_add(st, &a, &b, &err), NEA_OK);
+
+    /* more than the pool has: refused before any host change */
+    struct nea_spec *big = spec_pub("pubbig", 4, 0);
+    assert_int_equal(nea_engine_apply(e, big, NULL, &err), NEA_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "only 3 are free"));
+    assert_int_equal(dom_state(f, "pubbig-nea"), -1);
+    assert_int_equal(count_vols(f, "pubbig-"), 0);
+    struct nea_deployment *r = record(e, "pubbig");
+    assert_null(r);
+    nea_spec_free(big);
+    nea_err_clear(&err);
+
+    /* plan allocates nothing; apply does, and the addresses are in the seed */
+    struct nea_spec *s = spec_pub("pub", 2, 1);
+    assert_true(plan_todo(e, s, NULL) & NEA_DO_CREATE);
+    struct nea_ip *got = NULL;
+    size_t n = 0;
+    assert_int_equal(nea_pool_allocate(st, "pub", 0, 0, true, &got, &n, &err), NEA_OK);
+    assert_int_equal(n, 0); /* plan wrote nothing */
+    free(got);
+    apply_ok(e, s);
+    assert_int_equal(s->n_public_addrs, 3);
+    assert_int_equal(plan_todo(e, s, NULL), 0);
+
+    /* a rule is a new seed + reboot */
+    struct nea_rule rule = {0};
+    enum nea_proto p;
+    assert_null(nea_endpoint_parse("203.0.113.16:443/tcp", true, &rule.pub, &rule.pub_port,
+                                   &rule.proto));
+    assert_null(nea_endpoint_parse("192.0.2.50:8443", false, &rule.to, &rule.to_port, &p));
+    assert_int_equal(nea_rule_add(st, "pub", &rule, &err), NEA_OK);
+    struct nea_spec *s2 = spec_pub("pub", 2, 1);
+    enum nea_disruption d;
+    unsigned todo = plan_todo(e, s2, &d);
+    assert_true(todo & NEA_DO_SEED);
+    assert_int_equal(d, NEA_DISRUPT_REBOOT);
+    apply_ok(e, s2);
+    assert_int_equal(plan_todo(e, s2, NULL), 0);
+
+    /* shrinking below a rule's address is refused; growing takes more */
+    struct nea_spec *s3 = spec_pub("pub", 3, 1);
+    todo = plan_todo(e, s3, NULL);
+    assert_true(todo & NEA_DO_SEED);
+    apply_ok(e, s3);
+    assert_int_equal(s3->n_public_addrs, 4);
+
+    /* destroy releases the addresses and the rules */
+    assert_int_equal(nea_engine_destroy(e, "pub", NULL, &err), NEA_OK);
+    struct nea_pool_run *runs = NULL;
+    size_t nr = 0;
+    struct nea_pool_summary sum;
+    assert_int_equal(nea_pool_list(st, &runs, &nr, &sum, &err), NEA_OK);
+    assert_int_equal(sum.assigned4 + sum.assigned6, 0);
+    nea_pool_runs_free(runs, nr);
+    struct nea_rule *rules = NULL;
+    assert_int_equal(nea_rule_list(st, "pub", &rules, NULL, &n, &err), NEA_OK);
+    assert_int_equal(n, 0);
+    nea_rules_free(rules, NULL, n);
+    nea_spec_free(s);
+    nea_spec_free(s2);
+    nea_spec_free(s3);
+    nea_engine_close(e);
+}
+
 /* A libvirt failure injected at each operation of a fresh deploy and of an
  * addressing change; the next apply (without the fault) converges to the
  * same end state with nothing orphaned. */
@@ -548,6 +643,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_drift, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_input_untouched, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_converge, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_public_ips, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "nea_nft.h"
 #include "nea_render.h"
 #include "nea_spec.h"
 #include "nea_util.h"
@@ -203,6 +204,69 @@ static void test_template_errors(void **state)
                           NEA_ERR_INVALID, "must have <os> and <devices>");
 }
 
+/* Golden: the seed of an appliance with public addresses and rules
+ * (tests/data/public/: network-config and rules.nft; NEA_REGENERATE=1
+ * rewrites them).  tests/public_check.sh hands them to nft -c and
+ * cloud-init's renderers. */
+static void golden(const char *name, const char *got)
+{
+    char *path = nea_xasprintf("%s/%s", NEA_PUBLIC_DIR, name);
+    const char *regen = getenv("NEA_REGENERATE");
+    if (regen && !strcmp(regen, "1")) {
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fputs(got, f);
+        fclose(f);
+    } else {
+        char *want = NULL;
+        size_t len = 0;
+        struct nea_err e = {0};
+        if (nea_read_file(path, 1 << 20, &want, &len, &e) < 0)
+            fail_msg("%s (NEA_REGENERATE=1 creates it)", e.msg);
+        if (strcmp(want, got))
+            fail_msg("%s differs:\n--- want\n%s--- got\n%s", path, want, got);
+        free(want);
+    }
+    free(path);
+}
+
+static void test_public_golden(void **state)
+{
+    (void)state;
+    struct nea_spec *s = load(base);
+    struct nea_ip addrs[3];
+    nea_ip_parse("203.0.113.16", &addrs[0]);
+    nea_ip_parse("203.0.113.17", &addrs[1]);
+    nea_ip_parse("2001:db8:100::10", &addrs[2]);
+    struct nea_rule rules[3] = {
+        {.pub_port = 443, .proto = NEA_PROTO_TCP, .to_port = 8443, .description = "web"},
+        {.pub_port = 25, .proto = NEA_PROTO_TCP, .to_port = 25},
+        {.pub_port = 53, .proto = NEA_PROTO_UDP, .to_port = 5353,
+         .description = "dns: replica ns1"},
+    };
+    nea_ip_parse("203.0.113.16", &rules[0].pub);
+    nea_ip_parse("192.0.2.50", &rules[0].to);
+    nea_ip_parse("203.0.113.17", &rules[1].pub);
+    nea_ip_parse("192.0.2.51", &rules[1].to);
+    nea_ip_parse("2001:db8:100::10", &rules[2].pub);
+    nea_ip_parse("2001:db8:5::5", &rules[2].to);
+    char before[NEA_SHA256_HEX_LEN + 1];
+    memcpy(before, s->hash, sizeof(before));
+    nea_spec_set_public(s, addrs, 3, rules, 3);
+    assert_string_not_equal(before, s->hash);
+    struct nea_seed seed;
+    struct nea_err e = {0};
+    assert_int_equal(nea_seed_build(s, &seed, &e), NEA_OK);
+    golden("network-config", seed.network_config);
+    golden("user-data", seed.user_data);
+    char *nft = nea_nft_ruleset(s);
+    golden("rules.nft", nft);
+    assert_non_null(strstr(seed.user_data, "ip daddr 203.0.113.16 tcp dport 443"));
+    free(nft);
+    nea_seed_clear(&seed);
+    nea_spec_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -210,6 +274,7 @@ int main(void)
         cmocka_unit_test(test_domain_content),
         cmocka_unit_test(test_iso_header),
         cmocka_unit_test(test_template_errors),
+        cmocka_unit_test(test_public_golden),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,7 +44,7 @@ finish() {
   exit 1
 }
 trap finish EXIT
-trap 'exit 1' INT TERM HUP
+trap 'bad "interrupted"; exit 1' INT TERM HUP
 
 show_logs() {
   local f

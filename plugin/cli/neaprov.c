@@ -575,7 +575,7 @@ static int cmd_plan_apply(struct cli *c, int argc, char **argv, bool apply)
         nea_json_arr_end(&j);
         nea_json_end(&j);
     }
-    if (apply && !c->json && !c->quiet && test)
+    if (apply && !c->json && !c->quiet && test && !worst)
         print_status(c, e, NULL); /* the test driver's state ends with this run */
     free_specs(specs, argc);
     return worst;

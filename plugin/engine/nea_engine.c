@@ -476,6 +476,24 @@ static int load_ctx(struct nea_engine *e, struct nea_spec *spec, struct ctx *c,
                          ? nea_xstrdup(c->rec->disk_volume)
                          : nea_xasprintf("%s.qcow2", spec->name);
     c->base_volume = nea_xstrdup(base_name(spec->plan->image));
+    /* a base image that is neither in the pool nor readable here is the
+     * plan's problem: say so before anything is written or created */
+    NEA_AUTOFREE char *base_path = NULL;
+    rc = nea_host_vol_path(c->host, c->pool, c->base_volume, &base_path, err);
+    if (rc < 0)
+        return rc;
+    if (!base_path) {
+        const char *img = spec->plan->image_path;
+        if (!img)
+            return nea_err_set(err, NEA_ERR_INVALID, "%s: image %s is a URL and volume "
+                               "%s is not in pool %s on %s; fetching images is not built "
+                               "yet, upload it to the pool first", spec->plan->path,
+                               spec->plan->image, c->base_volume, c->pool, c->uri);
+        if (access(img, R_OK) != 0)
+            return nea_err_set(err, NEA_ERR_INVALID, "%s: image %s cannot be read (%s) "
+                               "and volume %s is not in pool %s on %s", spec->plan->path,
+                               img, strerror(errno), c->base_volume, c->pool, c->uri);
+    }
     rc = render_for(e, c, err);
     if (rc < 0)
         return rc;

@@ -32,9 +32,10 @@
 # /var/log/libvirt), sock/ (the sockets), pool/, libvirtd.pid,
 # log/libvirtd.log (the daemon's log), log/libvirtd.out (its stdout/stderr),
 # log/qemu/NAME.log (each domain's qemu log).  start clears etc/ run/ lib/
-# sock/ of an earlier run; files already in pool/ become volumes of nea-pool.  A socket path must fit in
-# sun_path (108 bytes); when STATEDIR is too long for that the sockets go to
-# /run/nea-lab/<namespace>/ instead (removed by stop).
+# sock/ of an earlier run; files already in pool/ become volumes of nea-pool.
+# A socket path must fit in sun_path (108 bytes); when STATEDIR is too long
+# for that, the sockets go to /run/nea-lab/<namespace>/ instead (removed by
+# stop).  stop leaves STATEDIR (logs) to the caller.
 #
 # Environment:
 #   NEA_LAB_TIMEOUT     seconds to wait for the daemon and its qemu driver
@@ -50,15 +51,22 @@
 #                       own ctime, kernel, CPU) and probes again when stale;
 #                       start copies fresh results back (write to a temporary
 #                       name, then rename: parallel runs are safe).
+# shellcheck disable=SC2015,SC2016  # a && b || fail: fail is meant for either; bash -c '$1' on purpose
 set -uo pipefail
 
 # The minimal set on Debian 12 (bookworm), installed with
-# --no-install-recommends.  libvirt-daemon pulls libvirt-daemon-driver-qemu.
-# libvirt-daemon-system is not needed (our config, directories and sockets are
-# private), except for one thing it also does: create the libvirt-qemu user,
-# which the qemu driver looks up when it starts, before it reads qemu.conf
-# (user = "root" does not spare the look-up).  Without that user the daemon
-# comes up with no qemu driver; start then fails with a message that says so.
+# --no-install-recommends (libvirt-daemon depends on
+# libvirt-daemon-driver-qemu; both named for clarity).  Of
+# libvirt-daemon-system only one thing is used: its postinst makes the user
+# and the group libvirt-qemu.  The qemu driver of libvirt 9.0 looks both up
+# (its built-in defaults) before it reads qemu.conf, so user = "root" there
+# does not spare the look-up; without them the driver's init fails, libvirtd
+# exits, and start says so.  Its config files, units and sockets are not
+# used (ours are private).  It pulls polkitd, logrotate, iptables and the
+# default network/nwfilter configs; where systemd is PID 1 it would also
+# start the system libvirtd, which does not disturb ours (separate sockets,
+# pidfile, /run/libvirt, state) but is better kept off with a policy-rc.d
+# that exits 101 during the install, as scripts/dev.sh does.
 NEA_LAB_PKGS=(libvirt-daemon-system libvirt-daemon libvirt-daemon-driver-qemu
               libvirt-clients qemu-system-x86 iproute2 util-linux)
 
@@ -219,7 +227,7 @@ fail() {
 start() {
   [ "$(id -u)" = 0 ] || { say "must run as root"; exit 1; }
   local t
-  for t in ip virsh libvirtd unshare mount setsid timeout; do
+  for t in ip virsh libvirtd unshare mount setsid timeout sha256sum; do
     command -v "$t" >/dev/null || { say "missing command $t (packages: $0 packages)"; exit 1; }
   done
   [ -x /usr/bin/qemu-system-x86_64 ] || { say "missing /usr/bin/qemu-system-x86_64 (package qemu-system-x86)"; exit 1; }
@@ -231,7 +239,7 @@ start() {
   # a fresh daemon state every time (an earlier run's persistent config
   # would hold its pool and domains); pool/ (volumes a caller put there
   # before start show up in nea-pool), cache/ and log/ are kept
-  rm -rf "$dir"/etc "$dir"/run "$dir"/lib "$dir"/sock || fail "cannot clear $dir"
+  rm -rf "${dir:?}"/etc "${dir:?}"/run "${dir:?}"/lib "${dir:?}"/sock || fail "cannot clear $dir"
   mkdir -p "$dir"/{etc,run,lib,cache,sock,pool} "$logdir" "$sockdir" || fail "cannot make directories in $dir"
   # mount points; they exist wherever libvirt-daemon-system is installed
   mkdir -p /etc/libvirt /run/libvirt /var/lib/libvirt /var/cache/libvirt /var/log/libvirt ||
@@ -277,12 +285,19 @@ CONF
   # process group), stdio to a log file (never the caller's pipes: a caller's
   # $(...) would wait for them), other inherited descriptors closed.  STATEDIR
   # is passed as an argument, never pasted into the script.
+  # Mounts: ip netns exec already unshares the mount namespace and marks /
+  # rslave; unshare makes that explicit.  Slave, not private: unmounts on
+  # the host (another run's "ip netns del" of its /run/netns/NAME) must
+  # still reach this namespace, or its copy would keep that other network
+  # namespace alive for as long as this daemon runs.  Nothing mounted here
+  # reaches the host.  ip, unshare, setsid and bash all exec: the pid of
+  # this job is libvirtd's.
   (
-    for fd in /proc/$BASHPID/fd/*; do
+    for fd in /proc/"$BASHPID"/fd/*; do
       fd=${fd##*/}
       [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-"
     done
-    exec ip netns exec "$ns" setsid bash -c '
+    exec ip netns exec "$ns" unshare --mount --propagation slave setsid bash -c '
       set -e
       d=$1
       mount --make-rslave /

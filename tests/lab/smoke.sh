@@ -10,6 +10,7 @@
 # directory (with the daemon's and qemu's logs) for a look afterwards; it is
 # kept anyway, and named, when a check failed.  Traffic: none leaves the
 # namespace the harness made (the guest has no disk and boots nothing).
+# shellcheck disable=SC2016  # bash -c '..."$1"...' _ ARG: arguments, never pasted code
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 harness=$here/libvirtd-netns.sh
@@ -160,8 +161,8 @@ check "vol-upload" "${V[@]}" vol-upload --pool nea-pool smoke.raw "$scratch/up.b
 check "vol-download" "${V[@]}" vol-download --pool nea-pool smoke.raw "$scratch/down.bin"
 check "downloaded bytes equal uploaded" cmp -s "$scratch/up.bin" "$scratch/down.bin"
 check "vol-delete" "${V[@]}" vol-delete --pool nea-pool smoke.raw
-check "volume gone" bash -c '! "$@" vol-info --pool nea-pool smoke.raw >/dev/null 2>&1 && [ ! -e "$0" ]' \
-  "$NEA_POOL_DIR/smoke.raw" "${V[@]}"
+check "volume gone" bash -c 'f=$1; shift; ! "$@" vol-info --pool nea-pool smoke.raw >/dev/null 2>&1 && [ ! -e "$f" ]' \
+  _ "$NEA_POOL_DIR/smoke.raw" "${V[@]}"
 
 [ $failn = 0 ] || show_logs
 

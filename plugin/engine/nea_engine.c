@@ -695,20 +695,46 @@ static int step(struct run *r, const char *name, struct nea_err *err)
     return NEA_OK;
 }
 
-/* Whether the previous run was cut (or failed) during this step: its
- * volume may then be incomplete and must not be trusted. */
-static bool interrupted_at(const struct run *r, const char *step_name)
+/* The image's format, from its name (.qcow2, else raw). */
+static const char *image_format(const char *volume)
 {
-    const struct nea_deployment *prev = r->c->rec;
-    return prev && prev->step && !strcmp(prev->step, step_name);
+    const char *dot = strrchr(volume, '.');
+    return dot && !strcmp(dot, ".qcow2") ? "qcow2" : "raw";
 }
 
+static int upload_base_image(struct run *r, struct nea_err *err);
+
+/* The base image volume is shared by the pool's appliances: one upload at
+ * a time per host and pool (a lock shared by all tenants), and a volume
+ * neaprov began but did not finish uploading is uploaded again. */
 static int ensure_base_image(struct run *r, struct nea_err *err)
 {
     struct ctx *c = r->c;
+    uint8_t h[NEA_SHA256_LEN];
+    char hex[NEA_SHA256_HEX_LEN + 1];
+    NEA_AUTOFREE char *where = nea_xasprintf("%s\n%s", c->uri, c->pool);
+    nea_sha256(where, strlen(where), h);
+    nea_hex(h, sizeof(h), hex);
+    NEA_AUTOFREE char *key = nea_xasprintf("pool-%.16s", hex);
+    int lock = -1;
+    int rc = nea_state_lock_wait(r->e->state, key, &lock, err);
+    if (rc < 0)
+        return rc;
+    rc = upload_base_image(r, err);
+    nea_state_unlock(lock);
+    return rc;
+}
+
+static int upload_base_image(struct run *r, struct nea_err *err)
+{
+    struct ctx *c = r->c;
     NEA_AUTOFREE char *path = NULL;
+    NEA_AUTOFREE char *recorded = NULL;
     int rc = nea_host_vol_path(c->host, c->pool, c->base_volume, &path, err);
-    if (rc < 0 || (path && !interrupted_at(r, "upload-base-image")))
+    if (rc == NEA_OK)
+        rc = nea_state_base_image(r->e->state, c->uri, c->pool, c->base_volume, &recorded,
+                                  err);
+    if (rc < 0 || (path && (!recorded || !strcmp(recorded, "done"))))
         return rc;
     const char *image = c->spec->plan->image_path;
     if (!image)
@@ -719,9 +745,16 @@ static int ensure_base_image(struct run *r, struct nea_err *err)
     rc = step(r, "upload-base-image", err);
     if (rc < 0)
         return rc;
-    const char *dot = strrchr(c->base_volume, '.');
-    const char *fmt = dot && !strcmp(dot, ".qcow2") ? "qcow2" : "raw";
-    return nea_host_vol_upload_file(c->host, c->pool, c->base_volume, fmt, image, err);
+    rc = nea_state_set_base_image(r->e->state, c->uri, c->pool, c->base_volume,
+                                  "uploading", err);
+    if (rc < 0)
+        return rc;
+    rc = nea_host_vol_upload_file(c->host, c->pool, c->base_volume,
+                                  image_format(c->base_volume), image, err);
+    if (rc < 0)
+        return rc;
+    return nea_state_set_base_image(r->e->state, c->uri, c->pool, c->base_volume, "done",
+                                    err);
 }
 
 static int ensure_disk(struct run *r, bool replace, struct nea_err *err)
@@ -756,11 +789,9 @@ static int ensure_disk(struct run *r, bool replace, struct nea_err *err)
         if (rc < 0)
             return rc;
     }
-    const char *dot = strrchr(c->base_volume, '.');
-    const char *fmt = dot && !strcmp(dot, ".qcow2") ? "qcow2" : "raw";
     return nea_host_vol_create_overlay(c->host, c->pool, c->disk_volume,
-                                       (uint64_t)c->spec->plan->disk_gib << 30, base, fmt,
-                                       err);
+                                       (uint64_t)c->spec->plan->disk_gib << 30, base,
+                                       image_format(c->base_volume), err);
 }
 
 static int ensure_seed(struct run *r, struct nea_err *err)

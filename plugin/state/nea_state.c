@@ -81,6 +81,14 @@ static const char *const migrations[] = {
     " replica_port INTEGER NOT NULL,"
     " description TEXT,"
     " UNIQUE (family, public_addr, public_port, proto));",
+    /* 3: base image volumes neaprov uploaded ("uploading" until complete) */
+    "CREATE TABLE base_images ("
+    " host TEXT NOT NULL,"
+    " pool TEXT NOT NULL,"
+    " volume TEXT NOT NULL,"
+    " state TEXT NOT NULL,"
+    " updated_at INTEGER NOT NULL,"
+    " PRIMARY KEY (host, pool, volume));",
 };
 
 static const char *const state_names[] = {"pending", "provisioning", "running",
@@ -438,6 +446,58 @@ int nea_state_lock(struct nea_state *st, const char *tenant, int *ret_fd,
         return nea_err_set(err, NEA_ERR_IO, "%s: cannot lock: %s", path, strerror(e));
     }
     *ret_fd = fd;
+    return NEA_OK;
+}
+
+int nea_state_lock_wait(struct nea_state *st, const char *key, int *ret_fd,
+                        struct nea_err *err)
+{
+    NEA_AUTOFREE char *path = nea_xasprintf("%s.lock-%s", st->path, key);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return nea_err_set(err, NEA_ERR_IO, "%s: cannot create lock file: %s", path,
+                           strerror(errno));
+    while (flock(fd, LOCK_EX) < 0) {
+        if (errno == EINTR)
+            continue;
+        int e = errno;
+        close(fd);
+        return nea_err_set(err, NEA_ERR_IO, "%s: cannot lock: %s", path, strerror(e));
+    }
+    *ret_fd = fd;
+    return NEA_OK;
+}
+
+int nea_state_base_image(struct nea_state *st, const char *host, const char *pool,
+                         const char *volume, char **ret_state, struct nea_err *err)
+{
+    NEA_AUTO(nea_stmt_finalizep) sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db, "SELECT state FROM base_images WHERE host = ?1 AND "
+                                   "pool = ?2 AND volume = ?3", -1, &s, NULL) != SQLITE_OK)
+        return nea_db_err(st, err, "cannot read base images");
+    sqlite3_bind_text(s, 1, host, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 2, pool, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 3, volume, -1, SQLITE_TRANSIENT);
+    *ret_state = sqlite3_step(s) == SQLITE_ROW ? col_str(s, 0) : NULL;
+    return NEA_OK;
+}
+
+int nea_state_set_base_image(struct nea_state *st, const char *host, const char *pool,
+                             const char *volume, const char *state, struct nea_err *err)
+{
+    NEA_AUTO(nea_stmt_finalizep) sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db, "INSERT INTO base_images (host, pool, volume, state, "
+                                   "updated_at) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT "
+                                   "DO UPDATE SET state = ?4, updated_at = ?5",
+                           -1, &s, NULL) != SQLITE_OK)
+        return nea_db_err(st, err, "cannot record a base image");
+    sqlite3_bind_text(s, 1, host, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 2, pool, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 3, volume, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 4, state, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 5, st->now());
+    if (sqlite3_step(s) != SQLITE_DONE)
+        return nea_db_err(st, err, "cannot record a base image");
     return NEA_OK;
 }
 

@@ -54,7 +54,7 @@ struct nea_event {
     char *detail;
 };
 
-#define NEA_STATE_SCHEMA_VERSION 2
+#define NEA_STATE_SCHEMA_VERSION 3
 
 int nea_state_open(const char *path, struct nea_state **ret, struct nea_err *err);
 void nea_state_close(struct nea_state *st);
@@ -79,6 +79,17 @@ int nea_state_events(struct nea_state *st, const char *tenant, size_t limit,
 int nea_state_lock(struct nea_state *st, const char *tenant, int *ret_fd,
                    struct nea_err *err);
 void nea_state_unlock(int fd);
+/* The same, waiting for the lock (for short sections shared by tenants). */
+int nea_state_lock_wait(struct nea_state *st, const char *key, int *ret_fd,
+                        struct nea_err *err);
+
+/* Base image volumes neaprov uploads: "uploading" is written before the
+ * upload and "done" after, so a volume cut by a crash is never trusted;
+ * *ret_state is NULL for a volume neaprov did not upload (the SP's own). */
+int nea_state_base_image(struct nea_state *st, const char *host, const char *pool,
+                         const char *volume, char **ret_state, struct nea_err *err);
+int nea_state_set_base_image(struct nea_state *st, const char *host, const char *pool,
+                             const char *volume, const char *state, struct nea_err *err);
 
 /* Injectable clock for deterministic tests (default: time()). */
 void nea_state_set_clock(struct nea_state *st, int64_t (*now)(void));

@@ -569,6 +569,36 @@ static void test_public_ips(void **state)
     nea_engine_close(e);
 }
 
+/* A base image whose upload neaprov began but did not finish is uploaded
+ * again; one neaprov did not upload (the SP's own) is trusted. */
+static void test_base_image_cut(void **state)
+{
+    struct fx *f = *state;
+    struct nea_engine *e = engine(f, NULL, 0);
+    struct nea_state *st = nea_engine_state(e);
+    struct nea_err err = {0};
+    struct nea_spec *s = spec("cut", "lab", "network:default", 70, NULL);
+    apply_ok(e, s);
+    char *got = NULL;
+    assert_int_equal(nea_state_base_image(st, "test:///default", "default-pool",
+                                          "nea-lab.qcow2", &got, &err), NEA_OK);
+    /* uploaded by this or an earlier test of this process: done, or the SP's */
+    if (got)
+        assert_string_equal(got, "done");
+    free(got);
+    assert_int_equal(nea_state_set_base_image(st, "test:///default", "default-pool",
+                                              "nea-lab.qcow2", "uploading", &err), NEA_OK);
+    assert_int_equal(nea_engine_destroy(e, "cut", NULL, &err), NEA_OK);
+    apply_ok(e, s); /* a fresh disk needs the base image: uploaded again */
+    assert_int_equal(nea_state_base_image(st, "test:///default", "default-pool",
+                                          "nea-lab.qcow2", &got, &err), NEA_OK);
+    assert_string_equal(got, "done");
+    free(got);
+    assert_int_equal(nea_engine_destroy(e, "cut", NULL, &err), NEA_OK);
+    nea_spec_free(s);
+    nea_engine_close(e);
+}
+
 /* A libvirt failure injected at each operation of a fresh deploy and of an
  * addressing change; the next apply (without the fault) converges to the
  * same end state with nothing orphaned. */
@@ -644,6 +674,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_input_untouched, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faults_converge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_public_ips, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_base_image_cut, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

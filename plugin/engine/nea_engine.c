@@ -1239,7 +1239,9 @@ int nea_engine_apply(struct nea_engine *e, struct nea_spec *spec,
         }
     }
     /* a no-op apply does not probe: it changed nothing to wait for */
-    if (rc == NEA_OK && e->opts.wait && cs.todo)
+    if (rc == NEA_OK && e->opts.wait &&
+        (cs.todo & (NEA_DO_CREATE | NEA_DO_START | NEA_DO_RESTART | NEA_DO_SEED |
+                    NEA_DO_DISK | NEA_DO_REDEFINE | NEA_DO_RENAME | NEA_DO_MOVE)))
         rc = wait_ready(e, &c, err);
     ctx_clear(&c);
     nea_state_unlock(lock);
@@ -1293,6 +1295,11 @@ static int destroy_locked(struct nea_engine *e, struct nea_deployment *rec,
     rc = nea_host_dom_info(h, rec->name, &info, err);
     if (rc < 0)
         return rc;
+    if (uri && strcmp(uri, rec->host) && info.state == NEA_DOM_MISSING) {
+        nea_dom_info_clear(&info);
+        return nea_err_set(err, NEA_ERR_INVALID, "appliance %s is recorded on %s and is "
+                           "not on %s; nothing changed", rec->name, rec->host, uri);
+    }
     if (info.state != NEA_DOM_MISSING &&
         (!info.owned || !info.tenant || strcmp(info.tenant, rec->tenant))) {
         nea_dom_info_clear(&info);

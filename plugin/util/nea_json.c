@@ -58,6 +58,7 @@ static void close_(struct nea_json *j, char c)
     if (j->depth > 0)
         j->depth--;
 }
+/* open_ stops counting at 31 levels; our output is at most 4 deep */
 
 void nea_json_obj(struct nea_json *j, const char *key) { open_(j, key, '{'); }
 void nea_json_obj_end(struct nea_json *j) { close_(j, '}'); }

@@ -762,7 +762,10 @@ int nea_host_dom_stop(struct nea_host *h, const char *name, unsigned timeout_s,
         return rc;
     if (ret_forced)
         *ret_forced = false;
-    if (virDomainIsActive(d) != 1)
+    int active = virDomainIsActive(d);
+    if (active < 0) /* not knowing is not "stopped" */
+        return lv_fail(err, "%s: cannot tell whether domain %s runs", h->uri, name);
+    if (active == 0)
         return NEA_OK;
     if (virDomainShutdown(d) == 0) {
         struct timespec start, now;

@@ -713,14 +713,23 @@ static int cmd_networks(struct cli *c, int argc, char **argv)
 
 /* ---- pool and rules ----------------------------------------------------- */
 
-static int cmd_pool(struct cli *c, int argc, char **argv)
+/* pool and rule take add, remove or list; returns false (after saying so)
+ * for anything else. */
+static bool subcommand(struct cli *c, int argc, char **argv, const char *usage)
 {
     if (argc < 1 || (strcmp(argv[0], "add") && strcmp(argv[0], "remove") &&
                      strcmp(argv[0], "list"))) {
-        fprintf(stderr, "%s pool: add RANGE, remove RANGE or list\n", prog);
-        return EXIT_INVALID;
+        fprintf(stderr, "%s %s: %s\n", prog, c->cmd, usage);
+        return false;
     }
     c->subcmd = argv[0];
+    return true;
+}
+
+static int cmd_pool(struct cli *c, int argc, char **argv)
+{
+    if (!subcommand(c, argc, argv, "add RANGE, remove RANGE or list"))
+        return EXIT_INVALID;
     bool list = !strcmp(argv[0], "list");
     if ((list && argc != 1) || (!list && argc != 2)) {
         fprintf(stderr, "%s pool %s: %s\n", prog, argv[0],
@@ -822,12 +831,8 @@ static int cmd_pool(struct cli *c, int argc, char **argv)
 
 static int cmd_rule(struct cli *c, int argc, char **argv)
 {
-    if (argc < 1 || (strcmp(argv[0], "add") && strcmp(argv[0], "remove") &&
-                     strcmp(argv[0], "list"))) {
-        fprintf(stderr, "%s rule: add, remove or list\n", prog);
+    if (!subcommand(c, argc, argv, "add, remove or list"))
         return EXIT_INVALID;
-    }
-    c->subcmd = argv[0];
     bool list = !strcmp(argv[0], "list");
     if ((list && argc > 2) || (!list && argc != 2)) {
         fprintf(stderr, "%s rule %s: name %s TENANT\n", prog, argv[0],

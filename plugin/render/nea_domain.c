@@ -303,6 +303,19 @@ int nea_domain_render(const struct nea_spec *s, const struct nea_seed *seed,
     if (!xmlHasProp(type, BAD_CAST "arch"))
         set_attr(type, "arch", "x86_64");
     set_attr(type, "machine", s->plan->machine);
+    if (s->plan->kernel) {
+        /* direct kernel boot replaces booting from a device */
+        while ((n = child_el(os, "boot")))
+            remove_node(n);
+        static const char *const boot[] = {"kernel", "initrd", "cmdline"};
+        const char *vals[] = {s->plan->kernel, s->plan->initrd, s->plan->cmdline};
+        for (size_t i = 0; i < NEA_ARRAY_SIZE(boot); i++) {
+            while ((n = child_el(os, boot[i])))
+                remove_node(n);
+            if (vals[i])
+                add_el(os, boot[i], vals[i]);
+        }
+    }
     add_el_attr(os, "smbios", "mode", "sysinfo");
 
     add_devices(devices, s, o);

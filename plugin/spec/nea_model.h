@@ -51,6 +51,11 @@ struct nea_plan {
                              * NULL for URLs */
     char *image_sha256;     /* lowercase hex, or NULL */
     char *machine;          /* "q35", "pc", "pc-q35-7.2", ... */
+    /* direct kernel boot (optional): paths on the KVM host, as libvirt
+     * reads them there */
+    char *kernel;
+    char *initrd;
+    char *cmdline;
     enum nea_domain_type domain_type;
 };
 

@@ -631,11 +631,12 @@ static bool parse_network_ref(const char *ref, struct nea_network *out)
 
 enum {
     P_NAME, P_DESC, P_HOST, P_POOL, P_NETWORKS, P_VCPUS, P_MEMORY, P_DISK, P_IMAGE,
-    P_IMAGE_SHA, P_MACHINE, P_DOMTYPE, P_N
+    P_IMAGE_SHA, P_MACHINE, P_DOMTYPE, P_KERNEL, P_INITRD, P_CMDLINE, P_N
 };
 static const char *const plan_keys[] = {
     "name", "description", "host", "storage-pool", "networks", "vcpus",
-    "memory-mib", "disk-gib", "image", "image-sha256", "machine", "domain-type"};
+    "memory-mib", "disk-gib", "image", "image-sha256", "machine", "domain-type",
+    "kernel", "initrd", "cmdline"};
 static const char *const domtypes[] = {"auto", "kvm", "qemu"};
 
 static bool valid_uri(const char *s)
@@ -804,6 +805,22 @@ static void read_plan_tree(struct ctx *c, const struct nea_ynode *root,
             p->machine = nea_xstrdup(s);
         }
     }
+    static const char *const boot_keys[] = {[P_KERNEL] = "kernel", [P_INITRD] = "initrd"};
+    char **boot_vals[] = {[P_KERNEL] = &p->kernel, [P_INITRD] = &p->initrd};
+    for (int k = P_KERNEL; k <= P_INITRD; k++) {
+        if (!v[k] || !(s = get_str(c, v[k], boot_keys[k], 4096)))
+            continue;
+        if (s[0] != '/')
+            err_at(c, v[k], "%s \"%s\" must be an absolute path on the KVM host",
+                   boot_keys[k], s);
+        else
+            *boot_vals[k] = nea_xstrdup(s);
+    }
+    if (v[P_CMDLINE] && (s = get_str(c, v[P_CMDLINE], "cmdline", 1024)))
+        p->cmdline = nea_xstrdup(s);
+    if ((v[P_INITRD] || v[P_CMDLINE]) && !v[P_KERNEL])
+        err_at(c, v[P_INITRD] ? v[P_INITRD] : v[P_CMDLINE], "%s needs kernel (direct "
+               "kernel boot)", v[P_INITRD] ? "initrd" : "cmdline");
     p->domain_type = NEA_DOMTYPE_AUTO;
     if (v[P_DOMTYPE]) {
         int t = get_enum(c, v[P_DOMTYPE], "domain-type", domtypes,
@@ -1108,6 +1125,9 @@ char *nea_spec_canonical(const struct nea_spec *s)
             p->image_sha256 ? p->image_sha256 : "");
     fprintf(f, "machine=%s\ndomain-type=%s\n", p->machine,
             nea_domain_type_name(p->domain_type));
+    if (p->kernel)
+        fprintf(f, "kernel=%s\ninitrd=%s\ncmdline=%s\n", p->kernel,
+                p->initrd ? p->initrd : "", p->cmdline ? p->cmdline : "");
     fprintf(f, "name=%s\nnetwork=%s\nmac=%s\nuuid=%s\n", s->name, s->network->ref, mac,
             uuid);
     fprintf(f, "ipv4.mode=%s\n", nea_v4_mode_name(s->ipv4.mode));
@@ -1205,6 +1225,9 @@ void nea_plan_free(struct nea_plan *p)
     free(p->image_path);
     free(p->image_sha256);
     free(p->machine);
+    free(p->kernel);
+    free(p->initrd);
+    free(p->cmdline);
     free(p);
 }
 

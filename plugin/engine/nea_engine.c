@@ -179,6 +179,7 @@ static const struct {
     {"memory-mib", NEA_DO_DEFINE | NEA_DO_RESTART, NEA_DISRUPT_REBOOT,
      "config change + reboot"},
     {"machine", NEA_DO_DEFINE | NEA_DO_RESTART, NEA_DISRUPT_REBOOT, "config change + reboot"},
+    {"cdrom-bus", NEA_DO_DEFINE | NEA_DO_RESTART, NEA_DISRUPT_REBOOT, "config change + reboot"},
     {"kernel", NEA_DO_DEFINE | NEA_DO_RESTART, NEA_DISRUPT_REBOOT, "config change + reboot"},
     {"initrd", NEA_DO_DEFINE | NEA_DO_RESTART, NEA_DISRUPT_REBOOT, "config change + reboot"},
     {"cmdline", NEA_DO_DEFINE | NEA_DO_RESTART, NEA_DISRUPT_REBOOT, "config change + reboot"},

@@ -123,10 +123,19 @@ static void add_devices(xmlNodePtr devices, const struct nea_spec *s,
     else
         snprintf(buf, sizeof(buf), "%s/%s-seed.iso", o->volume_dir, s->name);
     add_el_attr(cd, "source", "file", buf);
-    bool ide = is_i440fx(s->plan->machine);
-    tgt = add_el_attr(cd, "target", "dev", ide ? "hdc" : "sda");
-    set_attr(tgt, "bus", ide ? "ide" : "sata");
+    /* SATA on q35; IDE on i440fx; virtio-scsi where the plan asks (kernels
+     * without AHCI, such as Debian's cloud kernel) */
+    const char *bus = s->plan->cdrom_bus ? s->plan->cdrom_bus
+                      : is_i440fx(s->plan->machine) ? "ide"
+                                                    : "sata";
+    tgt = add_el_attr(cd, "target", "dev", !strcmp(bus, "ide") ? "hdc" : "sda");
+    set_attr(tgt, "bus", bus);
     add_el(cd, "readonly", NULL);
+    if (!strcmp(bus, "scsi")) {
+        xmlNodePtr ctl = add_el_attr(holder, "controller", "type", "scsi");
+        set_attr(ctl, "index", "0");
+        set_attr(ctl, "model", "virtio-scsi");
+    }
 
     char mac[18];
     nea_mac_format(s->mac, mac);

@@ -53,6 +53,8 @@ struct nea_plan {
     char *machine;          /* "q35", "pc", "pc-q35-7.2", ... */
     /* direct kernel boot (optional): paths on the KVM host, as libvirt
      * reads them there */
+    char *cdrom_bus;        /* "sata", "scsi" (virtio-scsi) or "ide"; NULL:
+                             * by machine (ide on i440fx, else sata) */
     char *kernel;
     char *initrd;
     char *cmdline;

@@ -631,12 +631,12 @@ static bool parse_network_ref(const char *ref, struct nea_network *out)
 
 enum {
     P_NAME, P_DESC, P_HOST, P_POOL, P_NETWORKS, P_VCPUS, P_MEMORY, P_DISK, P_IMAGE,
-    P_IMAGE_SHA, P_MACHINE, P_DOMTYPE, P_KERNEL, P_INITRD, P_CMDLINE, P_N
+    P_IMAGE_SHA, P_MACHINE, P_DOMTYPE, P_KERNEL, P_INITRD, P_CMDLINE, P_CDROM, P_N
 };
 static const char *const plan_keys[] = {
     "name", "description", "host", "storage-pool", "networks", "vcpus",
     "memory-mib", "disk-gib", "image", "image-sha256", "machine", "domain-type",
-    "kernel", "initrd", "cmdline"};
+    "kernel", "initrd", "cmdline", "cdrom-bus"};
 static const char *const domtypes[] = {"auto", "kvm", "qemu"};
 
 static bool valid_uri(const char *s)
@@ -821,6 +821,12 @@ static void read_plan_tree(struct ctx *c, const struct nea_ynode *root,
     if ((v[P_INITRD] || v[P_CMDLINE]) && !v[P_KERNEL])
         err_at(c, v[P_INITRD] ? v[P_INITRD] : v[P_CMDLINE], "%s needs kernel (direct "
                "kernel boot)", v[P_INITRD] ? "initrd" : "cmdline");
+    static const char *const buses[] = {"sata", "scsi", "ide"};
+    if (v[P_CDROM]) {
+        int b = get_enum(c, v[P_CDROM], "cdrom-bus", buses, NEA_ARRAY_SIZE(buses));
+        if (b >= 0)
+            p->cdrom_bus = nea_xstrdup(buses[b]);
+    }
     p->domain_type = NEA_DOMTYPE_AUTO;
     if (v[P_DOMTYPE]) {
         int t = get_enum(c, v[P_DOMTYPE], "domain-type", domtypes,
@@ -1125,6 +1131,8 @@ char *nea_spec_canonical(const struct nea_spec *s)
             p->image_sha256 ? p->image_sha256 : "");
     fprintf(f, "machine=%s\ndomain-type=%s\n", p->machine,
             nea_domain_type_name(p->domain_type));
+    if (p->cdrom_bus)
+        fprintf(f, "cdrom-bus=%s\n", p->cdrom_bus);
     if (p->kernel)
         fprintf(f, "kernel=%s\ninitrd=%s\ncmdline=%s\n", p->kernel,
                 p->initrd ? p->initrd : "", p->cmdline ? p->cmdline : "");
@@ -1225,6 +1233,7 @@ void nea_plan_free(struct nea_plan *p)
     free(p->image_path);
     free(p->image_sha256);
     free(p->machine);
+    free(p->cdrom_bus);
     free(p->kernel);
     free(p->initrd);
     free(p->cmdline);

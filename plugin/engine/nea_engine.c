@@ -937,25 +937,17 @@ static char *metadata_xml(const char *domain_xml)
     return out;
 }
 
-/* Tries a live device update followed, for the seed, by a guest reboot;
- * falls back to stop + start when the host cannot do it live. */
-static int live_or_restart(struct run *r, const char *name, const char *what,
-                           bool reboot, bool *ret_restarted, struct nea_err *err)
+/* Moves the vNIC live; falls back to stop + start when the host cannot. */
+static int nic_live_or_restart(struct run *r, const char *name, bool *ret_restarted,
+                               struct nea_err *err)
 {
-    NEA_AUTOFREE char *dev = device_xml(r->c->art.domain_xml, what);
+    NEA_AUTOFREE char *dev = device_xml(r->c->art.domain_xml, "interface");
     struct nea_err scratch = {0};
-    int rc = dev ? step(r, strcmp(what, "cdrom") ? "update-nic-live" : "swap-cdrom", err)
-                 : NEA_ERR_UNSUPPORTED;
+    int rc = dev ? step(r, "update-nic-live", err) : NEA_ERR_UNSUPPORTED;
     if (rc < 0 && rc != NEA_ERR_UNSUPPORTED)
         return rc;
-    if (dev) {
+    if (dev)
         rc = nea_host_dom_update_device(r->c->host, name, dev, &scratch);
-        if (rc == NEA_OK && reboot) {
-            rc = step(r, "reboot", err);
-            if (rc == NEA_OK)
-                rc = nea_host_dom_reboot(r->c->host, name, &scratch);
-        }
-    }
     if (rc == NEA_OK)
         return NEA_OK;
     if (rc != NEA_ERR_UNSUPPORTED)
@@ -1096,13 +1088,15 @@ static int apply_ctx(struct nea_engine *e, struct ctx *c, struct nea_changeset *
     } else if (cs->todo & (NEA_DO_RESTART | NEA_DO_REDEFINE)) {
         rc = restart(&r, name, err);
     } else {
-        /* the vNIC first (no reboot), then the seed (guest reboot); a
-         * fallback restart applies both at once */
+        /* The vNIC moves live (no reboot).  A new seed needs the guest to
+         * boot again; a graceful shutdown and a start (rather than a guest
+         * reboot after a live media swap) make "ready" unambiguous: the old
+         * instance is gone before the new one is probed. */
         bool restarted = false;
         if (cs->todo & NEA_DO_NIC)
-            rc = live_or_restart(&r, name, "interface", false, &restarted, err);
+            rc = nic_live_or_restart(&r, name, &restarted, err);
         if (rc == NEA_OK && (cs->todo & NEA_DO_SEED) && !restarted)
-            rc = live_or_restart(&r, name, "cdrom", true, &restarted, err);
+            rc = restart(&r, name, err);
     }
     if (rc < 0)
         return rc;

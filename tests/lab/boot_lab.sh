@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# The real-boot lab: a Debian appliance built from packages
+# (lab/build-image.sh) boots under TCG on a bridge inside a network namespace
+# made here, with a private libvirtd (tests/qemu/libvirtd-netns.sh), and must
+# answer on exactly the addresses of its spec; then a reprovision moves it, a
+# public IP is carried onto its interface, and destroy leaves nothing.
+# Traffic stays inside the namespace, on documentation addresses only.
+# Usage: boot_lab.sh NEAPROV SRCDIR          exit 77 = skipped (not root)
+set -uo pipefail
+neaprov=$1 src=$2
+if [ "$(id -u)" != 0 ] || ! command -v libvirtd >/dev/null || ! command -v mmdebstrap >/dev/null; then
+  echo "skipped: needs root, libvirtd and mmdebstrap (scripts/dev.sh test installs them)"
+  exit 77
+fi
+harness=$src/tests/qemu/libvirtd-netns.sh
+scratch=$(mktemp -d)
+cleanup() { "$harness" stop "$scratch/lab" >/dev/null 2>&1; rm -rf "$scratch"; }
+trap cleanup EXIT
+now() { date +%s.%N; }
+secs() { /usr/bin/python3 -c "import sys; print(f'{float(sys.argv[2])-float(sys.argv[1]):.0f}')" "$1" "$2"; }
+pass=0 fail=0
+check() { local name=$1; shift; if "$@"; then pass=$((pass+1)); echo "ok: $name"; else fail=$((fail+1)); echo "FAIL: $name"; fi; }
+
+t=$(now)
+img=$("$src/lab/build-image.sh") || { echo "FAIL: the appliance image did not build"; exit 1; }
+echo "# appliance image: $img ($(secs "$t" "$(now)") s, cached by the script's hash)"
+"$harness" start "$scratch/lab" >/dev/null || { echo "FAIL: the private libvirtd did not start"; exit 1; }
+eval "$("$harness" env "$scratch/lab")"
+in_ns() { ip netns exec "$NEA_NETNS" "$@"; }
+answers() { in_ns ping -c 1 -W 2 "$1" >/dev/null 2>&1; }
+silent() { ! in_ns ping -c 1 -W 2 "$1" >/dev/null 2>&1; }
+port22() { in_ns /usr/bin/python3 -c 'import socket,sys; socket.create_connection((sys.argv[1],22),3).close()' "$1"; }
+
+mkdir -p "$scratch/plans"
+cat > "$scratch/plans/lab.yaml" <<PLAN
+name: lab
+host: "$NEA_URI"
+storage-pool: $NEA_POOL
+networks: [br-ext]
+vcpus: 1
+memory-mib: 512
+disk-gib: 3
+image: $img/nea-appliance.qcow2
+domain-type: qemu
+machine: q35
+cdrom-bus: scsi
+kernel: $img/vmlinuz
+initrd: $img/initrd.img
+cmdline: "root=/dev/vda console=ttyS0"
+PLAN
+spec() { # V4-ADDRESS PUBLIC-V4-COUNT
+  cat > "$scratch/a.yaml" <<SPEC
+tenant: lab
+hardware-plan: lab
+appliance:
+  external-network: br-ext
+  ipv4: {mode: static, address: $1, prefix: 24, gateway: 192.0.2.1}
+  ipv6: {mode: static, address: "2001:db8::10", prefix: 64, gateway: "2001:db8::1"}
+public-ips: {ipv4: $2}
+SPEC
+}
+# neaprov runs inside the namespace so that its readiness probe reaches the
+# appliance; the daemon's socket is a file, reachable from there
+N=("$neaprov" --state "$scratch/state.db" -p "$scratch/plans" -t "$src/templates/domain.xml"
+   --timeout 300 --stop-timeout 60)
+V=(virsh -q -c "$NEA_URI")
+
+spec 192.0.2.10 0
+t=$(now)
+in_ns "${N[@]}" apply -q "$scratch/a.yaml"; check "apply (static dual stack) reports ready" test $? = 0
+echo "# deploy to ready (upload, define, boot, cloud-init, sshd): $(secs "$t" "$(now)") s"
+check "answers ping on 192.0.2.10" answers 192.0.2.10
+check "answers ping on 2001:db8::10" answers 2001:db8::10
+check "SSH port open on 192.0.2.10" port22 192.0.2.10
+check "silent on a neighbouring IPv4 (192.0.2.11)" silent 192.0.2.11
+check "silent on a neighbouring IPv6 (2001:db8::11)" silent 2001:db8::11
+mac1=$("${V[@]}" domiflist lab-nea | awk '{print $5}')
+check "the vNIC is on br-ext in the namespace" test -n "$(in_ns ip link show master br-ext | grep vnet)"
+
+# reprovision: new address; plan says reboot; old address gone
+spec 192.0.2.20 0
+"${N[@]}" plan "$scratch/a.yaml" > "$scratch/plan.txt" 2>&1
+check "plan says appliance reboot" grep -q "disruption: appliance reboot" "$scratch/plan.txt"
+t=$(now)
+in_ns "${N[@]}" apply -q "$scratch/a.yaml"; check "reprovision applied and ready" test $? = 0
+echo "# reprovision to ready (new seed, graceful shutdown, start, boot): $(secs "$t" "$(now)") s"
+check "answers on 192.0.2.20" answers 192.0.2.20
+check "no longer on 192.0.2.10" silent 192.0.2.10
+check "MAC unchanged" test "$("${V[@]}" domiflist lab-nea | awk '{print $5}')" = "$mac1"
+
+# a public IP from the pool lands on the external interface
+"${N[@]}" pool add 203.0.113.5 >/dev/null
+spec 192.0.2.20 1
+in_ns "${N[@]}" apply -q "$scratch/a.yaml"; check "public IP applied" test $? = 0
+in_ns ip route add 203.0.113.5/32 dev br-ext
+check "answers on the public IP 203.0.113.5" answers 203.0.113.5
+
+# destroy: nothing of the appliance left
+"${N[@]}" destroy -q lab; check "destroy exits 0" test $? = 0
+check "no domain left" test -z "$("${V[@]}" list --all --name)"
+check "only the base image left in the pool" test "$("${V[@]}" vol-list "$NEA_POOL" | awk '{print $1}')" = nea-appliance.qcow2
+"${N[@]}" status --json > "$scratch/status.json"
+check "state says gone" grep -q '"state":"gone"' "$scratch/status.json"
+"${N[@]}" pool list --json > "$scratch/pool.json"
+check "the public IP is free again" grep -q '"ipv4_assigned":0' "$scratch/pool.json"
+echo "$pass passed, $fail failed"
+[ $fail = 0 ]

@@ -611,6 +611,7 @@ static int print_status(struct cli *c, struct nea_engine *e, const char *filter)
             nea_json_str(&j, "step", d->step);
             nea_json_str(&j, "live", v[i].live);
             nea_json_str(&j, "drift", v[i].drift);
+            nea_json_str(&j, "addresses", v[i].addresses);
             nea_json_str(&j, "mac", d->mac);
             nea_json_str(&j, "uuid", d->uuid);
             nea_json_str(&j, "instance_id", d->instance_id);
@@ -629,6 +630,8 @@ static int print_status(struct cli *c, struct nea_engine *e, const char *filter)
             printf("%-16s %-20s %-12s %-10s %s\n", d->tenant, d->name,
                    nea_dep_state_name(d->state), v[i].live,
                    v[i].drift ? v[i].drift : "-");
+            if (v[i].addresses && *v[i].addresses)
+                printf("  addresses: %s\n", v[i].addresses);
             if (d->last_error && d->state == NEA_DEP_FAILED)
                 printf("  last error (step %s): %s\n", d->step ? d->step : "?",
                        d->last_error);

@@ -1186,19 +1186,43 @@ static int wait_ready(struct nea_engine *e, struct ctx *c, struct nea_err *err)
     const struct nea_ip *ip = s->ipv4.mode == NEA_V4_STATIC   ? &s->ipv4.address
                               : s->ipv6.mode == NEA_V6_STATIC ? &s->ipv6.address
                                                               : NULL;
-    if (!ip)
-        return NEA_OK; /* DHCP/SLAAC: running; see docs/deploy.md */
+    /* DHCP/SLAAC: the address the guest agent or the host's ARP table
+     * reports for our MAC, then the same probe */
+    struct nea_ip learned = {0};
+    char mac[18];
+    nea_mac_format(s->mac, mac);
     progress(e, s->tenant, "wait-ready", 99);
     struct timespec t0, now;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
-        if (tcp_probe(ip, 22, 1000))
+        if (!ip) {
+            NEA_AUTOFREE char *addrs = NULL;
+            struct nea_err scratch = {0};
+            int arc = nea_host_dom_addresses(c->host, s->name, mac, &addrs, &scratch);
+            if (arc == NEA_ERR_UNSUPPORTED) {
+                /* nothing can tell the address: running is all we know */
+                nea_state_event(e->state, s->tenant, "readiness", scratch.msg, NULL);
+                return NEA_OK;
+            }
+            if (arc == NEA_OK && addrs && *addrs) {
+                char first[NEA_IP_STRLEN + 1];
+                snprintf(first, sizeof(first), "%.*s", (int)strcspn(addrs, " "), addrs);
+                if (nea_ip_parse(first, &learned) > 0)
+                    ip = &learned;
+            }
+        }
+        if (ip && tcp_probe(ip, 22, 1000))
             return NEA_OK;
         clock_gettime(CLOCK_MONOTONIC, &now);
         if (now.tv_sec - t0.tv_sec >= (time_t)e->opts.ready_timeout_s)
             break;
         sleep(1);
     }
+    if (!ip)
+        return nea_err_set(err, NEA_ERR_TIMEOUT, "appliance %s is running but no address "
+                           "of it (MAC %s) became known within %u s (no guest agent "
+                           "answer and no ARP entry on the host); check DHCP on the "
+                           "external network", s->name, mac, e->opts.ready_timeout_s);
     char a[NEA_IP_STRLEN];
     nea_ip_format(ip, a);
     return nea_err_set(err, NEA_ERR_TIMEOUT, "appliance %s is running but did not "
@@ -1399,6 +1423,9 @@ int nea_engine_status(struct nea_engine *e, const char *filter,
             st->drift = nea_xstrdup(herr.msg);
             continue;
         }
+        /* the test driver makes addresses up: show none there */
+        if (info.state == NEA_DOM_RUNNING && d->mac && !nea_host_is_test(h))
+            nea_host_dom_addresses(h, d->name, d->mac, &st->addresses, &herr);
         switch (info.state) {
         case NEA_DOM_MISSING: st->live = "missing"; break;
         case NEA_DOM_RUNNING: st->live = "running"; break;
@@ -1450,6 +1477,7 @@ void nea_statuses_free(struct nea_app_status *v, size_t n)
     for (size_t i = 0; i < n; i++) {
         nea_deployment_free(v[i].dep);
         free(v[i].drift);
+        free(v[i].addresses);
     }
     free(v);
 }

@@ -92,6 +92,7 @@ struct nea_app_status {
     struct nea_deployment *dep;
     const char *live;       /* "running", "shut off", "missing", "unreachable", ... */
     char *drift;            /* NULL when the live domain matches the record */
+    char *addresses;        /* the guest's addresses as the host sees them */
 };
 
 int nea_engine_status(struct nea_engine *e, const char *filter,

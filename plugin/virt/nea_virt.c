@@ -16,6 +16,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -857,6 +858,48 @@ int nea_host_dom_set_live_metadata(struct nea_host *h, const char *name,
     if (virDomainSetMetadata(d, VIR_DOMAIN_METADATA_ELEMENT, element_xml, "neaprov",
                              NEA_XMLNS_URI, VIR_DOMAIN_AFFECT_LIVE) < 0)
         return lv_fail(err, "%s: cannot update the metadata of domain %s", h->uri, name);
+    return NEA_OK;
+}
+
+int nea_host_dom_addresses(struct nea_host *h, const char *name, const char *mac,
+                           char **ret, struct nea_err *err)
+{
+    NEA_AUTO(dom_freep) virDomainPtr d = NULL;
+    int rc = require(h, name, &d, err);
+    if (rc < 0)
+        return rc;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        abort();
+    static const unsigned sources[] = {VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT,
+                                       VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_ARP};
+    bool any = false;
+    int failed = 0;
+    for (size_t s = 0; s < NEA_ARRAY_SIZE(sources) && !any; s++) {
+        virDomainInterfacePtr *ifs = NULL;
+        int n = virDomainInterfaceAddresses(d, &ifs, sources[s], 0);
+        if (n < 0)
+            failed++;
+        for (int i = 0; i < n; i++) {
+            if (ifs[i]->hwaddr && !strcasecmp(ifs[i]->hwaddr, mac))
+                for (unsigned a = 0; a < ifs[i]->naddrs; a++) {
+                    fprintf(f, "%s%s", any ? " " : "", ifs[i]->addrs[a].addr);
+                    any = true;
+                }
+            virDomainInterfaceFree(ifs[i]);
+        }
+        free(ifs);
+    }
+    fclose(f);
+    if (failed == (int)NEA_ARRAY_SIZE(sources)) {
+        free(buf);
+        return nea_err_set(err, NEA_ERR_UNSUPPORTED, "%s: neither the guest agent nor "
+                           "the ARP table can tell the addresses of domain %s: %s",
+                           h->uri, name, lv_msg());
+    }
+    *ret = buf;
     return NEA_OK;
 }
 

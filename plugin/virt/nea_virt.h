@@ -108,6 +108,11 @@ int nea_host_dom_update_device(struct nea_host *h, const char *name,
  * the running domain, whose definition a define does not touch. */
 int nea_host_dom_set_live_metadata(struct nea_host *h, const char *name,
                                    const char *element_xml, struct nea_err *err);
+/* The guest's IP addresses on the NIC with this MAC, as the guest agent or
+ * else the host's ARP table knows them; "" when none is known yet;
+ * NEA_ERR_UNSUPPORTED when neither source works on this host. */
+int nea_host_dom_addresses(struct nea_host *h, const char *name, const char *mac,
+                           char **ret, struct nea_err *err);
 int nea_host_dom_reboot(struct nea_host *h, const char *name, struct nea_err *err);
 
 #endif

@@ -402,7 +402,7 @@ static int open_engine(struct cli *c, bool test_host, struct nea_engine **ret)
         static const char *const ops[] = {"list-networks", "lookup", "vol-upload",
                                           "vol-create", "vol-delete", "define", "start",
                                           "stop", "undefine", "rename", "update-device",
-                                          "reboot", "set-metadata"};
+                                          "set-metadata"};
         bool known = false;
         for (size_t i = 0; i < NEA_ARRAY_SIZE(ops); i++)
             known |= o.fault_op && !strcmp(o.fault_op, ops[i]);

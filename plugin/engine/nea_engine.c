@@ -194,22 +194,22 @@ static const struct {
     {"uuid", NEA_DO_REDEFINE | NEA_DO_RESTART, NEA_DISRUPT_REBOOT,
      "redefine with the new UUID (volumes kept) + reboot"},
     {"ipv4.", NEA_DO_SEED, NEA_DISRUPT_REBOOT,
-     "new seed (new instance-id), swap cdrom media, reboot"},
+     "new seed (new instance-id), graceful shutdown + start"},
     {"ipv6.", NEA_DO_SEED, NEA_DISRUPT_REBOOT,
-     "new seed (new instance-id), swap cdrom media, reboot"},
+     "new seed (new instance-id), graceful shutdown + start"},
     {"dns", NEA_DO_SEED, NEA_DISRUPT_REBOOT,
-     "new seed (new instance-id), swap cdrom media, reboot"},
+     "new seed (new instance-id), graceful shutdown + start"},
     {"ssh-key", NEA_DO_SEED, NEA_DISRUPT_REBOOT,
-     "new seed (new instance-id), swap cdrom media, reboot"},
+     "new seed (new instance-id), graceful shutdown + start"},
     {"plan", NEA_DO_RECORD, NEA_DISRUPT_NONE, "record the new plan"},
     {"public-ipv4", NEA_DO_SEED, NEA_DISRUPT_REBOOT,
-     "allocate/release public IPs: new seed (addresses), swap cdrom media, reboot"},
+     "allocate/release public IPs: new seed (addresses), graceful shutdown + start"},
     {"public-ipv6", NEA_DO_SEED, NEA_DISRUPT_REBOOT,
-     "allocate/release public IPs: new seed (addresses), swap cdrom media, reboot"},
+     "allocate/release public IPs: new seed (addresses), graceful shutdown + start"},
     {"public-address", NEA_DO_SEED, NEA_DISRUPT_REBOOT,
-     "new seed with the public addresses, swap cdrom media, reboot"},
+     "new seed with the public addresses, graceful shutdown + start"},
     {"rule", NEA_DO_SEED, NEA_DISRUPT_REBOOT,
-     "new seed with the nftables ruleset, swap cdrom media, reboot"},
+     "new seed with the nftables ruleset, graceful shutdown + start"},
 };
 
 /* Splits canonical text into key -> joined values (repeated keys such as dns
@@ -657,7 +657,7 @@ static int plan_ctx(struct ctx *c, struct nea_changeset *cs, struct nea_err *err
     if (c->rec->instance_id && strcmp(c->rec->instance_id, c->art.seed.instance_id) &&
         !(cs->todo & NEA_DO_SEED))
         add_change(cs, "instance-id", c->rec->instance_id, c->art.seed.instance_id,
-                   "new seed, swap cdrom media, reboot", NEA_DISRUPT_REBOOT,
+                   "new seed, graceful shutdown + start", NEA_DISRUPT_REBOOT,
                    NEA_DO_SEED);
     compare_live(c, cs);
     if (cs->todo & ~(unsigned)(NEA_DO_START))
@@ -871,9 +871,8 @@ static int restart(struct run *r, const char *name, struct nea_err *err)
     return rc;
 }
 
-/* The <disk device='cdrom'> or <interface> element of the rendered XML, for
- * a live update. */
-static char *device_xml(const char *domain_xml, const char *what)
+/* The <interface> element of the rendered XML, for a live update. */
+static char *interface_xml(const char *domain_xml)
 {
     xmlDocPtr doc = xmlReadMemory(domain_xml, (int)strlen(domain_xml), "domain.xml",
                                   NULL, XML_PARSE_NONET | XML_PARSE_NOERROR);
@@ -886,15 +885,7 @@ static char *device_xml(const char *domain_xml, const char *what)
     for (xmlNodePtr c = devices ? devices->children : NULL; c && !out; c = c->next) {
         if (c->type != XML_ELEMENT_NODE)
             continue;
-        bool match = false;
-        if (!strcmp(what, "cdrom") && !xmlStrcmp(c->name, BAD_CAST "disk")) {
-            xmlChar *dev = xmlGetProp(c, BAD_CAST "device");
-            match = dev && !xmlStrcmp(dev, BAD_CAST "cdrom");
-            xmlFree(dev);
-        } else if (!strcmp(what, "interface")) {
-            match = !xmlStrcmp(c->name, BAD_CAST "interface");
-        }
-        if (match) {
+        if (!xmlStrcmp(c->name, BAD_CAST "interface")) {
             xmlBufferPtr buf = xmlBufferCreate();
             if (xmlNodeDump(buf, doc, c, 0, 0) >= 0)
                 out = nea_xstrdup((const char *)xmlBufferContent(buf));
@@ -941,7 +932,7 @@ static char *metadata_xml(const char *domain_xml)
 static int nic_live_or_restart(struct run *r, const char *name, bool *ret_restarted,
                                struct nea_err *err)
 {
-    NEA_AUTOFREE char *dev = device_xml(r->c->art.domain_xml, "interface");
+    NEA_AUTOFREE char *dev = interface_xml(r->c->art.domain_xml);
     struct nea_err scratch = {0};
     int rc = dev ? step(r, "update-nic-live", err) : NEA_ERR_UNSUPPORTED;
     if (rc < 0 && rc != NEA_ERR_UNSUPPORTED)

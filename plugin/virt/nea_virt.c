@@ -902,21 +902,3 @@ int nea_host_dom_addresses(struct nea_host *h, const char *name, const char *mac
     *ret = buf;
     return NEA_OK;
 }
-
-int nea_host_dom_reboot(struct nea_host *h, const char *name, struct nea_err *err)
-{
-    int rc = fault(h, "reboot", err);
-    if (rc < 0)
-        return rc;
-    NEA_AUTO(dom_freep) virDomainPtr d = NULL;
-    rc = require(h, name, &d, err);
-    if (rc < 0)
-        return rc;
-    if (virDomainReboot(d, 0) < 0) {
-        if (unsupported())
-            return nea_err_set(err, NEA_ERR_UNSUPPORTED, "%s: guest reboot is not "
-                               "supported: %s", h->uri, lv_msg());
-        return lv_fail(err, "%s: cannot reboot domain %s", h->uri, name);
-    }
-    return NEA_OK;
-}

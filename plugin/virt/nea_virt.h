@@ -113,6 +113,5 @@ int nea_host_dom_set_live_metadata(struct nea_host *h, const char *name,
  * NEA_ERR_UNSUPPORTED when neither source works on this host. */
 int nea_host_dom_addresses(struct nea_host *h, const char *name, const char *mac,
                            char **ret, struct nea_err *err);
-int nea_host_dom_reboot(struct nea_host *h, const char *name, struct nea_err *err);
 
 #endif

@@ -1442,17 +1442,17 @@ int nea_engine_status(struct nea_engine *e, const char *filter,
             /* a bridge changed by hand: compare the vNIC with the record */
             struct nea_dom_facets f;
             nea_dom_facets_parse(xmls[k], &f);
-            const char *net = strstr(d->spec, "\nnetwork=");
-            if (net && f.nic_source) {
-                net += strlen("\nnetwork=");
-                const char *nl = strchr(net, '\n');
-                NEA_AUTOFREE char *ref = nea_xstrndup(net, nl ? (size_t)(nl - net)
-                                                              : strlen(net));
+            struct kv *kv = NULL;
+            size_t nkv = 0;
+            kv_parse(d->spec, &kv, &nkv);
+            const char *ref = kv_get(kv, nkv, "network");
+            if (ref && f.nic_source) {
                 const char *want = strchr(ref, ':') ? strchr(ref, ':') + 1 : ref;
                 if (strcmp(want, f.nic_source))
                     st->drift = nea_xasprintf("the vNIC is on %s, the spec says %s",
                                               f.nic_source, ref);
             }
+            kv_free(kv, nkv);
             nea_dom_facets_clear(&f);
         }
         nea_dom_info_clear(&info);

@@ -29,6 +29,15 @@ static void bind_ip(sqlite3_stmt *s, int i, const struct nea_ip *ip)
     sqlite3_bind_blob(s, i, ip->b, 16, SQLITE_TRANSIENT);
 }
 
+/* ?1 family, ?2 first, ?3 last: the span most pool queries are about */
+static void bind_span(sqlite3_stmt *s, const struct nea_ip *first,
+                      const struct nea_ip *last)
+{
+    sqlite3_bind_int(s, 1, fam_code(first->family));
+    bind_ip(s, 2, first);
+    bind_ip(s, 3, last);
+}
+
 static void col_ip(sqlite3_stmt *s, int i, int family, struct nea_ip *ret)
 {
     memset(ret, 0, sizeof(*ret));
@@ -104,9 +113,7 @@ int nea_pool_add(struct nea_state *st, const struct nea_ip *first,
     rc = prepare(st, "SELECT first, last FROM pool_ranges WHERE family = ?1 AND "
                      "first <= ?3 AND last >= ?2 ORDER BY first LIMIT 1", &q, err);
     if (rc == NEA_OK) {
-        sqlite3_bind_int(q, 1, fam_code(first->family));
-        bind_ip(q, 2, first);
-        bind_ip(q, 3, last);
+        bind_span(q, first, last);
         int s = sqlite3_step(q);
         if (s == SQLITE_ROW) {
             struct nea_ip a, b;
@@ -125,9 +132,7 @@ int nea_pool_add(struct nea_state *st, const struct nea_ip *first,
         rc = prepare(st, "INSERT INTO pool_ranges (family, first, last, added_at) "
                          "VALUES (?1, ?2, ?3, ?4)", &ins, err);
     if (rc == NEA_OK) {
-        sqlite3_bind_int(ins, 1, fam_code(first->family));
-        bind_ip(ins, 2, first);
-        bind_ip(ins, 3, last);
+        bind_span(ins, first, last);
         sqlite3_bind_int64(ins, 4, st->now());
         if (sqlite3_step(ins) != SQLITE_DONE)
             rc = nea_db_err(st, err, "cannot add to the pool");
@@ -172,9 +177,7 @@ int nea_pool_remove(struct nea_state *st, const struct nea_ip *first,
         rc = prepare(st, "SELECT addr, tenant FROM allocations WHERE family = ?1 AND "
                          "addr BETWEEN ?2 AND ?3 ORDER BY addr", &q, err);
         if (rc == NEA_OK) {
-            sqlite3_bind_int(q, 1, fam_code(family));
-            bind_ip(q, 2, first);
-            bind_ip(q, 3, last);
+            bind_span(q, first, last);
             while (sqlite3_step(q) == SQLITE_ROW) {
                 struct nea_ip a;
                 char s[NEA_IP_STRLEN];
@@ -200,9 +203,7 @@ int nea_pool_remove(struct nea_state *st, const struct nea_ip *first,
             NEA_AUTO(nea_stmt_finalizep) sqlite3_stmt *d = NULL;
             rc = prepare(st, del[i], &d, err);
             if (rc == NEA_OK) {
-                sqlite3_bind_int(d, 1, fam_code(family));
-                bind_ip(d, 2, first);
-                bind_ip(d, 3, last);
+                bind_span(d, first, last);
                 if (sqlite3_step(d) != SQLITE_DONE)
                     rc = nea_db_err(st, err, "cannot release addresses");
             }
@@ -221,9 +222,7 @@ int nea_pool_remove(struct nea_state *st, const struct nea_ip *first,
             rc = prepare(st, "SELECT id, first, last FROM pool_ranges WHERE family = ?1 "
                              "AND first <= ?3 AND last >= ?2", &q, err);
             if (rc == NEA_OK) {
-                sqlite3_bind_int(q, 1, fam_code(family));
-                bind_ip(q, 2, first);
-                bind_ip(q, 3, last);
+                bind_span(q, first, last);
                 while (sqlite3_step(q) == SQLITE_ROW) {
                     pieces = nea_xrealloc(pieces, (np + 1) * sizeof(*pieces));
                     pieces[np].id = sqlite3_column_int64(q, 0);

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the lab's appliance image from Debian packages: a bookworm root
-# filesystem (systemd, cloud-init, iproute2, nftables, openssh-server, the
-# cloud kernel) as a compressed qcow2, plus the kernel and initrd for direct
-# kernel boot.  Cached by this script's hash: a rerun is instant.
+# filesystem (systemd, cloud-init, iproute2, nftables, openssh-server,
+# qemu-guest-agent, the cloud kernel) as a compressed qcow2, plus the kernel
+# and initrd for direct kernel boot.  Cached by this script's hash: a rerun is instant.
 #
 #   lab/build-image.sh [CACHE_DIR]     prints the directory holding
 #                                      nea-appliance.qcow2, vmlinuz, initrd.img
@@ -22,7 +22,7 @@ security=${NEA_LAB_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 rootfs=$work/rootfs
-pkgs=systemd-sysv,udev,dbus,cloud-init,iproute2,iputils-ping,netbase,nftables,openssh-server,linux-image-cloud-amd64,initramfs-tools,e2fsprogs,ifupdown
+pkgs=systemd-sysv,udev,dbus,cloud-init,iproute2,iputils-ping,netbase,nftables,openssh-server,qemu-guest-agent,linux-image-cloud-amd64,initramfs-tools,e2fsprogs,ifupdown
 mmdebstrap --mode=root --variant=apt --include="$pkgs" bookworm "$rootfs" \
   "deb $mirror bookworm main" "deb $mirror bookworm-updates main" \
   "deb $security bookworm-security main" >&2

@@ -861,6 +861,42 @@ int nea_host_dom_set_live_metadata(struct nea_host *h, const char *name,
     return NEA_OK;
 }
 
+/* A URI without a server part names this machine ("qemu:///system",
+ * "qemu+unix:///system"): its neighbour table is the host's. */
+static bool uri_is_local(const char *uri)
+{
+    const char *p = strstr(uri, "://");
+    return p && p[3] == '/';
+}
+
+static bool addr_is_link_local(const char *a)
+{
+    return nea_str_has_prefix(a, "fe80:") || nea_str_has_prefix(a, "FE80:") ||
+           nea_str_has_prefix(a, "169.254.");
+}
+
+/* The IPv4 neighbour table as /proc/net/arp shows it (this process's
+ * network namespace):
+ *   IP address  HW type  Flags  HW address  Mask  Device
+ * Complete entries (flag 0x2) of this MAC, space separated. */
+int nea_arp_table_lookup(FILE *f, const char *mac, FILE *out, bool *any)
+{
+    char line[512];
+    if (!fgets(line, sizeof(line), f))
+        return 0; /* header */
+    while (fgets(line, sizeof(line), f)) {
+        char ip[64], hw[64];
+        unsigned flags;
+        if (sscanf(line, "%63s %*s %x %63s", ip, &flags, hw) != 3)
+            continue;
+        if (!(flags & 0x2) || strcasecmp(hw, mac))
+            continue;
+        fprintf(out, "%s%s", *any ? " " : "", ip);
+        *any = true;
+    }
+    return 0;
+}
+
 int nea_host_dom_addresses(struct nea_host *h, const char *name, const char *mac,
                            char **ret, struct nea_err *err)
 {
@@ -875,16 +911,27 @@ int nea_host_dom_addresses(struct nea_host *h, const char *name, const char *mac
         abort();
     static const unsigned sources[] = {VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT,
                                        VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_ARP};
-    bool any = false;
+    bool any = false, agent_booting = false;
     int failed = 0;
+    NEA_AUTOFREE char *why = NULL;
     for (size_t s = 0; s < NEA_ARRAY_SIZE(sources) && !any; s++) {
         virDomainInterfacePtr *ifs = NULL;
         int n = virDomainInterfaceAddresses(d, &ifs, sources[s], 0);
-        if (n < 0)
+        if (n < 0) {
             failed++;
+            virErrorPtr e = virGetLastError();
+            /* the channel is there but nothing answers on it yet: the guest
+             * is booting (or its image has no agent) */
+            if (s == 0 && e && e->code == VIR_ERR_AGENT_UNRESPONSIVE)
+                agent_booting = true;
+            if (!why)
+                why = nea_xstrdup(lv_msg());
+        }
         for (int i = 0; i < n; i++) {
             if (ifs[i]->hwaddr && !strcasecmp(ifs[i]->hwaddr, mac))
                 for (unsigned a = 0; a < ifs[i]->naddrs; a++) {
+                    if (addr_is_link_local(ifs[i]->addrs[a].addr))
+                        continue;
                     fprintf(f, "%s%s", any ? " " : "", ifs[i]->addrs[a].addr);
                     any = true;
                 }
@@ -892,12 +939,24 @@ int nea_host_dom_addresses(struct nea_host *h, const char *name, const char *mac
         }
         free(ifs);
     }
+    /* libvirt's own ARP source fails on some versions ("wrong nlmsg len" in
+     * 9.0); on this machine the kernel's table is at hand */
+    bool local = !any && uri_is_local(h->uri);
+    if (local) {
+        FILE *arp = fopen("/proc/net/arp", "re");
+        if (arp) {
+            nea_arp_table_lookup(arp, mac, f, &any);
+            fclose(arp);
+        } else {
+            local = false;
+        }
+    }
     fclose(f);
-    if (failed == (int)NEA_ARRAY_SIZE(sources)) {
+    if (failed == (int)NEA_ARRAY_SIZE(sources) && !local && !agent_booting) {
         free(buf);
         return nea_err_set(err, NEA_ERR_UNSUPPORTED, "%s: neither the guest agent nor "
                            "the ARP table can tell the addresses of domain %s: %s",
-                           h->uri, name, lv_msg());
+                           h->uri, name, why ? why : "unknown error");
     }
     *ret = buf;
     return NEA_OK;

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "nea_err.h"
 
@@ -108,10 +109,15 @@ int nea_host_dom_update_device(struct nea_host *h, const char *name,
  * the running domain, whose definition a define does not touch. */
 int nea_host_dom_set_live_metadata(struct nea_host *h, const char *name,
                                    const char *element_xml, struct nea_err *err);
-/* The guest's IP addresses on the NIC with this MAC, as the guest agent or
- * else the host's ARP table knows them; "" when none is known yet;
- * NEA_ERR_UNSUPPORTED when neither source works on this host. */
+/* The guest's IP addresses on the NIC with this MAC (link-local ones left
+ * out), as the guest agent or else the host's ARP table knows them (libvirt's,
+ * then, for a host on this machine, the kernel's /proc/net/arp); "" when none
+ * is known yet (also while the guest agent does not answer yet);
+ * NEA_ERR_UNSUPPORTED when no source works on this host. */
 int nea_host_dom_addresses(struct nea_host *h, const char *name, const char *mac,
                            char **ret, struct nea_err *err);
+/* Appends to out the complete entries for mac of a table in /proc/net/arp's
+ * format, space separated (*any: something was written before). */
+int nea_arp_table_lookup(FILE *f, const char *mac, FILE *out, bool *any);
 
 #endif

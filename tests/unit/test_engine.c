@@ -29,6 +29,7 @@
 #include "nea_spec.h"
 #include "nea_state.h"
 #include "nea_util.h"
+#include "nea_virt.h"
 
 static const char *const plan_dirs[] = {NEA_DEPLOY_PLANS};
 static const struct nea_load_opts lopts = {plan_dirs, 1};
@@ -665,6 +666,41 @@ static void test_faults_converge(void **state)
     }
 }
 
+/* The kernel's neighbour table, the last source of a DHCP guest's address:
+ * only complete entries of that MAC, any case. */
+static void test_arp_table(void **state)
+{
+    (void)state;
+    static const char table[] =
+        "IP address       HW type     Flags       HW address            Mask     Device\n"
+        "192.0.2.101      0x1         0x2         52:54:00:AB:cd:01     *        br-ext\n"
+        "192.0.2.102      0x1         0x0         52:54:00:ab:cd:01     *        br-ext\n"
+        "192.0.2.103      0x1         0x2         52:54:00:ab:cd:02     *        br-ext\n"
+        "garbage\n"
+        "198.51.100.7     0x1         0x6         52:54:00:ab:cd:01     *        br-ext\n";
+    FILE *in = fmemopen((void *)table, sizeof(table) - 1, "r");
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    bool any = false;
+    nea_arp_table_lookup(in, "52:54:00:ab:cd:01", out, &any);
+    fclose(in);
+    fclose(out);
+    assert_true(any);
+    assert_string_equal(buf, "192.0.2.101 198.51.100.7");
+    free(buf);
+    /* a header alone, or nothing at all */
+    in = fmemopen((void *)table, 80, "r");
+    out = open_memstream(&buf, &len);
+    any = false;
+    nea_arp_table_lookup(in, "52:54:00:ab:cd:01", out, &any);
+    fclose(in);
+    fclose(out);
+    assert_false(any);
+    assert_string_equal(buf, "");
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -675,6 +711,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_faults_converge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_public_ips, setup, teardown),
         cmocka_unit_test_setup_teardown(test_base_image_cut, setup, teardown),
+        cmocka_unit_test(test_arp_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,7 +18,8 @@ build_pkgs=(build-essential cmake pkg-config libxml2-dev libyaml-dev libisofs-de
 test_pkgs=(libvirt-clients cloud-init genisoimage util-linux python3 python3-yaml
            clang libclang-rt-14-dev libvirt-daemon libvirt-daemon-driver-qemu
            libvirt-daemon-system qemu-system-x86 qemu-utils iproute2 nftables
-           mmdebstrap e2fsprogs iputils-ping dnsmasq-base)
+           mmdebstrap e2fsprogs iputils-ping dnsmasq-base openssl vagrant vagrant-libvirt
+           groff-base bash-completion)
 
 log() { printf '\n== %s\n' "$*"; }
 

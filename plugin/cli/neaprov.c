@@ -17,6 +17,7 @@
 
 #include "nea_engine.h"
 #include "nea_json.h"
+#include "nea_ops.h"
 #include "nea_pool.h"
 #include "nea_render.h"
 #include "nea_spec.h"
@@ -37,7 +38,7 @@ static const char *prog = "neaprov";
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: %s COMMAND [OPTIONS]\n"
+            "usage: %s [OPTIONS] COMMAND [ARGS] [OPTIONS]\n"
             "\n"
             "commands:\n"
             "  validate SPEC...            check specs and their hardware plans\n"
@@ -70,14 +71,25 @@ static void usage(FILE *f)
             "                              state.db as root, else $XDG_STATE_HOME/\n"
             "                              neaprov/state.db; for test:// hosts a\n"
             "                              database that lives as long as the run)\n"
-            "      --json                  machine-readable output (read commands)\n"
+            "      --json                  JSON on stdout (plan, apply, status, networks,\n"
+            "                              pool list, rule list)\n"
             "      --no-wait               apply: do not wait until the appliance is ready\n"
             "      --timeout S             apply: readiness timeout (default 300)\n"
-            "      --stop-timeout S        graceful shutdown before power-off (default 60)\n"
+            "      --stop-timeout S        apply, destroy: graceful shutdown before\n"
+            "                              power-off (default 60)\n"
+            "      --image-cache DIR       images by URL are kept here (default\n"
+            "                              /var/cache/neaprov/images as root, else\n"
+            "                              ~/.cache/neaprov/images)\n"
+            "      --ca-file FILE          trust only this PEM bundle for https images\n"
+            "                              (TLS verification is always on)\n"
             "      --force                 pool remove: release assigned addresses too\n"
-            "      --public, --to, --description  rule add/remove\n"
-            "  -q, --quiet                 print errors only\n"
+            "      --public IP:PORT/PROTO  rule add, rule remove: the public endpoint\n"
+            "      --to IP:PORT            rule add: the replica it forwards to\n"
+            "      --description TEXT      rule add: a note kept with the rule\n"
+            "  -q, --quiet                 no progress or confirmations (errors, warnings\n"
+            "                              and the lists asked for still print)\n"
             "  -h, --help                  this help\n"
+            "      --version               print the version\n"
             "\n"
             "Exit status: 0 success, 1 runtime failure, 2 invalid input.\n",
             prog, NEA_DATADIR, NEA_DATADIR, NEA_DEFAULT_VOLUME_DIR);
@@ -103,6 +115,8 @@ struct cli {
     const char *template_path;
     const char *output;
     const char *volume_dir;
+    const char *image_cache;
+    const char *ca_file;
     int quiet;
 };
 
@@ -122,12 +136,6 @@ static int exit_for(int code)
     return code == NEA_ERR_INVALID ? EXIT_INVALID : EXIT_RUNTIME;
 }
 
-static bool file_exists(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0;
-}
-
 static void default_paths(struct cli *c)
 {
     if (c->n_plan_dirs == 0) {
@@ -140,15 +148,14 @@ static void default_paths(struct cli *c)
                  tok = strtok_r(NULL, ":", &save))
                 c->plan_dirs[c->n_plan_dirs++] = tok;
         } else {
-            c->plan_dirs[c->n_plan_dirs++] = "/etc/neaprov/plans";
-            c->plan_dirs[c->n_plan_dirs++] = NEA_DATADIR "/hw/plans";
+            const char *d[2];
+            size_t n = nea_default_plan_dirs(d);
+            for (size_t i = 0; i < n; i++)
+                c->plan_dirs[c->n_plan_dirs++] = d[i];
         }
     }
-    if (!c->template_path) {
-        static const char etc_tpl[] = "/etc/neaprov/templates/domain.xml";
-        c->template_path = file_exists(etc_tpl) ? etc_tpl
-                                                : NEA_DATADIR "/templates/domain.xml";
-    }
+    if (!c->template_path)
+        c->template_path = nea_default_template();
     if (!c->volume_dir)
         c->volume_dir = NEA_DEFAULT_VOLUME_DIR;
 }
@@ -191,32 +198,6 @@ static int cmd_validate(struct cli *c, int argc, char **argv)
             worst = ex;
     }
     return worst;
-}
-
-static int mkdir_p(const char *dir, mode_t mode)
-{
-    NEA_AUTOFREE char *p = nea_xstrdup(dir);
-    for (char *q = p + 1; *q; q++) {
-        if (*q != '/')
-            continue;
-        *q = '\0';
-        if (mkdir(p, mode) < 0 && errno != EEXIST)
-            return -1;
-        *q = '/';
-    }
-    return mkdir(p, mode) < 0 && errno != EEXIST ? -1 : 0;
-}
-
-static int write_out(const char *dir, const char *name, const void *buf, size_t len,
-                     unsigned mode)
-{
-    NEA_AUTOFREE char *path = nea_xasprintf("%s/%s", dir, name);
-    struct nea_err err = {0};
-    if (nea_write_file(path, buf, len, mode, &err) < 0) {
-        fprintf(stderr, "%s: %s\n", prog, err.msg);
-        return EXIT_RUNTIME;
-    }
-    return 0;
 }
 
 static int cmd_render(struct cli *c, int argc, char **argv)
@@ -262,26 +243,11 @@ static int cmd_render(struct cli *c, int argc, char **argv)
         fprintf(stderr, "%s: %s\n", prog, err.msg);
         return exit_for(rc);
     }
-    if (mkdir_p(c->output, 0755) < 0) {
-        fprintf(stderr, "%s: %s: cannot create directory: %s\n", prog, c->output,
-                strerror(errno));
-        nea_artifacts_clear(&a);
-        return EXIT_RUNTIME;
+    ex = 0;
+    if (nea_artifacts_write(&a, c->output, &err) < 0) {
+        fprintf(stderr, "%s: %s\n", prog, err.msg);
+        ex = EXIT_RUNTIME;
     }
-    /* user-data and the ISO carry what the guest is told (later also
-     * secrets): owner-only from the start. */
-    ex = write_out(c->output, "domain.xml", a.domain_xml, a.domain_xml_len, 0644);
-    if (!ex)
-        ex = write_out(c->output, "meta-data", a.seed.meta_data, a.seed.meta_data_len,
-                       0644);
-    if (!ex)
-        ex = write_out(c->output, "user-data", a.seed.user_data, a.seed.user_data_len,
-                       0600);
-    if (!ex)
-        ex = write_out(c->output, "network-config", a.seed.network_config,
-                       a.seed.network_config_len, 0644);
-    if (!ex)
-        ex = write_out(c->output, "seed.iso", a.iso, a.iso_len, 0600);
     if (!ex && !c->quiet)
         printf("rendered appliance %s (instance-id %s) into %s\n", s->name,
                a.seed.instance_id, c->output);
@@ -347,7 +313,7 @@ static int resolve_state(struct cli *c, bool test_host, const char **ret)
             return EXIT_INVALID;
         }
     }
-    if (mkdir_p(dir, 0700) < 0) {
+    if (nea_mkdir_p(dir, 0700) < 0) {
         fprintf(stderr, "%s: %s: cannot create the state directory: %s\n", prog, dir,
                 strerror(errno));
         return EXIT_RUNTIME;
@@ -391,6 +357,10 @@ static int open_engine(struct cli *c, bool test_host, struct nea_engine **ret)
         .wait = !c->no_wait,
         .progress = on_progress,
         .progress_data = c,
+        .image_cache_dir = c->image_cache,
+        .ca_file = c->ca_file,
+        /* image downloads: a bar on a terminal, plain lines otherwise */
+        .fetch_progress_fd = c->quiet ? 0 : STDERR_FILENO,
     };
     /* Tests make one libvirt operation fail, or crash the process there:
      * NEAPROV_FAULT=OP[:N][:crash] (see docs/cli.md, docs/deploy.md). */
@@ -444,27 +414,6 @@ static void print_changeset(struct cli *c, const struct nea_changeset *cs)
     printf("  disruption: %s\n", nea_disruption_name(cs->disruption));
 }
 
-static void json_changeset(struct nea_json *j, const struct nea_changeset *cs)
-{
-    nea_json_obj(j, NULL);
-    nea_json_str(j, "tenant", cs->tenant);
-    nea_json_str(j, "name", cs->name);
-    nea_json_str(j, "host", cs->host);
-    nea_json_bool(j, "changes", cs->todo != 0);
-    nea_json_str(j, "disruption", nea_disruption_name(cs->disruption));
-    nea_json_arr(j, "fields");
-    for (size_t i = 0; i < cs->n; i++) {
-        nea_json_obj(j, NULL);
-        nea_json_str(j, "field", cs->v[i].field);
-        nea_json_str(j, "old", cs->v[i].old_value);
-        nea_json_str(j, "new", cs->v[i].new_value);
-        nea_json_str(j, "action", cs->v[i].action);
-        nea_json_str(j, "disruption", nea_disruption_name(cs->v[i].disruption));
-        nea_json_obj_end(j);
-    }
-    nea_json_arr_end(j);
-    nea_json_obj_end(j);
-}
 
 static bool is_test_uri(const char *uri)
 {
@@ -562,7 +511,7 @@ static int cmd_plan_apply(struct cli *c, int argc, char **argv, bool apply)
                 print_changeset(c, &cs);
         }
         if (rc == NEA_OK && c->json)
-            json_changeset(&j, &cs);
+            nea_report_changeset(&j, &cs);
         nea_changeset_clear(&cs);
         if (rc < 0) {
             fprintf(stderr, "%s: %s\n", prog, err.msg);
@@ -599,28 +548,7 @@ static int print_status(struct cli *c, struct nea_engine *e, const char *filter)
     if (c->json) {
         struct nea_json j;
         nea_json_begin(&j, stdout);
-        nea_json_arr(&j, NULL);
-        for (size_t i = 0; i < n; i++) {
-            const struct nea_deployment *d = v[i].dep;
-            nea_json_obj(&j, NULL);
-            nea_json_str(&j, "tenant", d->tenant);
-            nea_json_str(&j, "name", d->name);
-            nea_json_str(&j, "plan", d->plan);
-            nea_json_str(&j, "host", d->host);
-            nea_json_str(&j, "state", nea_dep_state_name(d->state));
-            nea_json_str(&j, "step", d->step);
-            nea_json_str(&j, "live", v[i].live);
-            nea_json_str(&j, "drift", v[i].drift);
-            nea_json_str(&j, "addresses", v[i].addresses);
-            nea_json_str(&j, "mac", d->mac);
-            nea_json_str(&j, "uuid", d->uuid);
-            nea_json_str(&j, "instance_id", d->instance_id);
-            nea_json_str(&j, "spec_hash", d->spec_hash);
-            nea_json_str(&j, "last_error", d->last_error);
-            nea_json_int(&j, "updated_at", d->updated_at);
-            nea_json_obj_end(&j);
-        }
-        nea_json_arr_end(&j);
+        nea_report_statuses(&j, v, n);
         nea_json_end(&j);
     } else {
         printf("%-16s %-20s %-12s %-10s %s\n", "TENANT", "NAME", "STATE", "LIVE",
@@ -689,25 +617,15 @@ static int cmd_networks(struct cli *c, int argc, char **argv)
         fprintf(stderr, "%s: %s\n", prog, err.msg);
         return EXIT_RUNTIME;
     }
-    static const char *const kinds[] = {"bridge", "openvswitch", "libvirt network"};
     if (c->json) {
         struct nea_json j;
         nea_json_begin(&j, stdout);
-        nea_json_arr(&j, NULL);
-        for (size_t i = 0; i < n; i++) {
-            nea_json_obj(&j, NULL);
-            nea_json_str(&j, "ref", v[i].ref);
-            nea_json_str(&j, "name", v[i].name);
-            nea_json_str(&j, "kind", kinds[v[i].kind]);
-            nea_json_bool(&j, "active", v[i].active);
-            nea_json_obj_end(&j);
-        }
-        nea_json_arr_end(&j);
+        nea_report_networks(&j, v, n);
         nea_json_end(&j);
     } else {
         printf("%-24s %-16s %s\n", "EXTERNAL-NETWORK", "KIND", "STATE");
         for (size_t i = 0; i < n; i++)
-            printf("%-24s %-16s %s\n", v[i].ref, kinds[v[i].kind],
+            printf("%-24s %-16s %s\n", v[i].ref, nea_host_net_kind_name(v[i].kind),
                    v[i].active ? "active" : "inactive");
     }
     nea_host_nets_free(v, n);
@@ -740,19 +658,16 @@ static int cmd_pool(struct cli *c, int argc, char **argv)
         return EXIT_INVALID;
     }
     struct nea_ip first, last;
-    if (!list) {
-        const char *why = nea_ip_range_parse(argv[1], &first, &last);
-        if (why) {
-            fprintf(stderr, "%s pool %s: \"%s\" %s\n", prog, argv[0], argv[1], why);
-            return EXIT_INVALID;
-        }
+    struct nea_err err = {0};
+    if (!list && nea_range_arg(argv[0], argv[1], &first, &last, &err) < 0) {
+        fprintf(stderr, "%s %s\n", prog, err.msg);
+        return EXIT_INVALID;
     }
     NEA_AUTO(nea_engine_closep) struct nea_engine *e = NULL;
     int ex = open_engine(c, false, &e);
     if (ex)
         return ex;
     struct nea_state *st = nea_engine_state(e);
-    struct nea_err err = {0};
     if (!strcmp(argv[0], "add")) {
         if (nea_pool_add(st, &first, &last, &err) < 0) {
             fprintf(stderr, "%s: %s\n", prog, err.msg);
@@ -788,27 +703,7 @@ static int cmd_pool(struct cli *c, int argc, char **argv)
     if (c->json) {
         struct nea_json j;
         nea_json_begin(&j, stdout);
-        nea_json_obj(&j, NULL);
-        nea_json_arr(&j, "runs");
-        for (size_t i = 0; i < n; i++) {
-            char a[NEA_IP_STRLEN], b[NEA_IP_STRLEN];
-            nea_ip_format(&v[i].first, a);
-            nea_ip_format(&v[i].last, b);
-            nea_json_obj(&j, NULL);
-            nea_json_str(&j, "first", a);
-            nea_json_str(&j, "last", b);
-            nea_json_int(&j, "count", (int64_t)nea_ip_span(&v[i].first, &v[i].last));
-            nea_json_str(&j, "tenant", v[i].tenant);
-            nea_json_obj_end(&j);
-        }
-        nea_json_arr_end(&j);
-        nea_json_obj(&j, "summary");
-        nea_json_int(&j, "ipv4_free", (int64_t)sum.free4);
-        nea_json_int(&j, "ipv4_assigned", (int64_t)sum.assigned4);
-        nea_json_int(&j, "ipv6_free", (int64_t)sum.free6);
-        nea_json_int(&j, "ipv6_assigned", (int64_t)sum.assigned6);
-        nea_json_obj_end(&j);
-        nea_json_obj_end(&j);
+        nea_report_pool(&j, v, n, &sum);
         nea_json_end(&j);
     } else {
         printf("%-44s %8s  %s\n", "ADDRESSES", "COUNT", "ASSIGNED TO");
@@ -843,41 +738,18 @@ static int cmd_rule(struct cli *c, int argc, char **argv)
         return EXIT_INVALID;
     }
     const char *tenant = argc > 1 ? argv[1] : NULL;
-    bool tenant_ok = !tenant || (*tenant && strlen(tenant) <= 48 && *tenant != '-');
-    for (const char *p = tenant; tenant_ok && p && *p; p++)
-        tenant_ok = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-';
-    if (!tenant_ok) {
-        fprintf(stderr, "%s rule %s: \"%s\" is not a tenant name (1-48 lower-case "
-                "letters, digits and '-')\n", prog, argv[0], tenant);
+    struct nea_rule r;
+    struct nea_err err = {0};
+    if (nea_rule_args(argv[0], tenant, c->rule_public, c->rule_to, c->rule_description, &r,
+                      &err) < 0) {
+        fprintf(stderr, "%s %s\n", prog, err.msg);
         return EXIT_INVALID;
-    }
-    struct nea_rule r = {.description = (char *)c->rule_description};
-    if (!list) {
-        if (!c->rule_public || (!strcmp(argv[0], "add") && !c->rule_to)) {
-            fprintf(stderr, "%s rule %s: give --public IP:PORT/PROTO%s\n", prog, argv[0],
-                    strcmp(argv[0], "add") ? "" : " and --to IP:PORT");
-            return EXIT_INVALID;
-        }
-        const char *why = nea_endpoint_parse(c->rule_public, true, &r.pub, &r.pub_port,
-                                             &r.proto);
-        if (why) {
-            fprintf(stderr, "%s rule %s: --public %s %s\n", prog, argv[0],
-                    c->rule_public, why);
-            return EXIT_INVALID;
-        }
-        enum nea_proto ignored;
-        if (c->rule_to &&
-            (why = nea_endpoint_parse(c->rule_to, false, &r.to, &r.to_port, &ignored))) {
-            fprintf(stderr, "%s rule %s: --to %s %s\n", prog, argv[0], c->rule_to, why);
-            return EXIT_INVALID;
-        }
     }
     NEA_AUTO(nea_engine_closep) struct nea_engine *e = NULL;
     int ex = open_engine(c, false, &e);
     if (ex)
         return ex;
     struct nea_state *st = nea_engine_state(e);
-    struct nea_err err = {0};
     if (!strcmp(argv[0], "add") || !strcmp(argv[0], "remove")) {
         int rc = !strcmp(argv[0], "add")
                      ? nea_rule_add(st, tenant, &r, &err)
@@ -899,36 +771,19 @@ static int cmd_rule(struct cli *c, int argc, char **argv)
         fprintf(stderr, "%s: %s\n", prog, err.msg);
         return exit_for(err.code);
     }
-    struct nea_json j;
     if (c->json) {
+        struct nea_json j;
         nea_json_begin(&j, stdout);
-        nea_json_arr(&j, NULL);
+        nea_report_rules(&j, v, tenants, n);
+        nea_json_end(&j);
     } else {
         printf("%-16s %-28s %-28s %s\n", "TENANT", "PUBLIC", "REPLICA", "DESCRIPTION");
-    }
-    for (size_t i = 0; i < n; i++) {
-        char a[NEA_IP_STRLEN], b[NEA_IP_STRLEN], pub[80], to[80];
-        nea_ip_format(&v[i].pub, a);
-        nea_ip_format(&v[i].to, b);
-        bool v6 = v[i].pub.family == AF_INET6;
-        snprintf(pub, sizeof(pub), v6 ? "[%s]:%u/%s" : "%s:%u/%s", a, v[i].pub_port,
-                 v[i].proto == NEA_PROTO_TCP ? "tcp" : "udp");
-        snprintf(to, sizeof(to), v6 ? "[%s]:%u" : "%s:%u", b, v[i].to_port);
-        if (c->json) {
-            nea_json_obj(&j, NULL);
-            nea_json_str(&j, "tenant", tenants[i]);
-            nea_json_str(&j, "public", pub);
-            nea_json_str(&j, "to", to);
-            nea_json_str(&j, "description", v[i].description);
-            nea_json_obj_end(&j);
-        } else {
+        for (size_t i = 0; i < n; i++) {
+            char pub[80], to[80];
+            nea_rule_endpoints(&v[i], pub, to);
             printf("%-16s %-28s %-28s %s\n", tenants[i], pub, to,
                    v[i].description ? v[i].description : "-");
         }
-    }
-    if (c->json) {
-        nea_json_arr_end(&j);
-        nea_json_end(&j);
     }
     nea_rules_free(v, tenants, n);
     return 0;
@@ -952,6 +807,8 @@ int main(int argc, char **argv)
         {"public", required_argument, NULL, 'P'},
         {"to", required_argument, NULL, 'R'},
         {"description", required_argument, NULL, 'D'},
+        {"image-cache", required_argument, NULL, 'I'},
+        {"ca-file", required_argument, NULL, 'A'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'v'},
         {NULL, 0, NULL, 0},
@@ -995,6 +852,8 @@ int main(int argc, char **argv)
             case 'P': c.rule_public = optarg; break;
             case 'R': c.rule_to = optarg; break;
             case 'D': c.rule_description = optarg; break;
+            case 'I': c.image_cache = optarg; break;
+            case 'A': c.ca_file = optarg; break;
             case 'T':
             case 'K': {
                 char *end = NULL;

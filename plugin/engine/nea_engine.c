@@ -24,8 +24,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "nea_fetch.h"
 #include "nea_pool.h"
 #include "nea_render.h"
+#include "nea_sha256.h"
 #include "nea_spec.h"
 #include "nea_util.h"
 #include "nea_virt.h"
@@ -64,12 +66,15 @@ int nea_engine_open(const struct nea_engine_opts *opts, struct nea_engine **ret,
         e->opts.stop_timeout_s = 60;
     if (!e->opts.ready_timeout_s)
         e->opts.ready_timeout_s = 300;
+
     int rc = nea_state_open(opts->state_path, &e->state, err);
     if (rc < 0) {
         free(e->fault_op);
         free(e);
         return rc;
     }
+    if (opts->event)
+        nea_state_set_hook(e->state, opts->event, opts->event_data);
     *ret = e;
     return NEA_OK;
 }
@@ -344,6 +349,32 @@ static const char *base_name(const char *path)
     return s ? s + 1 : path;
 }
 
+/* The pool volume of a plan's image.  With image-sha256 it is named after
+ * the content ("nea-base-<16 hex>.qcow2"), so one upload serves every plan
+ * and URL with that image, and a new image never replaces the old one under
+ * appliances still built on it; else after the image file. */
+static char *base_volume_name(const struct nea_plan *p)
+{
+    if (!p->image_sha256)
+        return nea_xstrdup(base_name(p->image));
+    const char *name = base_name(p->image);
+    size_t n = strcspn(name, "?#"); /* a URL's query is not its name */
+    bool qcow2 = n >= 6 && !strncmp(name + n - 6, ".qcow2", 6);
+    return nea_xasprintf("nea-base-%.16s.%s", p->image_sha256, qcow2 ? "qcow2" : "img");
+}
+
+static char *default_cache_dir(void)
+{
+    if (geteuid() == 0)
+        return nea_xstrdup("/var/cache/neaprov/images");
+    const char *xdg = getenv("XDG_CACHE_HOME");
+    if (xdg && *xdg == '/')
+        return nea_xasprintf("%s/neaprov/images", xdg);
+    const char *home = getenv("HOME");
+    return home && *home == '/' ? nea_xasprintf("%s/.cache/neaprov/images", home)
+                                : nea_xstrdup("/tmp/neaprov-images");
+}
+
 static int render_for(struct nea_engine *e, struct ctx *c, struct nea_err *err)
 {
     nea_artifacts_clear(&c->art);
@@ -479,7 +510,7 @@ static int load_ctx(struct nea_engine *e, struct nea_spec *spec, struct ctx *c,
     c->disk_volume = c->rec && c->rec->disk_volume && !moved
                          ? nea_xstrdup(c->rec->disk_volume)
                          : nea_xasprintf("%s.qcow2", spec->name);
-    c->base_volume = nea_xstrdup(base_name(spec->plan->image));
+    c->base_volume = base_volume_name(spec->plan);
     /* a base image that is neither in the pool nor readable here is the
      * plan's problem: say so before anything is written or created */
     NEA_AUTOFREE char *base_path = NULL;
@@ -487,13 +518,9 @@ static int load_ctx(struct nea_engine *e, struct nea_spec *spec, struct ctx *c,
     if (rc < 0)
         return rc;
     if (!base_path) {
+        /* a URL is fetched (into the cache) when apply needs it */
         const char *img = spec->plan->image_path;
-        if (!img)
-            return nea_err_set(err, NEA_ERR_INVALID, "%s: image %s is a URL and volume "
-                               "%s is not in pool %s on %s; fetching images is not built "
-                               "yet, upload it to the pool first", spec->plan->path,
-                               spec->plan->image, c->base_volume, c->pool, c->uri);
-        if (access(img, R_OK) != 0)
+        if (img && access(img, R_OK) != 0)
             return nea_err_set(err, NEA_ERR_INVALID, "%s: image %s cannot be read (%s) "
                                "and volume %s is not in pool %s on %s", spec->plan->path,
                                img, strerror(errno), c->base_volume, c->pool, c->uri);
@@ -740,12 +767,37 @@ static int upload_base_image(struct run *r, struct nea_err *err)
                                   err);
     if (rc < 0 || (path && (!recorded || !strcmp(recorded, "done"))))
         return rc;
-    const char *image = c->spec->plan->image_path;
-    if (!image)
-        return nea_err_set(err, NEA_ERR_UNSUPPORTED, "%s: the base image volume %s is "
-                           "not in pool %s, and fetching %s is not built yet; upload it "
-                           "to the pool first", c->uri, c->base_volume, c->pool,
-                           c->spec->plan->image);
+    const struct nea_plan *plan = c->spec->plan;
+    const char *image = plan->image_path;
+    NEA_AUTOFREE char *fetched = NULL;
+    if (!image) {
+        /* a URL: into the local cache (resumed, verified), then uploaded */
+        rc = step(r, "fetch-image", err);
+        if (rc < 0)
+            return rc;
+        NEA_AUTOFREE char *cache = r->e->opts.image_cache_dir
+                                       ? nea_xstrdup(r->e->opts.image_cache_dir)
+                                       : default_cache_dir();
+        struct nea_fetch_opts fo = {.cache_dir = cache,
+                                    .ca_file = r->e->opts.ca_file,
+                                    .progress_fd = r->e->opts.fetch_progress_fd > 0
+                                                       ? r->e->opts.fetch_progress_fd
+                                                       : -1};
+        rc = nea_fetch_image(plan->image, plan->image_sha256, &fo, &fetched, err);
+        if (rc < 0)
+            return rc;
+        image = fetched;
+    } else if (plan->image_sha256) {
+        /* a local file with a checksum: it must be the file the plan means */
+        char hex[NEA_SHA256_HEX_LEN + 1];
+        rc = nea_sha256_file(image, hex, err);
+        if (rc < 0)
+            return rc;
+        if (strcmp(hex, plan->image_sha256))
+            return nea_err_set(err, NEA_ERR_INVALID, "%s: image %s has sha256 %s, but "
+                               "image-sha256 says %s; nothing was uploaded", plan->path,
+                               image, hex, plan->image_sha256);
+    }
     rc = step(r, "upload-base-image", err);
     if (rc < 0)
         return rc;

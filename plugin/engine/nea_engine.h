@@ -68,6 +68,16 @@ struct nea_engine_opts {
     bool fault_crash;
     void (*progress)(void *data, const char *tenant, const char *step, int percent);
     void *progress_data;
+    /* images by URL: the cache (NULL: /var/cache/neaprov/images for root,
+     * else $XDG_CACHE_HOME or ~/.cache/neaprov/images), the CA bundle
+     * (NULL: the system's), and the descriptor download progress goes to (0:
+     * none; a terminal gets a bar, anything else plain lines) */
+    const char *image_cache_dir;
+    const char *ca_file;
+    int fetch_progress_fd;
+    /* every state change and event the engine records (nea_state_set_hook) */
+    nea_state_hook_fn event;
+    void *event_data;
 };
 
 struct nea_engine;

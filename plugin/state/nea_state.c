@@ -234,6 +234,12 @@ void nea_state_closep(struct nea_state **st)
     nea_state_close(*st);
 }
 
+void nea_state_set_hook(struct nea_state *st, nea_state_hook_fn fn, void *data)
+{
+    st->hook = fn;
+    st->hook_data = data;
+}
+
 void nea_state_set_clock(struct nea_state *st, int64_t (*now)(void))
 {
     st->now = now ? now : default_now;
@@ -376,6 +382,12 @@ int nea_state_put(struct nea_state *st, struct nea_deployment *d, struct nea_err
     sqlite3_bind_int64(s, 17, d->updated_at);
     if (sqlite3_step(s) != SQLITE_DONE)
         return nea_db_err(st, err, "cannot record the deployment");
+    if (st->hook) {
+        NEA_AUTOFREE char *what =
+            d->step ? nea_xasprintf("%s: step %s", nea_dep_state_name(d->state), d->step)
+                    : nea_xstrdup(nea_dep_state_name(d->state));
+        st->hook(st->hook_data, d->tenant, "state", what);
+    }
     return NEA_OK;
 }
 
@@ -392,6 +404,8 @@ int nea_state_event(struct nea_state *st, const char *tenant, const char *kind,
     bind_opt(s, 4, detail);
     if (sqlite3_step(s) != SQLITE_DONE)
         return nea_db_err(st, err, "cannot record an event");
+    if (st->hook)
+        st->hook(st->hook_data, tenant, kind, detail);
     return NEA_OK;
 }
 

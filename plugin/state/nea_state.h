@@ -93,6 +93,11 @@ int nea_state_set_base_image(struct nea_state *st, const char *host, const char 
 
 /* Injectable clock for deterministic tests (default: time()). */
 void nea_state_set_clock(struct nea_state *st, int64_t (*now)(void));
+/* Called after a deployment record (kind "state", detail "STATE" or
+ * "STATE: step STEP") or an event (its kind and detail) is written. */
+typedef void (*nea_state_hook_fn)(void *data, const char *tenant, const char *kind,
+                                  const char *detail);
+void nea_state_set_hook(struct nea_state *st, nea_state_hook_fn fn, void *data);
 
 const char *nea_dep_state_name(enum nea_dep_state s);
 int nea_dep_state_parse(const char *s, enum nea_dep_state *ret);

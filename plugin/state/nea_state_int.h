@@ -14,6 +14,8 @@ struct nea_state {
     sqlite3 *db;
     char *path;
     int64_t (*now)(void);
+    nea_state_hook_fn hook;     /* told of every record and event written */
+    void *hook_data;
 };
 
 int nea_db_err(struct nea_state *st, struct nea_err *err, const char *what);

@@ -4,7 +4,12 @@
  */
 #include "nea_sha256.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "nea_util.h"
 
 static const uint32_t K[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1,
@@ -124,4 +129,41 @@ void nea_hex(const uint8_t *in, size_t n, char *out)
         out[2 * i + 1] = digits[in[i] & 15];
     }
     out[2 * n] = '\0';
+}
+
+int nea_sha256_fd(int fd, const char *path, char hex[NEA_SHA256_HEX_LEN + 1],
+                  struct nea_err *err)
+{
+    enum { CHUNK = 1 << 20 };
+    NEA_AUTOFREE uint8_t *buf = nea_xmalloc(CHUNK);
+    struct nea_sha256 c;
+    nea_sha256_init(&c);
+    off_t off = 0;
+    for (;;) {
+        ssize_t n = pread(fd, buf, CHUNK, off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return nea_err_set(err, NEA_ERR_IO, "%s: cannot read: %s", path,
+                               strerror(errno));
+        }
+        if (n == 0)
+            break;
+        nea_sha256_update(&c, buf, (size_t)n);
+        off += n;
+    }
+    uint8_t sum[NEA_SHA256_LEN];
+    nea_sha256_final(&c, sum);
+    nea_hex(sum, sizeof(sum), hex);
+    return NEA_OK;
+}
+
+int nea_sha256_file(const char *path, char hex[NEA_SHA256_HEX_LEN + 1], struct nea_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return nea_err_set(err, NEA_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    int rc = nea_sha256_fd(fd, path, hex, err);
+    close(fd);
+    return rc;
 }

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nea_err.h"
+
 #define NEA_SHA256_LEN 32
 #define NEA_SHA256_HEX_LEN 64
 
@@ -27,6 +29,11 @@ void nea_sha256_init(struct nea_sha256 *c);
 void nea_sha256_update(struct nea_sha256 *c, const void *data, size_t n);
 void nea_sha256_final(struct nea_sha256 *c, uint8_t out[NEA_SHA256_LEN]);
 void nea_sha256(const void *data, size_t n, uint8_t out[NEA_SHA256_LEN]);
+/* The lowercase hex SHA-256 of the whole file open on fd (read with pread
+ * from offset 0); path only names it in errors. */
+int nea_sha256_fd(int fd, const char *path, char hex[NEA_SHA256_HEX_LEN + 1],
+                  struct nea_err *err);
+int nea_sha256_file(const char *path, char hex[NEA_SHA256_HEX_LEN + 1], struct nea_err *err);
 void nea_hex(const uint8_t *in, size_t n, char *out /* 2n+1 */);
 
 #endif

@@ -157,3 +157,17 @@ int nea_write_file(const char *path, const void *buf, size_t len, unsigned mode,
         unlink(tmp);
     return rc;
 }
+
+int nea_mkdir_p(const char *dir, unsigned mode)
+{
+    NEA_AUTOFREE char *p = nea_xstrdup(dir);
+    for (char *q = p + 1; *q; q++) {
+        if (*q != '/')
+            continue;
+        *q = '\0';
+        if (mkdir(p, (mode_t)mode) < 0 && errno != EEXIST)
+            return -1;
+        *q = '/';
+    }
+    return mkdir(p, (mode_t)mode) < 0 && errno != EEXIST ? -1 : 0;
+}

@@ -46,6 +46,8 @@ int nea_read_file(const char *path, size_t max, char **ret_buf, size_t *ret_len,
 int nea_write_file(const char *path, const void *buf, size_t len, unsigned mode,
                    struct nea_err *err);
 
+/* mkdir -p; -1 with errno set on failure */
+int nea_mkdir_p(const char *dir, unsigned mode);
 int nea_str_has_prefix(const char *s, const char *prefix);
 
 #endif

@@ -1,0 +1,227 @@
+/*
+ * nea_ops.c: see nea_ops.h.
+ */
+#include "nea_ops.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include "nea_addr.h"
+#include "nea_util.h"
+
+void nea_report_changeset(struct nea_json *j, const struct nea_changeset *cs)
+{
+    nea_json_obj(j, NULL);
+    nea_json_str(j, "tenant", cs->tenant);
+    nea_json_str(j, "name", cs->name);
+    nea_json_str(j, "host", cs->host);
+    nea_json_bool(j, "changes", cs->todo != 0);
+    nea_json_str(j, "disruption", nea_disruption_name(cs->disruption));
+    nea_json_arr(j, "fields");
+    for (size_t i = 0; i < cs->n; i++) {
+        nea_json_obj(j, NULL);
+        nea_json_str(j, "field", cs->v[i].field);
+        nea_json_str(j, "old", cs->v[i].old_value);
+        nea_json_str(j, "new", cs->v[i].new_value);
+        nea_json_str(j, "action", cs->v[i].action);
+        nea_json_str(j, "disruption", nea_disruption_name(cs->v[i].disruption));
+        nea_json_obj_end(j);
+    }
+    nea_json_arr_end(j);
+    nea_json_obj_end(j);
+}
+
+void nea_report_statuses(struct nea_json *j, const struct nea_app_status *v, size_t n)
+{
+    nea_json_arr(j, NULL);
+    for (size_t i = 0; i < n; i++) {
+        const struct nea_deployment *d = v[i].dep;
+        nea_json_obj(j, NULL);
+        nea_json_str(j, "tenant", d->tenant);
+        nea_json_str(j, "name", d->name);
+        nea_json_str(j, "plan", d->plan);
+        nea_json_str(j, "host", d->host);
+        nea_json_str(j, "state", nea_dep_state_name(d->state));
+        nea_json_str(j, "step", d->step);
+        nea_json_str(j, "live", v[i].live);
+        nea_json_str(j, "drift", v[i].drift);
+        nea_json_str(j, "addresses", v[i].addresses);
+        nea_json_str(j, "mac", d->mac);
+        nea_json_str(j, "uuid", d->uuid);
+        nea_json_str(j, "instance_id", d->instance_id);
+        nea_json_str(j, "spec_hash", d->spec_hash);
+        nea_json_str(j, "last_error", d->last_error);
+        nea_json_int(j, "updated_at", d->updated_at);
+        nea_json_obj_end(j);
+    }
+    nea_json_arr_end(j);
+}
+
+const char *nea_host_net_kind_name(enum nea_host_net_kind k)
+{
+    static const char *const kinds[] = {"bridge", "openvswitch", "libvirt network"};
+    return (size_t)k < NEA_ARRAY_SIZE(kinds) ? kinds[k] : "?";
+}
+
+void nea_report_networks(struct nea_json *j, const struct nea_host_net *v, size_t n)
+{
+    nea_json_arr(j, NULL);
+    for (size_t i = 0; i < n; i++) {
+        nea_json_obj(j, NULL);
+        nea_json_str(j, "ref", v[i].ref);
+        nea_json_str(j, "name", v[i].name);
+        nea_json_str(j, "kind", nea_host_net_kind_name(v[i].kind));
+        nea_json_bool(j, "active", v[i].active);
+        nea_json_obj_end(j);
+    }
+    nea_json_arr_end(j);
+}
+
+void nea_report_pool(struct nea_json *j, const struct nea_pool_run *v, size_t n,
+                     const struct nea_pool_summary *sum)
+{
+    nea_json_obj(j, NULL);
+    nea_json_arr(j, "runs");
+    for (size_t i = 0; i < n; i++) {
+        char a[NEA_IP_STRLEN], b[NEA_IP_STRLEN];
+        nea_ip_format(&v[i].first, a);
+        nea_ip_format(&v[i].last, b);
+        nea_json_obj(j, NULL);
+        nea_json_str(j, "first", a);
+        nea_json_str(j, "last", b);
+        nea_json_int(j, "count", (int64_t)nea_ip_span(&v[i].first, &v[i].last));
+        nea_json_str(j, "tenant", v[i].tenant);
+        nea_json_obj_end(j);
+    }
+    nea_json_arr_end(j);
+    nea_json_obj(j, "summary");
+    nea_json_int(j, "ipv4_free", (int64_t)sum->free4);
+    nea_json_int(j, "ipv4_assigned", (int64_t)sum->assigned4);
+    nea_json_int(j, "ipv6_free", (int64_t)sum->free6);
+    nea_json_int(j, "ipv6_assigned", (int64_t)sum->assigned6);
+    nea_json_obj_end(j);
+    nea_json_obj_end(j);
+}
+
+void nea_rule_endpoints(const struct nea_rule *r, char pub[80], char to[80])
+{
+    char a[NEA_IP_STRLEN], b[NEA_IP_STRLEN];
+    nea_ip_format(&r->pub, a);
+    nea_ip_format(&r->to, b);
+    bool v6 = r->pub.family == AF_INET6;
+    snprintf(pub, 80, v6 ? "[%s]:%u/%s" : "%s:%u/%s", a, r->pub_port,
+             r->proto == NEA_PROTO_TCP ? "tcp" : "udp");
+    snprintf(to, 80, v6 ? "[%s]:%u" : "%s:%u", b, r->to_port);
+}
+
+void nea_report_rules(struct nea_json *j, const struct nea_rule *v, char *const *tenants,
+                      size_t n)
+{
+    nea_json_arr(j, NULL);
+    for (size_t i = 0; i < n; i++) {
+        char pub[80], to[80];
+        nea_rule_endpoints(&v[i], pub, to);
+        nea_json_obj(j, NULL);
+        nea_json_str(j, "tenant", tenants[i]);
+        nea_json_str(j, "public", pub);
+        nea_json_str(j, "to", to);
+        nea_json_str(j, "description", v[i].description);
+        nea_json_obj_end(j);
+    }
+    nea_json_arr_end(j);
+}
+
+int nea_artifacts_write(const struct nea_artifacts *a, const char *dir,
+                        struct nea_err *err)
+{
+    if (nea_mkdir_p(dir, 0755) < 0)
+        return nea_err_set(err, NEA_ERR_IO, "%s: cannot create directory: %s", dir,
+                           strerror(errno));
+    /* user-data and the ISO carry what the guest is told (later also
+     * secrets): owner-only from the start */
+    const struct {
+        const char *name;
+        const void *buf;
+        size_t len;
+        unsigned mode;
+    } files[] = {
+        {"domain.xml", a->domain_xml, a->domain_xml_len, 0644},
+        {"meta-data", a->seed.meta_data, a->seed.meta_data_len, 0644},
+        {"user-data", a->seed.user_data, a->seed.user_data_len, 0600},
+        {"network-config", a->seed.network_config, a->seed.network_config_len, 0644},
+        {"seed.iso", a->iso, a->iso_len, 0600},
+    };
+    for (size_t i = 0; i < NEA_ARRAY_SIZE(files); i++) {
+        NEA_AUTOFREE char *path = nea_xasprintf("%s/%s", dir, files[i].name);
+        int rc = nea_write_file(path, files[i].buf, files[i].len, files[i].mode, err);
+        if (rc < 0)
+            return rc;
+    }
+    return NEA_OK;
+}
+
+int nea_range_arg(const char *verb, const char *range, struct nea_ip *first,
+                  struct nea_ip *last, struct nea_err *err)
+{
+    const char *why = range ? nea_ip_range_parse(range, first, last) : "is missing";
+    if (why)
+        return nea_err_set(err, NEA_ERR_INVALID, "pool %s: \"%s\" %s", verb,
+                           range ? range : "", why);
+    return NEA_OK;
+}
+
+#ifndef NEA_DATADIR
+#define NEA_DATADIR "/usr/local/share/neaprov"
+#endif
+
+size_t nea_default_plan_dirs(const char *dirs[2])
+{
+    dirs[0] = "/etc/neaprov/plans";
+    dirs[1] = NEA_DATADIR "/hw/plans";
+    return 2;
+}
+
+const char *nea_default_template(void)
+{
+    static const char etc_tpl[] = "/etc/neaprov/templates/domain.xml";
+    struct stat st;
+    return stat(etc_tpl, &st) == 0 ? etc_tpl : NEA_DATADIR "/templates/domain.xml";
+}
+
+static bool tenant_name_ok(const char *t)
+{
+    if (!*t || strlen(t) > 48 || *t == '-')
+        return false;
+    for (const char *p = t; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
+            return false;
+    return true;
+}
+
+int nea_rule_args(const char *verb, const char *tenant, const char *pub, const char *to,
+                  const char *description, struct nea_rule *r, struct nea_err *err)
+{
+    bool list = !strcmp(verb, "list"), add = !strcmp(verb, "add");
+    memset(r, 0, sizeof(*r));
+    r->description = (char *)description;
+    if (!tenant && !list)
+        return nea_err_set(err, NEA_ERR_INVALID, "rule %s: name exactly one TENANT", verb);
+    if (tenant && !tenant_name_ok(tenant))
+        return nea_err_set(err, NEA_ERR_INVALID, "rule %s: \"%s\" is not a tenant name "
+                           "(1-48 lower-case letters, digits and '-')", verb, tenant);
+    if (list)
+        return NEA_OK;
+    if (!pub || (add && !to))
+        return nea_err_set(err, NEA_ERR_INVALID, "rule %s: give --public IP:PORT/PROTO%s",
+                           verb, add ? " and --to IP:PORT" : "");
+    const char *why = nea_endpoint_parse(pub, true, &r->pub, &r->pub_port, &r->proto);
+    if (why)
+        return nea_err_set(err, NEA_ERR_INVALID, "rule %s: --public %s %s", verb, pub, why);
+    enum nea_proto ignored;
+    if (to && (why = nea_endpoint_parse(to, false, &r->to, &r->to_port, &ignored)))
+        return nea_err_set(err, NEA_ERR_INVALID, "rule %s: --to %s %s", verb, to, why);
+    return NEA_OK;
+}

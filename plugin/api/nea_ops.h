@@ -1,0 +1,51 @@
+/*
+ * nea_ops.h: what the CLI and the plugin ABI both do with the engine's
+ * answers, written once: the JSON documents of the read commands (the CLI's
+ * --json output and the ABI's answers are the same documents), the rendered
+ * files in a directory, and the parsing of pool and rule arguments.
+ */
+#ifndef NEA_OPS_H
+#define NEA_OPS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "nea_engine.h"
+#include "nea_err.h"
+#include "nea_json.h"
+#include "nea_pool.h"
+#include "nea_render.h"
+#include "nea_virt.h"
+
+void nea_report_changeset(struct nea_json *j, const struct nea_changeset *cs);
+void nea_report_statuses(struct nea_json *j, const struct nea_app_status *v, size_t n);
+const char *nea_host_net_kind_name(enum nea_host_net_kind k);
+void nea_report_networks(struct nea_json *j, const struct nea_host_net *v, size_t n);
+void nea_report_pool(struct nea_json *j, const struct nea_pool_run *v, size_t n,
+                     const struct nea_pool_summary *sum);
+/* "IP:PORT/PROTO" and "IP:PORT" ("[IP]:..." for IPv6) of a rule */
+void nea_rule_endpoints(const struct nea_rule *r, char pub[80], char to[80]);
+void nea_report_rules(struct nea_json *j, const struct nea_rule *v, char *const *tenants,
+                      size_t n);
+
+/* The installed defaults: /etc/neaprov/plans then the shipped plans (dirs
+ * gets both, returns 2); /etc/neaprov/templates/domain.xml when it exists,
+ * else the shipped template. */
+size_t nea_default_plan_dirs(const char *dirs[2]);
+const char *nea_default_template(void);
+
+/* domain.xml, meta-data, user-data, network-config and seed.iso into dir
+ * (created, 0755); user-data and the ISO owner-only (0600). */
+int nea_artifacts_write(const struct nea_artifacts *a, const char *dir,
+                        struct nea_err *err);
+
+/* A pool RANGE argument (ADDR, FIRST-LAST, ADDR/PREFIX). */
+int nea_range_arg(const char *verb, const char *range, struct nea_ip *first,
+                  struct nea_ip *last, struct nea_err *err);
+/* Rule arguments of "rule add|remove|list": tenant (NULL only for list),
+ * public "IP:PORT/PROTO" (add, remove), to "IP:PORT" (add), description.
+ * r->description points into description. */
+int nea_rule_args(const char *verb, const char *tenant, const char *pub, const char *to,
+                  const char *description, struct nea_rule *r, struct nea_err *err);
+
+#endif

@@ -1,0 +1,667 @@
+/*
+ * nea_fetch.c: download an image by URL into the content-addressed cache,
+ * through libcurl.
+ *
+ * The cache holds CACHE/sha256-HEX (verified, 0644), CACHE/sha256-HEX.part
+ * (a download in progress or cut short, resumed with a Range request) and
+ * CACHE/sha256-HEX.lock (flock'ed for the whole download, never removed:
+ * removing a lock file lets a third process lock a fresh inode while the
+ * second still holds the old one).  The final name is only ever created by
+ * renaming a .part whose SHA-256 matched, so a file of that name is trusted.
+ *
+ * It must not print anything but progress lines to the caller's fd, and must
+ * never show the user:password@ part of a URL.
+ */
+#include "nea_fetch.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "nea_sha256.h"
+#include "nea_util.h"
+
+#define DEFAULT_CONNECT_S 30
+#define DEFAULT_STALL_S 60
+#define DEFAULT_REDIRECTS 5
+#define TTY_REFRESH_S 0.25
+#define LINE_EVERY_S 5.0
+
+/* curl_global_init is not thread-safe, and curl_easy_init would call it
+ * lazily from whichever thread comes first: do it once, here.  It is never
+ * undone (curl_global_cleanup is process-wide, like iso_finish). */
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc;
+
+static void curl_init(void)
+{
+    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static void fd_closep(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+}
+
+static void easy_cleanupp(CURL **c)
+{
+    if (*c)
+        curl_easy_cleanup(*c);
+}
+
+bool nea_fetch_is_url(const char *s)
+{
+    /* RFC 3986: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ), then "://" */
+    if (!s || !((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
+        return false;
+    const char *p = s + 1;
+    while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+           (*p >= '0' && *p <= '9') || *p == '+' || *p == '-' || *p == '.')
+        p++;
+    return strncmp(p, "://", 3) == 0;
+}
+
+static bool scheme_is(const char *url, const char *scheme)
+{
+    size_t n = strlen(scheme);
+    return strncasecmp(url, scheme, n) == 0 && strncmp(url + n, "://", 3) == 0;
+}
+
+/* The URL as it may be shown: without "user:password@" in the authority. */
+static char *redact_url(const char *url)
+{
+    const char *sep = strstr(url, "://");
+    size_t start = sep ? (size_t)(sep - url) + 3 : 0;
+    size_t end = start + strcspn(url + start, "/?#");
+    const char *at = NULL;
+    for (size_t i = start; i < end; i++)
+        if (url[i] == '@')
+            at = url + i;
+    if (!at)
+        return nea_xstrdup(url);
+    return nea_xasprintf("%.*s%s", (int)start, url, at + 1);
+}
+
+/* The "user:password" of url, or NULL: to scrub it from libcurl's messages. */
+static char *userinfo_of(const char *url)
+{
+    const char *sep = strstr(url, "://");
+    size_t start = sep ? (size_t)(sep - url) + 3 : 0;
+    size_t end = start + strcspn(url + start, "/?#");
+    const char *at = NULL;
+    for (size_t i = start; i < end; i++)
+        if (url[i] == '@')
+            at = url + i;
+    if (!at || at == url + start)
+        return NULL;
+    return nea_xstrndup(url + start, (size_t)(at - (url + start)));
+}
+
+static bool valid_sha256(const char *s)
+{
+    size_t i = 0;
+    for (; s[i]; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return i == NEA_SHA256_HEX_LEN;
+}
+
+/* mkdir -p; the directories it creates get 0755 whatever the umask. */
+static int make_dirs(const char *dir, struct nea_err *err)
+{
+    NEA_AUTOFREE char *p = nea_xstrdup(dir);
+    for (char *s = p + 1;; s++) {
+        if (*s != '/' && *s != '\0')
+            continue;
+        char c = *s;
+        *s = '\0';
+        if (mkdir(p, 0755) == 0) {
+            if (chmod(p, 0755) < 0)
+                return nea_err_set(err, NEA_ERR_IO, "%s: cannot set mode: %s", p,
+                                   strerror(errno));
+        } else if (errno != EEXIST) {
+            return nea_err_set(err, NEA_ERR_IO, "image cache %s: cannot create %s: %s",
+                               dir, p, strerror(errno));
+        }
+        *s = c;
+        if (c == '\0')
+            break;
+    }
+    struct stat st;
+    if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+        return nea_err_set(err, NEA_ERR_IO, "image cache %s is not a directory", dir);
+    return NEA_OK;
+}
+
+/* 1: a regular file is there, 0: nothing is, <0: an error. */
+static int cached(const char *path, struct nea_err *err)
+{
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        if (!S_ISREG(st.st_mode))
+            return nea_err_set(err, NEA_ERR_IO, "%s: is in the image cache but is not "
+                               "a regular file", path);
+        return 1;
+    }
+    if (errno == ENOENT)
+        return 0;
+    return nea_err_set(err, NEA_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
+}
+
+/* ---- progress ---------------------------------------------------------- */
+
+struct xfer {
+    CURL *curl;
+    int fd;                 /* the .part */
+    const char *part;
+    int write_errno;
+    bool restarted;         /* a 200 to a Range request: started again at 0 */
+    bool got_body;
+    /* stall: no new byte for stall_s (libcurl's low-speed check averages over
+     * a window of several seconds, so alone it fires late) */
+    unsigned stall_s;
+    curl_off_t seen;
+    double seen_at;
+    bool stalled;
+    /* progress */
+    int pfd;
+    bool tty;
+    bool bar_shown;
+    const char *shown;      /* the URL, redacted */
+    curl_off_t base;        /* bytes in the .part when this attempt began */
+    curl_off_t now;         /* bytes in the .part now */
+    curl_off_t total;       /* 0: unknown */
+    double t0, last;
+    int decile;
+};
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void fmt_bytes(char *buf, size_t n, double v)
+{
+    static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    size_t u = 0;
+    while (v >= 1024 && u + 1 < NEA_ARRAY_SIZE(unit)) {
+        v /= 1024;
+        u++;
+    }
+    if (u == 0)
+        snprintf(buf, n, "%.0f B", v);
+    else
+        snprintf(buf, n, "%.1f %s", v, unit[u]);
+}
+
+static void fmt_eta(char *buf, size_t n, double s)
+{
+    unsigned long t = (unsigned long)(s + 0.5);
+    if (t < 60)
+        snprintf(buf, n, "%lus", t);
+    else if (t < 3600)
+        snprintf(buf, n, "%lum%02lus", t / 60, t % 60);
+    else
+        snprintf(buf, n, "%luh%02lum", t / 3600, t / 60 % 60);
+}
+
+__attribute__((format(printf, 2, 3))) static void say(struct xfer *x, const char *fmt, ...)
+{
+    if (x->pfd < 0)
+        return;
+    char line[1536];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    /* a line of its own even while a bar is shown */
+    dprintf(x->pfd, "%s%s: %s\n", x->bar_shown ? "\n" : "", x->shown, line);
+    x->bar_shown = false;
+}
+
+static void progress_show(struct xfer *x, bool force)
+{
+    double t = mono_s();
+    double el = t - x->t0;
+    double rate = el > 0.001 ? (double)(x->now - x->base) / el : 0;
+    char got[32], tot[32], rt[32] = "-", eta[32];
+    fmt_bytes(got, sizeof(got), (double)x->now);
+    fmt_bytes(tot, sizeof(tot), (double)x->total);
+    if (rate > 0)
+        fmt_bytes(rt, sizeof(rt), rate);
+    int pct = x->total > 0 ? (int)(x->now * 100 / x->total) : -1;
+    if (rate > 0 && x->total > x->now)
+        fmt_eta(eta, sizeof(eta), (double)(x->total - x->now) / rate);
+    else
+        snprintf(eta, sizeof(eta), "-");
+
+    if (x->tty) {
+        if (!force && t - x->last < TTY_REFRESH_S)
+            return;
+        x->last = t;
+        if (pct >= 0) {
+            char bar[21];
+            int fill = pct / 5;
+            for (int i = 0; i < 20; i++)
+                bar[i] = i < fill ? '=' : ' ';
+            bar[20] = '\0';
+            dprintf(x->pfd, "\r%s [%s] %3d%% %s of %s, %s/s, ETA %s\033[K", x->shown,
+                    bar, pct, got, tot, rt, eta);
+        } else {
+            dprintf(x->pfd, "\r%s %s, %s/s\033[K", x->shown, got, rt);
+        }
+        x->bar_shown = true;
+        return;
+    }
+    int dec = pct >= 0 ? pct / 10 : -1;
+    bool step = dec > x->decile && dec < 10;
+    if (!step && t - x->last < LINE_EVERY_S)
+        return;
+    x->last = t;
+    if (dec > x->decile)
+        x->decile = dec;
+    if (pct >= 0)
+        dprintf(x->pfd, "%s: %d%%, %s of %s, %s/s, ETA %s\n", x->shown, pct, got, tot,
+                rt, eta);
+    else
+        dprintf(x->pfd, "%s: %s, %s/s\n", x->shown, got, rt);
+}
+
+static int xferinfo_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    (void)ultotal;
+    (void)ulnow;
+    struct xfer *x = ud;
+    double t = mono_s();
+    curl_off_t connect_us = 0;
+    curl_easy_getinfo(x->curl, CURLINFO_CONNECT_TIME_T, &connect_us);
+    if (dlnow != x->seen || connect_us == 0) {
+        x->seen = dlnow; /* connecting is the connect timeout's business */
+        x->seen_at = t;
+    } else if (t - x->seen_at >= x->stall_s) {
+        x->stalled = true;
+        return 1; /* CURLE_ABORTED_BY_CALLBACK */
+    }
+    if (x->pfd < 0 || (!x->got_body && dlnow == 0))
+        return 0;
+    x->now = x->base + dlnow;
+    if (dltotal > 0 && x->total == 0) {
+        x->total = x->base + dltotal;
+        /* a resumed download starts its lines at the next tenth */
+        x->decile = (int)(x->base * 10 / x->total);
+    }
+    progress_show(x, false);
+    return 0;
+}
+
+/* ---- the transfer ------------------------------------------------------ */
+
+static size_t write_cb(char *data, size_t size, size_t nmemb, void *ud)
+{
+    struct xfer *x = ud;
+    size_t len = size * nmemb;
+    if (!x->got_body) {
+        x->got_body = true;
+        long code = 0;
+        curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &code);
+        /* libcurl itself refuses a 200 to a Range request (CURLE_RANGE_ERROR);
+         * should a version not, the body is the whole file: start again. */
+        if (x->base > 0 && code == 200) {
+            if (ftruncate(x->fd, 0) < 0 || lseek(x->fd, 0, SEEK_SET) < 0) {
+                x->write_errno = errno;
+                return 0;
+            }
+            x->base = 0;
+            x->total = 0;
+            x->restarted = true;
+        }
+    }
+    const char *p = data;
+    size_t left = len;
+    while (left > 0) {
+        ssize_t n = write(x->fd, p, left);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            x->write_errno = errno;
+            return 0; /* libcurl ends the transfer with CURLE_WRITE_ERROR */
+        }
+        p += n;
+        left -= (size_t)n;
+    }
+    return len;
+}
+
+struct eff_opts {
+    unsigned connect_s, stall_s, redirects;
+    const char *ca_file;
+};
+
+static int setup(CURL *c, const char *url, const struct eff_opts *eo, struct xfer *x,
+                 char *errbuf)
+{
+    CURLcode r = CURLE_OK;
+#define SET(opt, val)                                                                   \
+    do {                                                                                \
+        if (r == CURLE_OK)                                                              \
+            r = curl_easy_setopt(c, opt, val);                                          \
+    } while (0)
+    SET(CURLOPT_ERRORBUFFER, errbuf);
+    SET(CURLOPT_URL, url);
+    SET(CURLOPT_PROTOCOLS_STR, "http,https,file");
+    /* Never file:// after a redirect (a server must not make us read local
+     * files), and never back from https to http. */
+    SET(CURLOPT_REDIR_PROTOCOLS_STR, scheme_is(url, "https") ? "https" : "http,https");
+    SET(CURLOPT_FOLLOWLOCATION, 1L);
+    SET(CURLOPT_MAXREDIRS, (long)eo->redirects);
+    SET(CURLOPT_FAILONERROR, 1L);
+    SET(CURLOPT_CONNECTTIMEOUT, (long)eo->connect_s);
+    SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
+    SET(CURLOPT_LOW_SPEED_TIME, (long)eo->stall_s);
+    SET(CURLOPT_NOSIGNAL, 1L); /* threads: no SIGALRM for resolver timeouts */
+    SET(CURLOPT_SSL_VERIFYPEER, 1L);
+    SET(CURLOPT_SSL_VERIFYHOST, 2L);
+    if (eo->ca_file) {
+        SET(CURLOPT_CAINFO, eo->ca_file);
+        SET(CURLOPT_CAPATH, (char *)NULL); /* only this bundle, not also the system's */
+    }
+    SET(CURLOPT_USERAGENT, "neaprov");
+    SET(CURLOPT_WRITEFUNCTION, write_cb);
+    SET(CURLOPT_WRITEDATA, x);
+    SET(CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
+    SET(CURLOPT_XFERINFODATA, x);
+    SET(CURLOPT_NOPROGRESS, 0L);
+#undef SET
+    return r == CURLE_OK ? 0 : -1;
+}
+
+/* One sentence for a failed transfer; the .part (if any) stays for a resume. */
+static int transfer_failed(CURL *c, CURLcode rc, const char *url, const char *shown,
+                           const struct eff_opts *eo, const struct xfer *x,
+                           const char *errbuf, struct nea_err *err)
+{
+    NEA_AUTOFREE char *cred = userinfo_of(url);
+    const char *detail = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+    if (cred && strstr(detail, cred))
+        detail = curl_easy_strerror(rc);
+
+    long redirects = 0;
+    char *eff = NULL; /* owned by the handle */
+    curl_easy_getinfo(c, CURLINFO_REDIRECT_COUNT, &redirects);
+    curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &eff);
+    NEA_AUTOFREE char *where = NULL;
+    if (redirects > 0 && eff) {
+        NEA_AUTOFREE char *e = redact_url(eff);
+        where = nea_xasprintf("%s (redirected to %s)", shown, e);
+    } else {
+        where = nea_xstrdup(shown);
+    }
+    char kept[96] = "";
+    if (x->now > 0) {
+        char b[32];
+        fmt_bytes(b, sizeof(b), (double)x->now);
+        snprintf(kept, sizeof(kept), "; the %s received are kept and the next fetch "
+                 "resumes", b);
+    }
+
+    long code = 0;
+    curl_off_t connect_us = 0;
+    if (rc == CURLE_ABORTED_BY_CALLBACK && x->stalled)
+        rc = CURLE_OPERATION_TIMEDOUT;
+    switch (rc) {
+    case CURLE_HTTP_RETURNED_ERROR:
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+        return nea_err_set(err, NEA_ERR_HOST, "cannot fetch %s: the server answered HTTP "
+                           "%ld", where, code);
+    case CURLE_OPERATION_TIMEDOUT:
+        curl_easy_getinfo(c, CURLINFO_CONNECT_TIME_T, &connect_us);
+        if (connect_us == 0)
+            return nea_err_set(err, NEA_ERR_TIMEOUT, "cannot fetch %s: no connection "
+                               "within %u s", where, eo->connect_s);
+        return nea_err_set(err, NEA_ERR_TIMEOUT, "cannot fetch %s: the transfer "
+                           "stalled (less than 1 byte/s for %u s)%s", where, eo->stall_s,
+                           kept);
+    case CURLE_TOO_MANY_REDIRECTS:
+        return nea_err_set(err, NEA_ERR_HOST, "cannot fetch %s: more than %u redirects",
+                           shown, eo->redirects);
+    case CURLE_UNSUPPORTED_PROTOCOL:
+        return nea_err_set(err, NEA_ERR_HOST, "cannot fetch %s: redirected to a refused "
+                           "scheme (only %s): %s", where,
+                           scheme_is(url, "https") ? "https" : "http and https", detail);
+    case CURLE_URL_MALFORMAT:
+        return nea_err_set(err, NEA_ERR_INVALID, "cannot fetch %s: not a valid URL: %s",
+                           shown, detail);
+    case CURLE_SSL_CACERT_BADFILE:
+        return nea_err_set(err, NEA_ERR_IO, "cannot fetch %s: cannot use the CA file %s: "
+                           "%s", where, eo->ca_file ? eo->ca_file : "(system)", detail);
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CONNECT_ERROR:
+        return nea_err_set(err, NEA_ERR_HOST, "cannot fetch %s: TLS: %s", where, detail);
+    case CURLE_WRITE_ERROR:
+        if (x->write_errno)
+            return nea_err_set(err, NEA_ERR_IO, "%s: cannot write: %s", x->part,
+                               strerror(x->write_errno));
+        break;
+    case CURLE_FILE_COULDNT_READ_FILE:
+    case CURLE_READ_ERROR:
+        return nea_err_set(err, NEA_ERR_IO, "cannot fetch %s: %s", where, detail);
+    default:
+        break;
+    }
+    return nea_err_set(err, NEA_ERR_HOST, "cannot fetch %s: %s%s", where, detail, kept);
+}
+
+static int start_over(int fd, const char *part, struct nea_err *err)
+{
+    if (ftruncate(fd, 0) < 0)
+        return nea_err_set(err, NEA_ERR_IO, "%s: cannot truncate: %s", part,
+                           strerror(errno));
+    return NEA_OK;
+}
+
+/* Downloads into part (resuming what is there) until its sha256 matches,
+ * then renames it to final.  Called with the image's lock held. */
+static int download(const char *url, const char *shown, const char *sha256,
+                    const struct nea_fetch_opts *o, const char *dir, const char *part,
+                    const char *final, struct nea_err *err)
+{
+    struct eff_opts eo = {
+        .connect_s = o->connect_timeout_s ? o->connect_timeout_s : DEFAULT_CONNECT_S,
+        .stall_s = o->stall_timeout_s ? o->stall_timeout_s : DEFAULT_STALL_S,
+        .redirects = o->max_redirects ? o->max_redirects : DEFAULT_REDIRECTS,
+        .ca_file = o->ca_file,
+    };
+    NEA_AUTO(fd_closep) int fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return nea_err_set(err, NEA_ERR_IO, "%s: cannot open: %s", part, strerror(errno));
+    NEA_AUTO(easy_cleanupp) CURL *c = curl_easy_init();
+    if (!c)
+        return nea_err_set(err, NEA_ERR_LIBRARY, "libcurl: cannot create a handle");
+    char errbuf[CURL_ERROR_SIZE];
+    struct xfer x = {
+        .curl = c,
+        .fd = fd,
+        .part = part,
+        .pfd = o->progress_fd,
+        .tty = o->progress_fd >= 0 && isatty(o->progress_fd),
+        .shown = shown,
+        .stall_s = eo.stall_s,
+    };
+    if (setup(c, url, &eo, &x, errbuf) < 0)
+        return nea_err_set(err, NEA_ERR_LIBRARY, "libcurl: cannot set the options for "
+                           "%s", shown);
+
+    char got[NEA_SHA256_HEX_LEN + 1];
+    for (int attempt = 0;; attempt++) {
+        struct stat st;
+        if (fstat(fd, &st) < 0 || lseek(fd, st.st_size, SEEK_SET) < 0)
+            return nea_err_set(err, NEA_ERR_IO, "%s: cannot stat: %s", part,
+                               strerror(errno));
+        curl_off_t off = st.st_size;
+        x.base = x.now = off;
+        x.total = 0;
+        x.decile = 0;
+        x.got_body = x.restarted = false;
+        x.write_errno = 0;
+        x.stalled = false;
+        x.seen = 0;
+        x.t0 = x.last = x.seen_at = mono_s();
+        if (off > 0) {
+            char b[32];
+            fmt_bytes(b, sizeof(b), (double)off);
+            say(&x, "resuming at %s", b);
+        }
+        errbuf[0] = '\0';
+        curl_easy_setopt(c, CURLOPT_RESUME_FROM_LARGE, off);
+        CURLcode rc = curl_easy_perform(c);
+        long code = 0;
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+        if (rc == CURLE_HTTP_RETURNED_ERROR && code == 416 && off > 0)
+            rc = CURLE_OK; /* nothing past our end: complete, or longer; the hash tells */
+        if (x.restarted)
+            say(&x, "the server ignored the range request; the download started again "
+                    "from the beginning");
+        if ((rc == CURLE_RANGE_ERROR || rc == CURLE_BAD_DOWNLOAD_RESUME) && off > 0 &&
+            attempt == 0) {
+            say(&x, "the server cannot resume; starting again from the beginning");
+            int r = start_over(fd, part, err);
+            if (r < 0)
+                return r;
+            continue;
+        }
+        if (rc != CURLE_OK) {
+            if (x.bar_shown)
+                dprintf(x.pfd, "\n");
+            if (fstat(fd, &st) == 0 && st.st_size == 0)
+                unlink(part); /* nothing worth resuming */
+            x.now = st.st_size;
+            return transfer_failed(c, rc, url, shown, &eo, &x, errbuf, err);
+        }
+        int r = nea_sha256_fd(fd, part, got, err);
+        if (r < 0)
+            return r;
+        if (strcmp(got, sha256) == 0)
+            break;
+        if (off > 0 && attempt == 0) {
+            /* what was kept may be of another file (the one at the URL changed,
+             * or a 416 because the .part is longer): once more from zero */
+            say(&x, "the resumed download does not match its sha256; starting again "
+                    "from the beginning");
+            r = start_over(fd, part, err);
+            if (r < 0)
+                return r;
+            continue;
+        }
+        unlink(part);
+        return nea_err_set(err, NEA_ERR_INVALID, "%s: the downloaded image has sha256 %s, "
+                           "expected %s; the download was discarded", shown, got, sha256);
+    }
+
+    double el = mono_s() - x.t0;
+    if (x.pfd >= 0) {
+        struct stat st;
+        char b[32] = "?";
+        if (fstat(fd, &st) == 0)
+            fmt_bytes(b, sizeof(b), (double)st.st_size);
+        if (x.tty) {
+            x.now = x.total = st.st_size;
+            progress_show(&x, true);
+        }
+        say(&x, "done, %s in %.1f s, sha256 verified", b, el);
+    }
+
+    if (fchmod(fd, 0644) < 0)
+        return nea_err_set(err, NEA_ERR_IO, "%s: cannot set mode: %s", part,
+                           strerror(errno));
+    if (fsync(fd) < 0)
+        return nea_err_set(err, NEA_ERR_IO, "%s: cannot sync: %s", part, strerror(errno));
+    if (rename(part, final) < 0)
+        return nea_err_set(err, NEA_ERR_IO, "%s: cannot rename into place: %s", final,
+                           strerror(errno));
+    NEA_AUTO(fd_closep) int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || fsync(dfd) < 0)
+        return nea_err_set(err, NEA_ERR_IO, "%s: cannot sync the directory: %s", dir,
+                           strerror(errno));
+    return NEA_OK;
+}
+
+int nea_fetch_image(const char *url, const char *sha256, const struct nea_fetch_opts *o,
+                    char **ret_path, struct nea_err *err)
+{
+    if (!url || !*url)
+        return nea_err_set(err, NEA_ERR_INVALID, "the image URL is empty");
+    NEA_AUTOFREE char *shown = redact_url(url);
+    if (!nea_fetch_is_url(url))
+        return nea_err_set(err, NEA_ERR_INVALID, "%s: not an image URL: expected "
+                           "http://, https:// or file://", shown);
+    if (!scheme_is(url, "http") && !scheme_is(url, "https") && !scheme_is(url, "file"))
+        return nea_err_set(err, NEA_ERR_INVALID, "%s: scheme %.*s is not allowed for "
+                           "images (only http, https and file)", shown,
+                           (int)strcspn(url, ":"), url);
+    if (!sha256 || !*sha256)
+        return nea_err_set(err, NEA_ERR_INVALID, "%s: the image's sha256 is missing; it "
+                           "is required to fetch by URL", shown);
+    if (!valid_sha256(sha256))
+        return nea_err_set(err, NEA_ERR_INVALID, "%s: image sha256 '%.80s' is not 64 "
+                           "lowercase hex digits", shown, sha256);
+    if (!o || !o->cache_dir || !*o->cache_dir)
+        return nea_err_set(err, NEA_ERR_INVALID, "%s: no image cache directory given",
+                           shown);
+
+    int rc = make_dirs(o->cache_dir, err);
+    if (rc < 0)
+        return rc;
+    NEA_AUTOFREE char *final = nea_xasprintf("%s/sha256-%s", o->cache_dir, sha256);
+    NEA_AUTOFREE char *part = nea_xasprintf("%s.part", final);
+    NEA_AUTOFREE char *lockp = nea_xasprintf("%s.lock", final);
+
+    rc = cached(final, err);
+    if (rc < 0)
+        return rc;
+    if (rc == 0) {
+        NEA_AUTO(fd_closep) int lfd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (lfd < 0)
+            return nea_err_set(err, NEA_ERR_IO, "%s: cannot create lock file: %s", lockp,
+                               strerror(errno));
+        /* Blocks while another process or thread fetches the same image; that
+         * one ends by itself (stall and connect timeouts). */
+        while (flock(lfd, LOCK_EX) < 0) {
+            if (errno != EINTR)
+                return nea_err_set(err, NEA_ERR_IO, "%s: cannot lock: %s", lockp,
+                                   strerror(errno));
+        }
+        rc = cached(final, err); /* the one we waited for may have fetched it */
+        if (rc < 0)
+            return rc;
+        if (rc == 0) {
+            pthread_once(&curl_once, curl_init);
+            if (curl_init_rc != CURLE_OK)
+                return nea_err_set(err, NEA_ERR_LIBRARY, "libcurl: cannot initialise: "
+                                   "%s", curl_easy_strerror(curl_init_rc));
+            rc = download(url, shown, sha256, o, o->cache_dir, part, final, err);
+            if (rc < 0)
+                return rc;
+            *ret_path = TAKE_PTR(final);
+            return NEA_OK;
+        }
+    }
+    if (o->progress_fd >= 0)
+        dprintf(o->progress_fd, "%s: already in the cache (%s)\n", shown, final);
+    *ret_path = TAKE_PTR(final);
+    return NEA_OK;
+}

@@ -1,0 +1,59 @@
+/*
+ * nea_fetch.h: appliance images by URL, through libcurl, into a local
+ * content-addressed cache.
+ *
+ * An image is named by its SHA-256, not by its URL: it lands in
+ * CACHE/sha256-HEX, and only ever after the whole file was hashed and
+ * matched.  A file of that name is therefore trusted without hashing it again
+ * (see docs/images.md for why).  Partial downloads are kept in
+ * CACHE/sha256-HEX.part and resumed; CACHE/sha256-HEX.lock serialises
+ * processes and threads fetching the same image.
+ *
+ * Library code: nothing is printed except the progress lines written to the
+ * caller's progress_fd.  Only util headers may be included here.
+ */
+#ifndef NEA_FETCH_H
+#define NEA_FETCH_H
+
+#include <stdbool.h>
+
+#include "nea_err.h"
+
+struct nea_fetch_opts {
+    const char *cache_dir;      /* required; created (0755) if missing */
+    const char *ca_file;        /* NULL: the system CAs; else only this PEM
+                                 * bundle is trusted.  TLS verification is
+                                 * never turned off. */
+    unsigned connect_timeout_s; /* 0: 30 */
+    unsigned stall_timeout_s;   /* abort after this long below 1 byte/s; 0: 60 */
+    unsigned max_redirects;     /* 0: 5 */
+    int progress_fd;            /* -1: silent.  A tty gets one bar rewritten
+                                 * with \r; anything else one line per 10 %
+                                 * or 5 s, and a last line "done". */
+};
+
+/* True when s looks like a URL ("scheme://...", any RFC 3986 scheme), so
+ * that a caller can tell an image URL from a local path.  Whether the scheme
+ * is allowed is nea_fetch_image's business: it takes http, https and file
+ * only, so "ftp://..." is refused with a sentence instead of being read as a
+ * file name. */
+bool nea_fetch_is_url(const char *s);
+
+/* Makes the image at url, whose SHA-256 is sha256 (64 lowercase hex digits),
+ * available in o->cache_dir and sets *ret_path (malloc'd) to the verified
+ * file.  A cached file is returned without touching the network.
+ *
+ * Errors (a sentence in err, URLs without user:password@):
+ *   NEA_ERR_INVALID  bad URL, refused scheme, bad sha256 or options; the
+ *                    downloaded file does not have the expected sha256 (the
+ *                    message names the URL and both sums; nothing is kept)
+ *   NEA_ERR_HOST     the server cannot be reached or refused (HTTP status,
+ *                    TLS verification, too many redirects, cut connection:
+ *                    the part already received is kept and resumed next time)
+ *   NEA_ERR_TIMEOUT  no connection within connect_timeout_s, or a stall
+ *   NEA_ERR_IO       the cache, the CA file or a file:// source
+ *   NEA_ERR_LIBRARY  libcurl could not be initialised */
+int nea_fetch_image(const char *url, const char *sha256, const struct nea_fetch_opts *o,
+                    char **ret_path, struct nea_err *err);
+
+#endif

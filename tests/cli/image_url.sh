@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# Appliance images by URL through the CLI (test:///default): a local HTTP(S)
+# server on 127.0.0.1 (tests/fetch/http_server.py, started and stopped here)
+# serves the image.  apply downloads it once into the content-addressed
+# cache, verifies it, and names the pool volume after its sha256; a wrong
+# sha256, a 404 and an unknown CA fail clearly; --ca-file trusts the server;
+# plan never downloads; a local image with image-sha256 is checked too.
+#   Usage: image_url.sh NEAPROV SRCDIR
+set -uo pipefail
+neaprov=$1 src=$2
+command -v python3 >/dev/null || { echo "skipped: no python3"; exit 77; }
+scratch=$(mktemp -d)
+server_pid=""
+cleanup() {
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  rm -rf "$scratch"
+}
+trap cleanup EXIT
+pass=0 fail=0
+check() { local name=$1; shift; if "$@"; then pass=$((pass+1)); echo "ok: $name"; else fail=$((fail+1)); echo "FAIL: $name"; fi; }
+
+mkfifo "$scratch/keep"
+# the server exits when this script's end of the pipe closes, even on a crash
+/usr/bin/python3 "$src/tests/fetch/http_server.py" --watch-stdin --tls "$scratch" \
+    < "$scratch/keep" > "$scratch/server.out" 2>"$scratch/server.err" &
+server_pid=$!
+exec 9>"$scratch/keep"
+for _ in $(seq 100); do [ -s "$scratch/server.out" ] && break; sleep 0.1; done
+read -r port tlsport sha size < "$scratch/server.out" || { echo "server did not start"; cat "$scratch/server.err"; exit 1; }
+echo "# server on 127.0.0.1:$port (TLS $tlsport), image $size bytes, sha256 $sha"
+stats() { /usr/bin/python3 -c '
+import sys, urllib.request
+print(urllib.request.urlopen("http://127.0.0.1:%s/stats" % sys.argv[1]).read().decode().split()[1])' "$port"; }
+
+mkdir -p "$scratch/plans"
+plan() { # NAME IMAGE SHA256
+  cat > "$scratch/plans/$1.yaml" <<PLAN
+name: $1
+host: test:///default
+storage-pool: default-pool
+networks: [network:default]
+vcpus: 1
+memory-mib: 512
+disk-gib: 2
+image: $2
+image-sha256: $3
+domain-type: qemu
+PLAN
+}
+spec() { # TENANT PLAN
+  cat > "$scratch/$1.yaml" <<SPEC
+tenant: $1
+hardware-plan: $2
+appliance:
+  external-network: network:default
+  ipv4: {mode: static, address: 192.0.2.10, prefix: 24, gateway: 192.0.2.1}
+SPEC
+}
+wrong=9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+plan web "http://127.0.0.1:$port/img" "$sha"
+plan bad "http://127.0.0.1:$port/img" "$wrong"
+plan gone "http://127.0.0.1:$port/404" "$sha"
+plan tls "https://127.0.0.1:$tlsport/img" "$sha"
+spec one web; spec two web; spec three bad; spec four gone; spec five tls
+n=(-p "$scratch/plans" -t "$src/templates/domain.xml")
+
+before=$(stats)
+"$neaprov" plan "${n[@]}" --state "$scratch/p.db" --image-cache "$scratch/cache" "$scratch/one.yaml" >/dev/null 2>&1
+check "plan succeeds" test $? = 0
+check "plan downloads nothing" test "$(stats)" = "$before"
+
+"$neaprov" apply "${n[@]}" --state "$scratch/s1.db" --image-cache "$scratch/cache" \
+    "$scratch/one.yaml" > "$scratch/one.out" 2> "$scratch/one.err"
+check "apply with an image by URL" test $? = 0
+check "the image is in the cache under its sha256" test -f "$scratch/cache/sha256-$sha"
+check "and really has that sha256" test "$(sha256sum < "$scratch/cache/sha256-$sha" | cut -d' ' -f1)" = "$sha"
+check "no partial file is left" test -z "$(ls "$scratch/cache" | grep '\.part$')"
+check "progress is plain lines on a pipe" grep -q "sha256 verified" "$scratch/one.err"
+check "the fetch is a step of apply" grep -q "fetch-image" "$scratch/one.out"
+volumes() { /usr/bin/python3 -c '
+import sqlite3, sys
+print(" ".join(r[0] + ":" + r[1] for r in sqlite3.connect(sys.argv[1]).execute("SELECT volume, state FROM base_images")))' "$1"; }
+check "the pool volume is named by the content" test "$(volumes "$scratch/s1.db")" = "nea-base-${sha:0:16}.img:done"
+after_one=$(stats)
+check "one request for the download" test $((after_one - before)) = 1
+
+"$neaprov" apply "${n[@]}" --state "$scratch/s2.db" --image-cache "$scratch/cache" \
+    "$scratch/two.yaml" > /dev/null 2>&1
+check "a second appliance with the same image" test $? = 0
+check "comes from the cache, no request" test "$(stats)" = "$after_one"
+
+"$neaprov" apply "${n[@]}" --state "$scratch/s3.db" --image-cache "$scratch/cache" \
+    "$scratch/three.yaml" > /dev/null 2> "$scratch/three.err"
+check "a wrong image-sha256 fails the apply (bad input: 2)" test $? = 2
+check "naming both sums" sh -c 'grep -q "$0" "$2" && grep -q "$1" "$2"' "$sha" "$wrong" "$scratch/three.err"
+check "nothing is kept under the wrong name" test ! -e "$scratch/cache/sha256-$wrong"
+check "nor a partial file" test ! -e "$scratch/cache/sha256-$wrong.part"
+"$neaprov" status --json --state "$scratch/s3.db" -c test:///default > "$scratch/three.json" 2>/dev/null
+check "the record says failed, at the fetch" grep -q '"state":"failed","step":"fetch-image"' "$scratch/three.json"
+
+# (a fresh cache: the cache is by content, so the URL would not be asked)
+"$neaprov" apply "${n[@]}" --state "$scratch/s4.db" --image-cache "$scratch/cache-404" \
+    "$scratch/four.yaml" > /dev/null 2> "$scratch/four.err"
+check "a 404 fails the apply" test $? = 1
+check "saying 404" grep -q "404" "$scratch/four.err"
+
+if [ "$tlsport" != 0 ]; then
+  "$neaprov" apply "${n[@]}" --state "$scratch/s5.db" --image-cache "$scratch/cache-tls" \
+      "$scratch/five.yaml" > /dev/null 2> "$scratch/five.err"
+  check "https with an unknown CA is refused" test $? = 1
+  check "saying why (certificate)" grep -qi "certificate" "$scratch/five.err"
+  "$neaprov" apply "${n[@]}" --state "$scratch/s6.db" --image-cache "$scratch/cache-tls" \
+      --ca-file "$scratch/cert.pem" "$scratch/five.yaml" > /dev/null 2> "$scratch/five2.err"
+  check "--ca-file trusts the server" test $? = 0
+  check "and the image is cached" test -f "$scratch/cache-tls/sha256-$sha"
+else
+  echo "skipped TLS: no openssl"
+fi
+
+# a local image with image-sha256: checked before the upload
+cp "$src/hw/images/nea-lab.qcow2" "$scratch/local.qcow2"
+lsha=$(sha256sum < "$scratch/local.qcow2" | cut -d' ' -f1)
+plan localok "$scratch/local.qcow2" "$lsha"
+plan localbad "$scratch/local.qcow2" "$wrong"
+spec six localok; spec seven localbad
+"$neaprov" apply "${n[@]}" --state "$scratch/s7.db" "$scratch/six.yaml" > "$scratch/six.out" 2>&1
+check "a local image with the right sha256" test $? = 0
+check "is uploaded as a content-named qcow2 volume" test "$(volumes "$scratch/s7.db")" = "nea-base-${lsha:0:16}.qcow2:done"
+"$neaprov" apply "${n[@]}" --state "$scratch/s8.db" "$scratch/seven.yaml" > /dev/null 2> "$scratch/seven.err"
+check "a local image with the wrong sha256 is refused (2)" test $? = 2
+check "naming the file and both sums" sh -c 'grep -q "local.qcow2 has sha256 $0" "$2" && grep -q "$1" "$2"' "$lsha" "$wrong" "$scratch/seven.err"
+
+exec 9>&-
+echo "$pass passed, $fail failed"
+[ $fail = 0 ]

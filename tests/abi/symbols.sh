@@ -9,6 +9,9 @@ echo "exported: $syms"
 soname=$(objdump -p "$so" | awk '$1 == "SONAME" {print $2}')
 echo "soname: $soname"
 [ "$soname" = libneaprov.so.1 ] || { echo "unexpected soname" >&2; exit 1; }
+# never unloaded (it registers handlers with libvirt)
+readelf -d "$so" | grep -q 'Flags:.*NODELETE' || { echo "not linked -z nodelete" >&2; exit 1; }
+echo "nodelete: yes"
 # nothing the plugin needs is left undefined but the libraries it links
 if objdump -T "$so" | grep -q ' nea_'; then echo "nea_ symbols visible" >&2; exit 1; fi
 echo ok

@@ -48,7 +48,13 @@ read -r -a cf <<<"$cflags"
 cc -std=c11 -Wall -Werror "${cf[@]}" -o "$prefix/host" "$prefix/host.c" -ldl
 check "the minimal host builds with pkg-config's flags" test $? = 0
 mkdir -p "$prefix/work"
-"$prefix/host" "$plugin" "$datadir/hw/plans" "$datadir/templates/domain.xml" \
+# a sanitizer build's plugin needs its runtime loaded first in a host that
+# was not built with it
+preload=""
+for lib in $(objdump -p "$plugin" | awk '$1 == "NEEDED" && $2 ~ /^lib(asan|ubsan)\./ {print $2}'); do
+  preload="$preload $(cc -print-file-name="$lib")"
+done
+LD_PRELOAD="${preload# }" "$prefix/host" "$plugin" "$datadir/hw/plans" "$datadir/templates/domain.xml" \
     "$prefix/work" >"$prefix/host.log" 2>&1
 rc=$?
 sed 's/^/#   /' "$prefix/host.log" | head -n 20

@@ -31,6 +31,10 @@ _Static_assert((int)NEAPROV_ERR_UNSUPPORTED == (int)NEA_ERR_UNSUPPORTED &&
                    (int)NEAPROV_ERR_HOST == (int)NEA_ERR_HOST,
                "the ABI's status codes are the engine's");
 
+/* The options struct as ABI version 1 defines it (up to ca_file). */
+#define NEA_OPTIONS_V1_SIZE                                                             \
+    (offsetof(struct neaprov_options, ca_file) + sizeof(((struct neaprov_options *)0)->ca_file))
+
 struct neaprov_ctx {
     struct nea_err err;
     char *diag;                 /* spec problems, one per line */
@@ -129,13 +133,16 @@ static int api_open(neaprov_ctx *c, const struct neaprov_options *o)
     int rc = begin(c, false);
     if (rc < 0 || (rc = need_arg(c, o, "the options")) < 0)
         return rc;
-    /* a host built against an older header passes a shorter struct: what
-     * lies beyond it is zero */
+    /* Every host has at least ABI 1's struct; a later ABI's host passes a
+     * longer one, of which this library reads what it knows.  (A library of
+     * a later ABI reads a version 1 host's struct up to its end and takes
+     * the rest as zero.) */
     struct neaprov_options opts = {0};
-    if (o->struct_size < offsetof(struct neaprov_options, ready_timeout_s))
+    if (o->struct_size < NEA_OPTIONS_V1_SIZE)
         return nea_err_set(&c->err, NEAPROV_ERR_USAGE, "the options' struct_size %u is "
-                           "too small; set it to sizeof(struct neaprov_options)",
-                           o->struct_size);
+                           "smaller than ABI version 1's (%zu); set it to "
+                           "sizeof(struct neaprov_options)", o->struct_size,
+                           (size_t)NEA_OPTIONS_V1_SIZE);
     memcpy(&opts, o, o->struct_size < sizeof(opts) ? o->struct_size : sizeof(opts));
     ctx_reset(c);
     c->uri = dup_opt(opts.uri);
@@ -240,8 +247,16 @@ static int spec_loaded(neaprov_ctx *c, int rc, struct nea_diags *d, const char *
     return rc;
 }
 
+/* Output pointers are NULL unless the call succeeds. */
+static void clear_out(void *p)
+{
+    if (p)
+        *(void **)p = NULL;
+}
+
 static int api_spec_load_file(neaprov_ctx *c, const char *path, neaprov_spec **ret)
 {
+    clear_out(ret);
     int rc = begin(c, true);
     if (rc < 0 || (rc = need_arg(c, path, "path")) < 0 || (rc = need_arg(c, ret, "ret")) < 0)
         return rc;
@@ -258,6 +273,7 @@ static int api_spec_load_file(neaprov_ctx *c, const char *path, neaprov_spec **r
 static int api_spec_load_buffer(neaprov_ctx *c, const char *name, const char *buf,
                                 size_t len, neaprov_spec **ret)
 {
+    clear_out(ret);
     int rc = begin(c, true);
     if (rc < 0 || (rc = need_arg(c, buf, "buf")) < 0 || (rc = need_arg(c, ret, "ret")) < 0)
         return rc;
@@ -292,6 +308,7 @@ static void api_spec_free(neaprov_spec *s)
 
 static int api_spec_describe(neaprov_ctx *c, const neaprov_spec *spec, char **json)
 {
+    clear_out(json);
     int rc = begin(c, false);
     if (rc < 0 || (rc = need_arg(c, spec, "spec")) < 0 || (rc = need_arg(c, json, "json")) < 0)
         return rc;
@@ -330,6 +347,7 @@ static int api_render(neaprov_ctx *c, neaprov_spec *spec, const char *out_dir)
 
 static int plan_or_apply(neaprov_ctx *c, neaprov_spec *spec, char **json, bool apply)
 {
+    clear_out(json);
     int rc = begin(c, true);
     if (rc < 0 || (rc = need_arg(c, spec, "spec")) < 0)
         return rc;
@@ -359,6 +377,7 @@ static int api_apply(neaprov_ctx *c, neaprov_spec *spec, char **json)
 
 static int api_status(neaprov_ctx *c, const char *filter, char **json)
 {
+    clear_out(json);
     int rc = begin(c, true);
     if (rc < 0 || (rc = need_arg(c, json, "json")) < 0)
         return rc;
@@ -387,6 +406,7 @@ static int api_destroy(neaprov_ctx *c, const char *which)
 
 static int api_networks(neaprov_ctx *c, const char *uri, char **json)
 {
+    clear_out(json);
     int rc = begin(c, true);
     if (rc < 0 || (rc = need_arg(c, json, "json")) < 0)
         return rc;
@@ -426,6 +446,7 @@ static int api_pool_add(neaprov_ctx *c, const char *range)
 
 static int api_pool_remove(neaprov_ctx *c, const char *range, int force, char **released)
 {
+    clear_out(released);
     struct nea_state *st;
     struct nea_ip a, b;
     int rc = state_of(c, &st);
@@ -442,6 +463,7 @@ static int api_pool_remove(neaprov_ctx *c, const char *range, int force, char **
 
 static int api_pool_list(neaprov_ctx *c, char **json)
 {
+    clear_out(json);
     struct nea_state *st;
     int rc = state_of(c, &st);
     if (rc < 0 || (rc = need_arg(c, json, "json")) < 0)
@@ -479,6 +501,7 @@ static int api_rule_remove(neaprov_ctx *c, const char *tenant, const char *pub)
 
 static int api_rule_list(neaprov_ctx *c, const char *tenant, char **json)
 {
+    clear_out(json);
     struct nea_state *st;
     struct nea_rule r;
     int rc = state_of(c, &st);

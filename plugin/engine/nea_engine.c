@@ -39,6 +39,7 @@ struct host_slot {
 
 struct nea_engine {
     struct nea_engine_opts opts;
+    char *cache_dir;                /* images by URL; NULL: none could be chosen */
     char *fault_op;                 /* owned copy of opts.fault_op */
     struct nea_state *state;
     struct host_slot *hosts;
@@ -55,6 +56,8 @@ const char *nea_disruption_name(enum nea_disruption d)
     return "?";
 }
 
+static char *default_cache_dir(void);
+
 int nea_engine_open(const struct nea_engine_opts *opts, struct nea_engine **ret,
                     struct nea_err *err)
 {
@@ -66,10 +69,14 @@ int nea_engine_open(const struct nea_engine_opts *opts, struct nea_engine **ret,
         e->opts.stop_timeout_s = 60;
     if (!e->opts.ready_timeout_s)
         e->opts.ready_timeout_s = 300;
+    e->cache_dir = opts->image_cache_dir ? nea_xstrdup(opts->image_cache_dir)
+                                         : default_cache_dir();
 
     int rc = nea_state_open(opts->state_path, &e->state, err);
     if (rc < 0) {
         free(e->fault_op);
+    free(e->cache_dir);
+        free(e->cache_dir);
         free(e);
         return rc;
     }
@@ -323,6 +330,9 @@ struct ctx {
     char *disk_volume;
     char *seed_volume;
     char *base_volume;
+    const char *base_format;        /* "qcow2" or "raw" */
+    char *image_file;               /* the image here: the plan's file, or the
+                                     * verified download in the cache */
     struct nea_artifacts art;
     char *live_name;                /* where the appliance is now */
     struct nea_dom_info live;
@@ -336,6 +346,7 @@ static void ctx_clear(struct ctx *c)
     free(c->disk_volume);
     free(c->seed_volume);
     free(c->base_volume);
+    free(c->image_file);
     nea_artifacts_clear(&c->art);
     free(c->live_name);
     nea_dom_info_clear(&c->live);
@@ -349,20 +360,48 @@ static const char *base_name(const char *path)
     return s ? s + 1 : path;
 }
 
-/* The pool volume of a plan's image.  With image-sha256 it is named after
- * the content ("nea-base-<16 hex>.qcow2"), so one upload serves every plan
- * and URL with that image, and a new image never replaces the old one under
- * appliances still built on it; else after the image file. */
-static char *base_volume_name(const struct nea_plan *p)
+/* "qcow2" when the file starts with qcow2's magic, "raw" for anything else
+ * readable, NULL when it cannot be read. */
+static const char *file_format(const char *path)
 {
-    if (!p->image_sha256)
-        return nea_xstrdup(base_name(p->image));
-    const char *name = base_name(p->image);
-    size_t n = strcspn(name, "?#"); /* a URL's query is not its name */
-    bool qcow2 = n >= 6 && !strncmp(name + n - 6, ".qcow2", 6);
-    return nea_xasprintf("nea-base-%.16s.%s", p->image_sha256, qcow2 ? "qcow2" : "img");
+    unsigned char m[4];
+    FILE *f = fopen(path, "rbe");
+    if (!f)
+        return NULL;
+    size_t n = fread(m, 1, sizeof(m), f);
+    fclose(f);
+    return n == 4 && !memcmp(m, "QFI\xfb", 4) ? "qcow2" : "raw";
 }
 
+/* The pool volume of a plan's image and its format.  With image-sha256 the
+ * volume is named after the content ("nea-base-<16 hex>.qcow2" or ".img"),
+ * so one upload serves every plan and URL with that image and a new image
+ * never replaces the old one under appliances still built on it; else after
+ * the image file.  The format comes from the file's first bytes when the
+ * file is at hand (Ubuntu's qcow2 images are called .img), else from the
+ * name the volume was given. */
+static char *base_volume_name(const struct nea_plan *p, const char *file,
+                              const char **ret_format)
+{
+    const char *fmt = file ? file_format(file) : NULL;
+    if (!p->image_sha256) {
+        const char *name = base_name(p->image);
+        size_t n = strlen(name);
+        *ret_format = fmt ? fmt : n >= 6 && !strcmp(name + n - 6, ".qcow2") ? "qcow2" : "raw";
+        return nea_xstrdup(name);
+    }
+    if (!fmt) {
+        const char *name = base_name(p->image);
+        size_t n = strcspn(name, "?#"); /* a URL's query is not its name */
+        fmt = n >= 6 && !strncmp(name + n - 6, ".qcow2", 6) ? "qcow2" : "raw";
+    }
+    *ret_format = fmt;
+    return nea_xasprintf("nea-base-%.16s.%s", p->image_sha256,
+                         !strcmp(fmt, "qcow2") ? "qcow2" : "img");
+}
+
+/* No shared fallback such as /tmp: a cache another user can write to would
+ * let them plant images. */
 static char *default_cache_dir(void)
 {
     if (geteuid() == 0)
@@ -371,8 +410,7 @@ static char *default_cache_dir(void)
     if (xdg && *xdg == '/')
         return nea_xasprintf("%s/neaprov/images", xdg);
     const char *home = getenv("HOME");
-    return home && *home == '/' ? nea_xasprintf("%s/.cache/neaprov/images", home)
-                                : nea_xstrdup("/tmp/neaprov-images");
+    return home && *home == '/' ? nea_xasprintf("%s/.cache/neaprov/images", home) : NULL;
 }
 
 static int render_for(struct nea_engine *e, struct ctx *c, struct nea_err *err)
@@ -510,13 +548,37 @@ static int load_ctx(struct nea_engine *e, struct nea_spec *spec, struct ctx *c,
     c->disk_volume = c->rec && c->rec->disk_volume && !moved
                          ? nea_xstrdup(c->rec->disk_volume)
                          : nea_xasprintf("%s.qcow2", spec->name);
-    c->base_volume = base_volume_name(spec->plan);
+    const struct nea_plan *plan = spec->plan;
+    if (plan->image_path) {
+        c->image_file = nea_xstrdup(plan->image_path);
+    } else if (e->cache_dir) { /* a URL: downloaded already? */
+        NEA_AUTOFREE char *cached = nea_xasprintf("%s/sha256-%s", e->cache_dir,
+                                                  plan->image_sha256);
+        if (access(cached, R_OK) == 0)
+            c->image_file = TAKE_PTR(cached);
+    }
+    c->base_volume = base_volume_name(plan, c->image_file, &c->base_format);
     /* a base image that is neither in the pool nor readable here is the
      * plan's problem: say so before anything is written or created */
     NEA_AUTOFREE char *base_path = NULL;
     rc = nea_host_vol_path(c->host, c->pool, c->base_volume, &base_path, err);
     if (rc < 0)
         return rc;
+    if (!base_path && !c->image_file && plan->image_sha256) {
+        /* not downloaded here, but maybe uploaded from elsewhere under the
+         * other format's name */
+        bool q = !strcmp(c->base_format, "qcow2");
+        NEA_AUTOFREE char *other = nea_xasprintf("nea-base-%.16s.%s", plan->image_sha256,
+                                                 q ? "img" : "qcow2");
+        rc = nea_host_vol_path(c->host, c->pool, other, &base_path, err);
+        if (rc < 0)
+            return rc;
+        if (base_path) {
+            free(c->base_volume);
+            c->base_volume = TAKE_PTR(other);
+            c->base_format = q ? "raw" : "qcow2";
+        }
+    }
     if (!base_path) {
         /* a URL is fetched (into the cache) when apply needs it */
         const char *img = spec->plan->image_path;
@@ -726,37 +788,9 @@ static int step(struct run *r, const char *name, struct nea_err *err)
     return NEA_OK;
 }
 
-/* The image's format, from its name (.qcow2, else raw). */
-static const char *image_format(const char *volume)
-{
-    const char *dot = strrchr(volume, '.');
-    return dot && !strcmp(dot, ".qcow2") ? "qcow2" : "raw";
-}
 
-static int upload_base_image(struct run *r, struct nea_err *err);
-
-/* The base image volume is shared by the pool's appliances: one upload at
- * a time per host and pool (a lock shared by all tenants), and a volume
- * neaprov began but did not finish uploading is uploaded again. */
-static int ensure_base_image(struct run *r, struct nea_err *err)
-{
-    struct ctx *c = r->c;
-    uint8_t h[NEA_SHA256_LEN];
-    char hex[NEA_SHA256_HEX_LEN + 1];
-    NEA_AUTOFREE char *where = nea_xasprintf("%s\n%s", c->uri, c->pool);
-    nea_sha256(where, strlen(where), h);
-    nea_hex(h, sizeof(h), hex);
-    NEA_AUTOFREE char *key = nea_xasprintf("pool-%.16s", hex);
-    int lock = -1;
-    int rc = nea_state_lock_wait(r->e->state, key, &lock, err);
-    if (rc < 0)
-        return rc;
-    rc = upload_base_image(r, err);
-    nea_state_unlock(lock);
-    return rc;
-}
-
-static int upload_base_image(struct run *r, struct nea_err *err)
+/* Whether the base image volume is in the pool, complete. */
+static int base_image_ready(struct run *r, bool *ready, struct nea_err *err)
 {
     struct ctx *c = r->c;
     NEA_AUTOFREE char *path = NULL;
@@ -765,52 +799,95 @@ static int upload_base_image(struct run *r, struct nea_err *err)
     if (rc == NEA_OK)
         rc = nea_state_base_image(r->e->state, c->uri, c->pool, c->base_volume, &recorded,
                                   err);
-    if (rc < 0 || (path && (!recorded || !strcmp(recorded, "done"))))
-        return rc;
+    /* a volume neaprov began but did not finish uploading is not ready */
+    *ready = rc == NEA_OK && path && (!recorded || !strcmp(recorded, "done"));
+    return rc;
+}
+
+/* The image as a verified local file: a URL is downloaded into the cache
+ * (resumed, checked against image-sha256; the cache has its own lock, so
+ * no pool is held up by a download), a local file with image-sha256 is
+ * hashed.  Then the volume's name and format follow the content. */
+static int image_at_hand(struct run *r, struct nea_err *err)
+{
+    struct ctx *c = r->c;
     const struct nea_plan *plan = c->spec->plan;
-    const char *image = plan->image_path;
-    NEA_AUTOFREE char *fetched = NULL;
-    if (!image) {
-        /* a URL: into the local cache (resumed, verified), then uploaded */
+    int rc;
+    if (!plan->image_path) {
+        if (!r->e->cache_dir) {
+            NEA_AUTOFREE char *shown = nea_url_redact(plan->image);
+            return nea_err_set(err, NEA_ERR_INVALID, "%s: image %s must be downloaded, but "
+                               "there is no cache directory (no HOME or XDG_CACHE_HOME); "
+                               "give one (--image-cache)", plan->path, shown);
+        }
         rc = step(r, "fetch-image", err);
         if (rc < 0)
             return rc;
-        NEA_AUTOFREE char *cache = r->e->opts.image_cache_dir
-                                       ? nea_xstrdup(r->e->opts.image_cache_dir)
-                                       : default_cache_dir();
-        struct nea_fetch_opts fo = {.cache_dir = cache,
+        struct nea_fetch_opts fo = {.cache_dir = r->e->cache_dir,
                                     .ca_file = r->e->opts.ca_file,
                                     .progress_fd = r->e->opts.fetch_progress_fd > 0
                                                        ? r->e->opts.fetch_progress_fd
                                                        : -1};
+        char *fetched = NULL;
         rc = nea_fetch_image(plan->image, plan->image_sha256, &fo, &fetched, err);
         if (rc < 0)
             return rc;
-        image = fetched;
+        free(c->image_file);
+        c->image_file = fetched;
     } else if (plan->image_sha256) {
         /* a local file with a checksum: it must be the file the plan means */
         char hex[NEA_SHA256_HEX_LEN + 1];
-        rc = nea_sha256_file(image, hex, err);
+        rc = nea_sha256_file(c->image_file, hex, err);
         if (rc < 0)
             return rc;
         if (strcmp(hex, plan->image_sha256))
             return nea_err_set(err, NEA_ERR_INVALID, "%s: image %s has sha256 %s, but "
                                "image-sha256 says %s; nothing was uploaded", plan->path,
-                               image, hex, plan->image_sha256);
+                               c->image_file, hex, plan->image_sha256);
     }
-    rc = step(r, "upload-base-image", err);
+    free(c->base_volume);
+    c->base_volume = base_volume_name(plan, c->image_file, &c->base_format);
+    return NEA_OK;
+}
+
+/* The base image volume is shared by the pool's appliances: one upload at
+ * a time per host and pool (a lock shared by all tenants), and a volume
+ * neaprov began but did not finish uploading is uploaded again. */
+static int ensure_base_image(struct run *r, struct nea_err *err)
+{
+    struct ctx *c = r->c;
+    bool ready;
+    int rc = base_image_ready(r, &ready, err);
+    if (rc < 0 || ready)
+        return rc;
+    rc = image_at_hand(r, err);
     if (rc < 0)
         return rc;
-    rc = nea_state_set_base_image(r->e->state, c->uri, c->pool, c->base_volume,
-                                  "uploading", err);
+    uint8_t h[NEA_SHA256_LEN];
+    char hex[NEA_SHA256_HEX_LEN + 1];
+    NEA_AUTOFREE char *where = nea_xasprintf("%s\n%s", c->uri, c->pool);
+    nea_sha256(where, strlen(where), h);
+    nea_hex(h, sizeof(h), hex);
+    NEA_AUTOFREE char *key = nea_xasprintf("pool-%.16s", hex);
+    int lock = -1;
+    rc = nea_state_lock_wait(r->e->state, key, &lock, err);
     if (rc < 0)
         return rc;
-    rc = nea_host_vol_upload_file(c->host, c->pool, c->base_volume,
-                                  image_format(c->base_volume), image, err);
-    if (rc < 0)
-        return rc;
-    return nea_state_set_base_image(r->e->state, c->uri, c->pool, c->base_volume, "done",
-                                    err);
+    /* someone else may have uploaded it while this run fetched */
+    rc = base_image_ready(r, &ready, err);
+    if (rc == NEA_OK && !ready)
+        rc = step(r, "upload-base-image", err);
+    if (rc == NEA_OK && !ready)
+        rc = nea_state_set_base_image(r->e->state, c->uri, c->pool, c->base_volume,
+                                      "uploading", err);
+    if (rc == NEA_OK && !ready)
+        rc = nea_host_vol_upload_file(c->host, c->pool, c->base_volume, c->base_format,
+                                      c->image_file, err);
+    if (rc == NEA_OK && !ready)
+        rc = nea_state_set_base_image(r->e->state, c->uri, c->pool, c->base_volume, "done",
+                                      err);
+    nea_state_unlock(lock);
+    return rc;
 }
 
 static int ensure_disk(struct run *r, bool replace, struct nea_err *err)
@@ -847,7 +924,7 @@ static int ensure_disk(struct run *r, bool replace, struct nea_err *err)
     }
     return nea_host_vol_create_overlay(c->host, c->pool, c->disk_volume,
                                        (uint64_t)c->spec->plan->disk_gib << 30, base,
-                                       image_format(c->base_volume), err);
+                                       c->base_format, err);
 }
 
 static int ensure_seed(struct run *r, struct nea_err *err)
@@ -1229,43 +1306,58 @@ static int wait_ready(struct nea_engine *e, struct ctx *c, struct nea_err *err)
     const struct nea_ip *ip = s->ipv4.mode == NEA_V4_STATIC   ? &s->ipv4.address
                               : s->ipv6.mode == NEA_V6_STATIC ? &s->ipv6.address
                                                               : NULL;
-    /* DHCP/SLAAC: the address the guest agent or the host's ARP table
-     * reports for our MAC, then the same probe */
-    struct nea_ip learned = {0};
+    /* DHCP/SLAAC: the addresses the guest agent or an ARP table reports for
+     * our MAC, asked again each round (a lease may change, an ARP entry may
+     * be stale), each probed the same way */
+    bool learned_any = false;
     char mac[18];
     nea_mac_format(s->mac, mac);
     progress(e, s->tenant, "wait-ready", 99);
+    /* while no source has answered at all, wait this long before settling
+     * for "running" (an image without a guest agent on a bridge where the
+     * host learns no ARP entry) */
+    unsigned grace = e->opts.ready_timeout_s < 180 ? e->opts.ready_timeout_s : 180;
     struct timespec t0, now;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        time_t elapsed = now.tv_sec - t0.tv_sec;
         if (!ip) {
             NEA_AUTOFREE char *addrs = NULL;
             struct nea_err scratch = {0};
             int arc = nea_host_dom_addresses(c->host, s->name, mac, &addrs, &scratch);
-            if (arc == NEA_ERR_UNSUPPORTED) {
+            if (arc == NEA_ERR_UNSUPPORTED ||
+                (arc == NEA_ERR_BUSY && !learned_any && elapsed >= (time_t)grace)) {
                 /* nothing can tell the address: running is all we know */
                 nea_state_event(e->state, s->tenant, "readiness", scratch.msg, NULL);
                 return NEA_OK;
             }
-            if (arc == NEA_OK && addrs && *addrs) {
-                char first[NEA_IP_STRLEN + 1];
-                snprintf(first, sizeof(first), "%.*s", (int)strcspn(addrs, " "), addrs);
-                if (nea_ip_parse(first, &learned) > 0)
-                    ip = &learned;
+            for (char *save = NULL, *a = addrs ? strtok_r(addrs, " ", &save) : NULL; a;
+                 a = strtok_r(NULL, " ", &save)) {
+                struct nea_ip cand;
+                if (nea_ip_parse(a, &cand) <= 0)
+                    continue;
+                learned_any = true;
+                if (tcp_probe(&cand, 22, 1000))
+                    return NEA_OK;
             }
-        }
-        if (ip && tcp_probe(ip, 22, 1000))
+        } else if (tcp_probe(ip, 22, 1000)) {
             return NEA_OK;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if (now.tv_sec - t0.tv_sec >= (time_t)e->opts.ready_timeout_s)
+        }
+        if (elapsed >= (time_t)e->opts.ready_timeout_s)
             break;
         sleep(1);
     }
-    if (!ip)
+    if (!ip && !learned_any)
         return nea_err_set(err, NEA_ERR_TIMEOUT, "appliance %s is running but no address "
                            "of it (MAC %s) became known within %u s (no guest agent "
                            "answer and no ARP entry on the host); check DHCP on the "
                            "external network", s->name, mac, e->opts.ready_timeout_s);
+    if (!ip)
+        return nea_err_set(err, NEA_ERR_TIMEOUT, "appliance %s is running but did not "
+                           "answer on port 22 of any address reported for MAC %s within "
+                           "%u s; check the bridge, the addresses and the console log",
+                           s->name, mac, e->opts.ready_timeout_s);
     char a[NEA_IP_STRLEN];
     nea_ip_format(ip, a);
     return nea_err_set(err, NEA_ERR_TIMEOUT, "appliance %s is running but did not "
@@ -1467,8 +1559,10 @@ int nea_engine_status(struct nea_engine *e, const char *filter,
             continue;
         }
         /* the test driver makes addresses up: show none there */
-        if (info.state == NEA_DOM_RUNNING && d->mac && !nea_host_is_test(h))
-            nea_host_dom_addresses(h, d->name, d->mac, &st->addresses, &herr);
+        if (info.state == NEA_DOM_RUNNING && d->mac && !nea_host_is_test(h)) {
+            struct nea_err aerr = {0}; /* none known is not a failure of status */
+            nea_host_dom_addresses(h, d->name, d->mac, &st->addresses, &aerr);
+        }
         switch (info.state) {
         case NEA_DOM_MISSING: st->live = "missing"; break;
         case NEA_DOM_RUNNING: st->live = "running"; break;

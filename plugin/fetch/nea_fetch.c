@@ -8,6 +8,8 @@
  * removing a lock file lets a third process lock a fresh inode while the
  * second still holds the old one).  The final name is only ever created by
  * renaming a .part whose SHA-256 matched, so a file of that name is trusted.
+ * The hash is computed as the bytes are written (after hashing what a resumed
+ * .part already held), not by reading the file again afterwards.
  *
  * It must not print anything but progress lines to the caller's fd, and must
  * never show the user:password@ part of a URL.
@@ -79,35 +81,6 @@ static bool scheme_is(const char *url, const char *scheme)
     return strncasecmp(url, scheme, n) == 0 && strncmp(url + n, "://", 3) == 0;
 }
 
-/* The URL as it may be shown: without "user:password@" in the authority. */
-static char *redact_url(const char *url)
-{
-    const char *sep = strstr(url, "://");
-    size_t start = sep ? (size_t)(sep - url) + 3 : 0;
-    size_t end = start + strcspn(url + start, "/?#");
-    const char *at = NULL;
-    for (size_t i = start; i < end; i++)
-        if (url[i] == '@')
-            at = url + i;
-    if (!at)
-        return nea_xstrdup(url);
-    return nea_xasprintf("%.*s%s", (int)start, url, at + 1);
-}
-
-/* The "user:password" of url, or NULL: to scrub it from libcurl's messages. */
-static char *userinfo_of(const char *url)
-{
-    const char *sep = strstr(url, "://");
-    size_t start = sep ? (size_t)(sep - url) + 3 : 0;
-    size_t end = start + strcspn(url + start, "/?#");
-    const char *at = NULL;
-    for (size_t i = start; i < end; i++)
-        if (url[i] == '@')
-            at = url + i;
-    if (!at || at == url + start)
-        return NULL;
-    return nea_xstrndup(url + start, (size_t)(at - (url + start)));
-}
 
 static bool valid_sha256(const char *s)
 {
@@ -142,6 +115,12 @@ static int make_dirs(const char *dir, struct nea_err *err)
     struct stat st;
     if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
         return nea_err_set(err, NEA_ERR_IO, "image cache %s is not a directory", dir);
+    /* whoever can write the cache decides what the appliances boot */
+    if ((st.st_uid != geteuid() && st.st_uid != 0) || (st.st_mode & 022))
+        return nea_err_set(err, NEA_ERR_IO, "image cache %s is owned by uid %u or writable "
+                           "by others (mode %04o); it must belong to this user (or root) "
+                           "and be writable by it alone", dir, (unsigned)st.st_uid,
+                           (unsigned)(st.st_mode & 07777));
     return NEA_OK;
 }
 
@@ -149,8 +128,8 @@ static int make_dirs(const char *dir, struct nea_err *err)
 static int cached(const char *path, struct nea_err *err)
 {
     struct stat st;
-    if (stat(path, &st) == 0) {
-        if (!S_ISREG(st.st_mode))
+    if (lstat(path, &st) == 0) {
+        if (!S_ISREG(st.st_mode)) /* a symbolic link is not trusted either */
             return nea_err_set(err, NEA_ERR_IO, "%s: is in the image cache but is not "
                                "a regular file", path);
         return 1;
@@ -167,6 +146,10 @@ struct xfer {
     int fd;                 /* the .part */
     const char *part;
     int write_errno;
+    /* the SHA-256 of the .part's bytes [0, hashed): every byte written goes
+     * through it, and every truncation starts it again */
+    struct nea_sha256 sha;
+    off_t hashed;
     bool restarted;         /* a 200 to a Range request: started again at 0 */
     bool got_body;
     /* stall: no new byte for stall_s (libcurl's low-speed check averages over
@@ -329,6 +312,8 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *ud)
             x->base = 0;
             x->total = 0;
             x->restarted = true;
+            nea_sha256_init(&x->sha);
+            x->hashed = 0;
         }
     }
     const char *p = data;
@@ -341,6 +326,8 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *ud)
             x->write_errno = errno;
             return 0; /* libcurl ends the transfer with CURLE_WRITE_ERROR */
         }
+        nea_sha256_update(&x->sha, p, (size_t)n);
+        x->hashed += n;
         p += n;
         left -= (size_t)n;
     }
@@ -395,7 +382,7 @@ static int transfer_failed(CURL *c, CURLcode rc, const char *url, const char *sh
                            const struct eff_opts *eo, const struct xfer *x,
                            const char *errbuf, struct nea_err *err)
 {
-    NEA_AUTOFREE char *cred = userinfo_of(url);
+    NEA_AUTOFREE char *cred = nea_url_userinfo(url);
     const char *detail = errbuf[0] ? errbuf : curl_easy_strerror(rc);
     if (cred && strstr(detail, cred))
         detail = curl_easy_strerror(rc);
@@ -406,7 +393,7 @@ static int transfer_failed(CURL *c, CURLcode rc, const char *url, const char *sh
     curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &eff);
     NEA_AUTOFREE char *where = NULL;
     if (redirects > 0 && eff) {
-        NEA_AUTOFREE char *e = redact_url(eff);
+        NEA_AUTOFREE char *e = nea_url_redact(eff);
         where = nea_xasprintf("%s (redirected to %s)", shown, e);
     } else {
         where = nea_xstrdup(shown);
@@ -466,6 +453,32 @@ static int transfer_failed(CURL *c, CURLcode rc, const char *url, const char *sh
     return nea_err_set(err, NEA_ERR_HOST, "cannot fetch %s: %s%s", where, detail, kept);
 }
 
+/* Starts x->sha again with the .part's first len bytes (what a resume appends
+ * to); the same error as nea_sha256_fd's. */
+static int hash_kept(struct xfer *x, off_t len, struct nea_err *err)
+{
+    nea_sha256_init(&x->sha);
+    x->hashed = 0;
+    if (len == 0)
+        return NEA_OK;
+    enum { CHUNK = 1 << 20 };
+    NEA_AUTOFREE uint8_t *buf = nea_xmalloc(CHUNK);
+    while (x->hashed < len) {
+        size_t want = len - x->hashed < CHUNK ? (size_t)(len - x->hashed) : CHUNK;
+        ssize_t n = pread(x->fd, buf, want, x->hashed);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return nea_err_set(err, NEA_ERR_IO, "%s: cannot read: %s", x->part,
+                               strerror(errno));
+        if (n == 0)
+            break; /* cannot happen under the lock; download() checks hashed */
+        nea_sha256_update(&x->sha, buf, (size_t)n);
+        x->hashed += n;
+    }
+    return NEA_OK;
+}
+
 static int start_over(int fd, const char *part, struct nea_err *err)
 {
     if (ftruncate(fd, 0) < 0)
@@ -486,7 +499,7 @@ static int download(const char *url, const char *shown, const char *sha256,
         .redirects = o->max_redirects ? o->max_redirects : DEFAULT_REDIRECTS,
         .ca_file = o->ca_file,
     };
-    NEA_AUTO(fd_closep) int fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    NEA_AUTO(fd_closep) int fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0)
         return nea_err_set(err, NEA_ERR_IO, "%s: cannot open: %s", part, strerror(errno));
     NEA_AUTO(easy_cleanupp) CURL *c = curl_easy_init();
@@ -513,6 +526,9 @@ static int download(const char *url, const char *shown, const char *sha256,
             return nea_err_set(err, NEA_ERR_IO, "%s: cannot stat: %s", part,
                                strerror(errno));
         curl_off_t off = st.st_size;
+        int r = hash_kept(&x, st.st_size, err);
+        if (r < 0)
+            return r;
         x.base = x.now = off;
         x.total = 0;
         x.decile = 0;
@@ -539,7 +555,7 @@ static int download(const char *url, const char *shown, const char *sha256,
         if ((rc == CURLE_RANGE_ERROR || rc == CURLE_BAD_DOWNLOAD_RESUME) && off > 0 &&
             attempt == 0) {
             say(&x, "the server cannot resume; starting again from the beginning");
-            int r = start_over(fd, part, err);
+            r = start_over(fd, part, err);
             if (r < 0)
                 return r;
             continue;
@@ -552,9 +568,18 @@ static int download(const char *url, const char *shown, const char *sha256,
             x.now = st.st_size;
             return transfer_failed(c, rc, url, shown, &eo, &x, errbuf, err);
         }
-        int r = nea_sha256_fd(fd, part, got, err);
-        if (r < 0)
-            return r;
+        /* x.sha holds what was kept and all that was written since (a 416
+         * wrote nothing: the .part as it is).  Should the file not be exactly
+         * those bytes, hash it again rather than trust the sum. */
+        if (fstat(fd, &st) == 0 && st.st_size == x.hashed) {
+            uint8_t sum[NEA_SHA256_LEN];
+            nea_sha256_final(&x.sha, sum);
+            nea_hex(sum, sizeof(sum), got);
+        } else {
+            r = nea_sha256_fd(fd, part, got, err);
+            if (r < 0)
+                return r;
+        }
         if (strcmp(got, sha256) == 0)
             break;
         if (off > 0 && attempt == 0) {
@@ -605,7 +630,7 @@ int nea_fetch_image(const char *url, const char *sha256, const struct nea_fetch_
 {
     if (!url || !*url)
         return nea_err_set(err, NEA_ERR_INVALID, "the image URL is empty");
-    NEA_AUTOFREE char *shown = redact_url(url);
+    NEA_AUTOFREE char *shown = nea_url_redact(url);
     if (!nea_fetch_is_url(url))
         return nea_err_set(err, NEA_ERR_INVALID, "%s: not an image URL: expected "
                            "http://, https:// or file://", shown);
@@ -634,7 +659,7 @@ int nea_fetch_image(const char *url, const char *sha256, const struct nea_fetch_
     if (rc < 0)
         return rc;
     if (rc == 0) {
-        NEA_AUTO(fd_closep) int lfd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        NEA_AUTO(fd_closep) int lfd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
         if (lfd < 0)
             return nea_err_set(err, NEA_ERR_IO, "%s: cannot create lock file: %s", lockp,
                                strerror(errno));

@@ -766,8 +766,9 @@ static void read_plan_tree(struct ctx *c, const struct nea_ynode *root,
         get_uint(c, v[P_DISK], "disk-gib", 1, 65536, &p->disk_gib);
     if (v[P_IMAGE] && (s = get_str(c, v[P_IMAGE], "image", 4096))) {
         if (strstr(s, "://") && !is_url(s)) {
+            NEA_AUTOFREE char *shown = nea_url_redact(s);
             err_at(c, v[P_IMAGE], "image \"%s\" must be a path or an http://, "
-                   "https:// or file:// URL", s);
+                   "https:// or file:// URL", shown);
         } else {
             p->image = nea_xstrdup(s);
             if (s[0] == '/') {
@@ -1126,9 +1127,16 @@ char *nea_spec_canonical(const struct nea_spec *s)
     nea_uuid_format(s->uuid, uuid);
     fprintf(f, "format=1\ntenant=%s\nplan=%s\nhost=%s\npool=%s\n", s->tenant,
             p->name, p->host, p->storage_pool);
-    fprintf(f, "vcpus=%u\nmemory-mib=%u\ndisk-gib=%u\nimage=%s\nimage-sha256=%s\n",
-            p->vcpus, p->memory_mib, p->disk_gib, p->image,
-            p->image_sha256 ? p->image_sha256 : "");
+    /* An image with a checksum is that content wherever it comes from: a new
+     * mirror or credentials in its URL change nothing (and are not stored);
+     * only a new sha256 is a new disk.  A URL always has one. */
+    if (p->image_sha256)
+        fprintf(f, "vcpus=%u\nmemory-mib=%u\ndisk-gib=%u\nimage=sha256:%s\n"
+                "image-sha256=%s\n", p->vcpus, p->memory_mib, p->disk_gib,
+                p->image_sha256, p->image_sha256);
+    else
+        fprintf(f, "vcpus=%u\nmemory-mib=%u\ndisk-gib=%u\nimage=%s\nimage-sha256=\n",
+                p->vcpus, p->memory_mib, p->disk_gib, p->image);
     fprintf(f, "machine=%s\ndomain-type=%s\n", p->machine,
             nea_domain_type_name(p->domain_type));
     if (p->cdrom_bus)

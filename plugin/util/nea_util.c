@@ -171,3 +171,34 @@ int nea_mkdir_p(const char *dir, unsigned mode)
     }
     return mkdir(p, (mode_t)mode) < 0 && errno != EEXIST ? -1 : 0;
 }
+
+/* Where a URL's authority starts, and its last '@' (NULL: none). */
+static const char *url_userinfo_end(const char *url, size_t *start)
+{
+    const char *sep = strstr(url, "://");
+    *start = sep ? (size_t)(sep - url) + 3 : 0;
+    size_t end = *start + strcspn(url + *start, "/?#");
+    const char *at = NULL;
+    for (size_t i = *start; i < end; i++)
+        if (url[i] == '@')
+            at = url + i;
+    return at;
+}
+
+char *nea_url_redact(const char *url)
+{
+    size_t start;
+    const char *at = url_userinfo_end(url, &start);
+    if (!at)
+        return nea_xstrdup(url);
+    return nea_xasprintf("%.*s%s", (int)start, url, at + 1);
+}
+
+char *nea_url_userinfo(const char *url)
+{
+    size_t start;
+    const char *at = url_userinfo_end(url, &start);
+    if (!at || at == url + start)
+        return NULL;
+    return nea_xstrndup(url + start, (size_t)(at - (url + start)));
+}

@@ -911,7 +911,7 @@ int nea_host_dom_addresses(struct nea_host *h, const char *name, const char *mac
         abort();
     static const unsigned sources[] = {VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT,
                                        VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_ARP};
-    bool any = false, agent_booting = false;
+    bool any = false, agent_booting = false, answered = false;
     int failed = 0;
     NEA_AUTOFREE char *why = NULL;
     for (size_t s = 0; s < NEA_ARRAY_SIZE(sources) && !any; s++) {
@@ -926,6 +926,8 @@ int nea_host_dom_addresses(struct nea_host *h, const char *name, const char *mac
                 agent_booting = true;
             if (!why)
                 why = nea_xstrdup(lv_msg());
+        } else {
+            answered = true;
         }
         for (int i = 0; i < n; i++) {
             if (ifs[i]->hwaddr && !strcasecmp(ifs[i]->hwaddr, mac))
@@ -952,12 +954,17 @@ int nea_host_dom_addresses(struct nea_host *h, const char *name, const char *mac
         }
     }
     fclose(f);
-    if (failed == (int)NEA_ARRAY_SIZE(sources) && !local && !agent_booting) {
+    if (!answered && !any && !local && !agent_booting) {
         free(buf);
         return nea_err_set(err, NEA_ERR_UNSUPPORTED, "%s: neither the guest agent nor "
                            "the ARP table can tell the addresses of domain %s: %s",
                            h->uri, name, why ? why : "unknown error");
     }
     *ret = buf;
+    if (!answered && !any) /* the agent may answer later, an ARP entry appear */
+        return nea_err_set(err, NEA_ERR_BUSY, "%s: no address of domain %s is known yet "
+                           "(%s)", h->uri, name,
+                           agent_booting ? "the guest agent does not answer"
+                                         : "no guest agent and no ARP entry");
     return NEA_OK;
 }

@@ -112,8 +112,10 @@ int nea_host_dom_set_live_metadata(struct nea_host *h, const char *name,
 /* The guest's IP addresses on the NIC with this MAC (link-local ones left
  * out), as the guest agent or else the host's ARP table knows them (libvirt's,
  * then, for a host on this machine, the kernel's /proc/net/arp); "" when none
- * is known yet (also while the guest agent does not answer yet);
- * NEA_ERR_UNSUPPORTED when no source works on this host. */
+ * is known yet although a source answered; NEA_ERR_BUSY with *ret set to ""
+ * while no source has answered but one may (the guest agent does not answer
+ * yet; the kernel's table has no entry yet); NEA_ERR_UNSUPPORTED when no
+ * source works on this host. */
 int nea_host_dom_addresses(struct nea_host *h, const char *name, const char *mac,
                            char **ret, struct nea_err *err);
 /* Appends to out the complete entries for mac of a table in /proc/net/arp's

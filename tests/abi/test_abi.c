@@ -128,12 +128,18 @@ static void test_usage_errors(void **state)
     struct neaprov_options tiny = {.struct_size = 4};
     assert_int_equal(P->open(c, &tiny), NEAPROV_ERR_USAGE);
     assert_non_null(strstr(P->last_error(c), "struct_size"));
-    /* a host built against a shorter options struct: the rest is zero */
-    struct neaprov_options o = {.struct_size = offsetof(struct neaprov_options, progress),
+    /* one byte short of ABI 1's struct: refused, not read past its end */
+    struct neaprov_options o = {.struct_size = sizeof(o) - 1,
                                 .template_path = NEA_TEMPLATE,
                                 .plan_dirs = plans,
                                 .n_plan_dirs = 1};
+    assert_int_equal(P->open(c, &o), NEAPROV_ERR_USAGE);
+    o.struct_size = sizeof(o);
     assert_int_equal(P->open(c, &o), NEAPROV_OK);
+    /* output pointers are NULL after a failure */
+    json = (char *)&o;
+    assert_int_equal(P->pool_list(c, &json), NEAPROV_ERR_USAGE);
+    assert_null(json);
     /* no state database: render works, deploying refuses */
     assert_int_equal(P->status(c, NULL, &json), NEAPROV_ERR_USAGE);
     assert_non_null(strstr(P->last_error(c), "state"));

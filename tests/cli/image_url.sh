@@ -117,6 +117,38 @@ else
   echo "skipped TLS: no openssl"
 fi
 
+# the same image from another URL, with credentials: not a new disk, and
+# the credentials are never shown or stored
+plan cred "http://nea:s3cret@127.0.0.1:$port/img?mirror=2" "$sha"
+spec eight cred
+"$neaprov" apply "${n[@]}" --state "$scratch/s9.db" --image-cache "$scratch/cache" \
+    "$scratch/eight.yaml" > "$scratch/eight.out" 2>&1
+check "an image URL with credentials" test $? = 0
+sed -i "s/hardware-plan: cred/hardware-plan: web/" "$scratch/eight.yaml"
+"$neaprov" plan --json "${n[@]}" --state "$scratch/s9.db" -c test:///default \
+    "$scratch/eight.yaml" > "$scratch/eight.json" 2>&1
+check "a new URL for the same sha256 is no image change" sh -c '! grep -q "\"field\":\"image" "$0"' "$scratch/eight.json"
+check "the password is in no output" sh -c '! grep -q s3cret "$0" "$1"' "$scratch/eight.out" "$scratch/eight.json"
+check "nor in the state database" sh -c '! grep -aq s3cret "$0"' "$scratch/s9.db"
+if [ "$tlsport" != 0 ]; then
+  plan tlsname "https://localhost:$tlsport/img" "$sha"
+  spec nine tlsname
+  "$neaprov" apply "${n[@]}" --state "$scratch/s10.db" --image-cache "$scratch/cache-name" \
+      --ca-file "$scratch/cert.pem" "$scratch/nine.yaml" > /dev/null 2> "$scratch/nine.err"
+  check "a certificate for 127.0.0.1 is refused for localhost" test $? = 1
+fi
+
+# a cache others can write to is refused, and so is a planted link
+mkdir -p "$scratch/shared" && chmod 0777 "$scratch/shared"
+"$neaprov" apply "${n[@]}" --state "$scratch/s12.db" --image-cache "$scratch/shared" \
+    "$scratch/one.yaml" > /dev/null 2> "$scratch/shared.err"
+check "a world-writable cache is refused" test $? = 1
+check "saying why" grep -q "writable by others" "$scratch/shared.err"
+mkdir -p "$scratch/planted" && ln -s /etc/hostname "$scratch/planted/sha256-$sha"
+"$neaprov" apply "${n[@]}" --state "$scratch/s13.db" --image-cache "$scratch/planted" \
+    "$scratch/one.yaml" > /dev/null 2> "$scratch/planted.err"
+check "a symbolic link in the cache is not trusted" test $? = 1
+
 # a local image with image-sha256: checked before the upload
 cp "$src/hw/images/nea-lab.qcow2" "$scratch/local.qcow2"
 lsha=$(sha256sum < "$scratch/local.qcow2" | cut -d' ' -f1)
@@ -129,6 +161,12 @@ check "is uploaded as a content-named qcow2 volume" test "$(volumes "$scratch/s7
 "$neaprov" apply "${n[@]}" --state "$scratch/s8.db" "$scratch/seven.yaml" > /dev/null 2> "$scratch/seven.err"
 check "a local image with the wrong sha256 is refused (2)" test $? = 2
 check "naming the file and both sums" sh -c 'grep -q "local.qcow2 has sha256 $0" "$2" && grep -q "$1" "$2"' "$lsha" "$wrong" "$scratch/seven.err"
+# a qcow2 image called .img (as Ubuntu's are): the content decides
+cp "$scratch/local.qcow2" "$scratch/cloud.img"
+plan imgname "$scratch/cloud.img" "$lsha"
+spec ten imgname
+"$neaprov" apply "${n[@]}" --state "$scratch/s11.db" "$scratch/ten.yaml" > /dev/null 2>&1
+check "a qcow2 image named .img is a qcow2 volume" test "$(volumes "$scratch/s11.db")" = "nea-base-${lsha:0:16}.qcow2:done"
 
 exec 9>&-
 echo "$pass passed, $fail failed"

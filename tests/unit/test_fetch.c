@@ -351,6 +351,25 @@ static void test_range_not_satisfiable(void **state)
     assert_string_equal(last, "/img -");
 }
 
+/* A .part of junk shorter than the image: resumed with 206, the sum (of the
+ * kept junk and the streamed rest) does not match, once more from zero. */
+static void test_resume_junk_part(void **state)
+{
+    (void)state;
+    struct nea_fetch_opts o = opts();
+    struct nea_err e = {0};
+    NEA_AUTOFREE char *u = url("/img");
+    NEA_AUTOFREE char *part = cache_path(".part");
+    write_part(part, 1000);
+    int before = requests(NULL);
+    NEA_AUTOFREE char *path = NULL;
+    assert_int_equal(nea_fetch_image(u, image_sha, &o, &path, &e), NEA_OK);
+    assert_cached_image(path);
+    char last[128];
+    assert_int_equal(requests(last), before + 2);
+    assert_string_equal(last, "/img -");
+}
+
 static void test_checksum_mismatch(void **state)
 {
     (void)state;
@@ -739,6 +758,7 @@ int main(void)
         T(test_resume_after_cut),
         T(test_server_ignores_range),
         T(test_range_not_satisfiable),
+        T(test_resume_junk_part),
         T(test_checksum_mismatch),
         T(test_http_errors),
         T(test_stall),

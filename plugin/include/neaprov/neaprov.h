@@ -21,13 +21,16 @@
  *
  * Errors: every call that can fail returns 0 or a negative enum
  * neaprov_status and leaves the first error of that call, as one whole
- * sentence, in its context (last_error).  A spec's problems, one line per
+ * sentence, in its context (last_error).  Output pointers are set to NULL
+ * unless the call succeeds.  A spec's problems, one line per
  * problem with file, line and field, are in diagnostics.
  *
  * Threads: the table is immutable.  A context is used by one thread at a
  * time; different contexts are independent (no global state) and may be used
  * from different threads at once.  Callbacks run on the calling thread,
- * inside the call.
+ * inside the call; they must not call into the same context, and the event
+ * callback runs while the state database may hold its write lock, so it
+ * should return quickly (other writers wait up to 10 s).
  *
  * Memory: strings returned through char ** belong to the host, which frees
  * them with p->free.  const char * answers (last_error, diagnostics) belong
@@ -107,16 +110,19 @@ struct neaprov_provider {
     uint32_t struct_size;           /* sizeof(struct neaprov_provider) of the library */
     const char *version;            /* the package version, "0.1.0" */
 
-    /* A context, ready for open; NULL only when out of memory. */
+    /* A context, ready for open; NULL when out of memory (elsewhere the
+     * library, like libvirt and libxml2 under it, aborts when out of memory). */
     neaprov_ctx *(*ctx_new)(void);
     /* Closes the host connections and the database; frees ctx (NULL: no-op). */
     void (*ctx_free)(neaprov_ctx *ctx);
-    /* The first error of the last failing call, one sentence; "" if none. */
+    /* The first error of the last call, one sentence; "" after a success. */
     const char *(*last_error)(const neaprov_ctx *ctx);
     /* Every problem of the last spec loaded, one per line, "" if none. */
     const char *(*diagnostics)(const neaprov_ctx *ctx);
 
-    /* Sets the options (copied); opens the state database when given. */
+    /* Sets the options (copied).  The state database and the hosts are
+     * opened on first need, so a bad state_path shows at the first plan,
+     * apply, status, destroy, pool or rule call. */
     int (*open)(neaprov_ctx *ctx, const struct neaprov_options *opts);
 
     /* Loads and validates a spec; name is what errors call the buffer. */

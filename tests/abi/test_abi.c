@@ -282,6 +282,64 @@ static void test_deploy(void **state)
     P->ctx_free(c);
 }
 
+/* Two contexts on one database: while one applies a tenant (its progress
+ * callback runs under the tenant's lock), the other is refused with BUSY
+ * for that tenant and not for another. */
+struct rival {
+    neaprov_ctx *other;
+    neaprov_spec *same, *different;
+    int same_rc, different_rc, calls;
+    char same_err[512];
+};
+
+static void rival_progress(void *user, const char *tenant, const char *step, int pct)
+{
+    struct rival *r = user;
+    (void)tenant;
+    (void)pct;
+    if (strcmp(step, "define") || r->calls++)
+        return;
+    r->same_rc = P->apply(r->other, r->same, NULL);
+    snprintf(r->same_err, sizeof(r->same_err), "%s", P->last_error(r->other));
+    r->different_rc = P->apply(r->other, r->different, NULL);
+}
+
+static void test_shared_database(void **state)
+{
+    (void)state;
+    struct rival r = {0};
+    struct neaprov_options cb = {.progress = rival_progress, .progress_user = &r};
+    neaprov_ctx *a = open_ctx("shared.db", &cb);
+    r.other = open_ctx("shared.db", NULL);
+    assert_int_equal(P->pool_add(a, "198.51.100.0/30"), NEAPROV_OK);
+    char *t1 = spec_text("sharedone", "192.0.2.31"), *t2 = spec_text("sharedtwo", "192.0.2.32");
+    neaprov_spec *s1 = NULL;
+    assert_int_equal(P->spec_load_buffer(a, "one", t1, strlen(t1), &s1), NEAPROV_OK);
+    assert_int_equal(P->spec_load_buffer(r.other, "one", t1, strlen(t1), &r.same), NEAPROV_OK);
+    assert_int_equal(P->spec_load_buffer(r.other, "two", t2, strlen(t2), &r.different),
+                     NEAPROV_OK);
+    free(t1);
+    free(t2);
+    assert_int_equal(P->apply(a, s1, NULL), NEAPROV_OK);
+    assert_int_equal(r.calls, 1);
+    assert_int_equal(r.same_rc, NEAPROV_ERR_BUSY);
+    assert_non_null(strstr(r.same_err, "sharedone"));
+    assert_int_equal(r.different_rc, NEAPROV_OK);
+    /* both are recorded in the one database */
+    char *json = NULL;
+    assert_int_equal(P->status(a, NULL, &json), NEAPROV_OK);
+    assert_non_null(strstr(json, "\"tenant\":\"sharedone\""));
+    assert_non_null(strstr(json, "\"tenant\":\"sharedtwo\""));
+    P->free(json);
+    assert_int_equal(P->destroy(a, "sharedone"), NEAPROV_OK);
+    assert_int_equal(P->destroy(r.other, "sharedtwo"), NEAPROV_OK);
+    P->spec_free(s1);
+    P->spec_free(r.same);
+    P->spec_free(r.different);
+    P->ctx_free(r.other);
+    P->ctx_free(a);
+}
+
 /* Contexts in different threads at once: independent and all succeed. */
 struct job {
     int i;
@@ -356,6 +414,7 @@ int main(void)
         cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_bad_spec),
         cmocka_unit_test(test_deploy),
+        cmocka_unit_test(test_shared_database),
         cmocka_unit_test(test_threads),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

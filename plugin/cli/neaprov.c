@@ -829,7 +829,8 @@ int main(int argc, char **argv)
         int ac = phase ? nrest : argc;
         char **av = phase ? rest : argv;
         optind = 0; /* re-initialise getopt for the new vector */
-        while ((opt = getopt_long(ac, av, phase ? "p:t:o:c:qh" : "+p:t:o:c:qh", longopts,
+        opterr = 0; /* its messages would name the binary's path: ours say neaprov */
+        while ((opt = getopt_long(ac, av, phase ? ":p:t:o:c:qh" : "+:p:t:o:c:qh", longopts,
                                   NULL)) != -1) {
             switch (opt) {
             case 'p':
@@ -872,7 +873,16 @@ int main(int argc, char **argv)
             }
             case 'h': usage(stdout); return 0;
             case 'v': printf("neaprov %s\n", NEA_VERSION); return 0;
+            case ':':
+                fprintf(stderr, "%s: option %s needs an argument\nTry '%s --help'.\n", prog,
+                        av[optind - 1], prog);
+                return EXIT_INVALID;
             default:
+                if (optopt)
+                    fprintf(stderr, "%s: unknown option -%c\n", prog, optopt);
+                else
+                    fprintf(stderr, "%s: unknown option %s\n", prog,
+                            av[optind - 1]);
                 fprintf(stderr, "Try '%s --help'.\n", prog);
                 return EXIT_INVALID;
             }

@@ -13,6 +13,8 @@ ways, chosen by path:
   /stall      headers and a few bytes, then nothing for a minute
   /slow       the image in small pieces over about 0.6 s
   /redirect   302 to /img
+  /to-http    302 to http://127.0.0.1:PLAINPORT/img (a downgrade when asked on TLS)
+  /to-file    302 to file:///etc/hostname
   /loop       302 to /loop
   /stats      "requests N" (all but /stats) and one "PATH RANGE" line per
               request, RANGE being "-" without a Range header
@@ -43,6 +45,7 @@ IMAGE_SIZE = 4 << 20
 IMAGE = random.Random(20240501).randbytes(IMAGE_SIZE)
 BAD = IMAGE[:1000] + bytes([IMAGE[1000] ^ 0xFF]) + IMAGE[1001:]
 
+PLAIN_PORT = 0
 LOCK = threading.Lock()
 LOG = []
 
@@ -118,6 +121,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.wfile.write(IMAGE[off:off + step])
                 self.wfile.flush()
                 time.sleep(0.03)
+        elif path in ("/to-http", "/to-file"):
+            # a downgrade from https to http, or a redirect to a local file
+            self.send_response(302)
+            self.send_header("Location", "http://127.0.0.1:%d/img" % PLAIN_PORT
+                             if path == "/to-http" else "file:///etc/hostname")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
         elif path in ("/redirect", "/loop"):
             self.send_response(302)
             self.send_header("Location", "/img" if path == "/redirect" else "/loop")
@@ -159,7 +169,9 @@ def main():
             os._exit(0)
         threading.Thread(target=watch, daemon=True).start()
 
+    global PLAIN_PORT
     servers = [Server(("127.0.0.1", 0), Handler)]
+    PLAIN_PORT = servers[0].server_address[1]
     if args.tls:
         pair = make_cert(args.tls)
         if pair:

@@ -466,6 +466,14 @@ static void test_redirects(void **state)
     nea_err_clear(&e);
     assert_int_equal(nea_fetch_image(loop, image_sha, &o, &path, &e), NEA_ERR_HOST);
     assert_non_null(strstr(e.msg, "more than 2 redirects"));
+
+    /* a server never sends us to a local file */
+    o.max_redirects = 0;
+    NEA_AUTOFREE char *to_file = url("/to-file");
+    nea_err_clear(&e);
+    assert_true(nea_fetch_image(to_file, image_sha, &o, &path, &e) < 0);
+    assert_null(path);
+    assert_int_equal(file_size(final), -1);
 }
 
 static void test_file_url(void **state)
@@ -713,6 +721,15 @@ static void test_tls(void **state)
     assert_non_null(strstr(e.msg, "/nonexistent/ca.pem"));
 
     o.ca_file = tls_cert;
+    nea_err_clear(&e);
+    /* trusted, but a redirect from https down to http is refused */
+    NEA_AUTOFREE char *down = nea_xasprintf("https://127.0.0.1:%d/to-http", tls_port);
+    assert_true(nea_fetch_image(down, image_sha, &o, &path, &e) < 0);
+    assert_null(path);
+    nea_err_clear(&e);
+    /* and a certificate for 127.0.0.1 does not do for another name */
+    NEA_AUTOFREE char *byname = nea_xasprintf("https://localhost:%d/img", tls_port);
+    assert_int_equal(nea_fetch_image(byname, image_sha, &o, &path, &e), NEA_ERR_HOST);
     nea_err_clear(&e);
     assert_int_equal(nea_fetch_image(u, image_sha, &o, &path, &e), NEA_OK);
     assert_cached_image(path);

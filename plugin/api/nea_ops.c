@@ -3,7 +3,11 @@
  */
 #include "nea_ops.h"
 
+#include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -177,10 +181,62 @@ int nea_range_arg(const char *verb, const char *range, struct nea_ip *first,
 #define NEA_DATADIR "/usr/local/share/neaprov"
 #endif
 
+#ifndef NEA_BIN_TO_DATA
+#define NEA_BIN_TO_DATA "../share/neaprov"
+#endif
+#ifndef NEA_LIB_TO_DATA
+#define NEA_LIB_TO_DATA "../share/neaprov"
+#endif
+
+static pthread_once_t datadir_once = PTHREAD_ONCE_INIT;
+static char datadir[PATH_MAX];
+static char plans_dir[PATH_MAX + 16];
+static char template_file[PATH_MAX + 32];
+
+static bool is_dir(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The compiled-in data directory; when it is not there (an install moved
+ * with cmake --install --prefix, or a DESTDIR tree), share/neaprov beside
+ * the binary or library this code runs in. */
+static void find_datadir(void)
+{
+    snprintf(datadir, sizeof(datadir), "%s", NEA_DATADIR);
+    Dl_info info;
+    if (!is_dir(datadir) && dladdr((void *)find_datadir, &info) && info.dli_fname &&
+        strchr(info.dli_fname, '/')) {
+        char self[PATH_MAX];
+        if (realpath(info.dli_fname, self)) {
+            *strrchr(self, '/') = '\0';
+            static const char *const rel[] = {NEA_BIN_TO_DATA, NEA_LIB_TO_DATA};
+            for (size_t i = 0; i < NEA_ARRAY_SIZE(rel); i++) {
+                char cand[PATH_MAX * 2], real[PATH_MAX];
+                snprintf(cand, sizeof(cand), "%s/%s", self, rel[i]);
+                if (realpath(cand, real) && is_dir(real)) {
+                    snprintf(datadir, sizeof(datadir), "%s", real);
+                    break;
+                }
+            }
+        }
+    }
+    snprintf(plans_dir, sizeof(plans_dir), "%s/hw/plans", datadir);
+    snprintf(template_file, sizeof(template_file), "%s/templates/domain.xml", datadir);
+}
+
+const char *nea_datadir(void)
+{
+    pthread_once(&datadir_once, find_datadir);
+    return datadir;
+}
+
 size_t nea_default_plan_dirs(const char *dirs[2])
 {
+    pthread_once(&datadir_once, find_datadir);
     dirs[0] = "/etc/neaprov/plans";
-    dirs[1] = NEA_DATADIR "/hw/plans";
+    dirs[1] = plans_dir;
     return 2;
 }
 
@@ -188,7 +244,8 @@ const char *nea_default_template(void)
 {
     static const char etc_tpl[] = "/etc/neaprov/templates/domain.xml";
     struct stat st;
-    return stat(etc_tpl, &st) == 0 ? etc_tpl : NEA_DATADIR "/templates/domain.xml";
+    pthread_once(&datadir_once, find_datadir);
+    return stat(etc_tpl, &st) == 0 ? etc_tpl : template_file;
 }
 
 static bool tenant_name_ok(const char *t)

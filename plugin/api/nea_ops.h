@@ -30,8 +30,11 @@ void nea_report_rules(struct nea_json *j, const struct nea_rule *v, char *const 
 
 /* The installed defaults: /etc/neaprov/plans then the shipped plans (dirs
  * gets both, returns 2); /etc/neaprov/templates/domain.xml when it exists,
- * else the shipped template. */
+ * else the shipped template (under nea_datadir()). */
 size_t nea_default_plan_dirs(const char *dirs[2]);
+/* DATADIR as compiled in, or share/neaprov beside the running binary or
+ * library when that is not there (a relocated install). */
+const char *nea_datadir(void);
 const char *nea_default_template(void);
 
 /* domain.xml, meta-data, user-data, network-config and seed.iso into dir

@@ -27,9 +27,6 @@
 #ifndef NEA_VERSION
 #define NEA_VERSION "0.0.0"
 #endif
-#ifndef NEA_DATADIR
-#define NEA_DATADIR "/usr/share/neaprov"
-#endif
 
 enum { EXIT_RUNTIME = 1, EXIT_INVALID = 2 };
 
@@ -92,7 +89,7 @@ static void usage(FILE *f)
             "      --version               print the version\n"
             "\n"
             "Exit status: 0 success, 1 runtime failure, 2 invalid input.\n",
-            prog, NEA_DATADIR, NEA_DATADIR, NEA_DEFAULT_VOLUME_DIR);
+            prog, nea_datadir(), nea_datadir(), NEA_DEFAULT_VOLUME_DIR);
 }
 
 struct cli {

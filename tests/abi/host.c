@@ -5,6 +5,8 @@
  *
  *   host PLUGIN.so PLANS_DIR TEMPLATE WORK_DIR
  *
+ * PLANS_DIR and TEMPLATE "-": the plugin's installed defaults.
+ *
  * Build: cc $(pkg-config --cflags neaprov) host.c -ldl
  */
 #include <dlfcn.h>
@@ -63,8 +65,8 @@ int main(int argc, char **argv)
         .uri = "test:///default",
         .state_path = state,
         .plan_dirs = plans,
-        .n_plan_dirs = 1,
-        .template_path = argv[3],
+        .n_plan_dirs = strcmp(argv[2], "-") ? 1 : 0,
+        .template_path = strcmp(argv[3], "-") ? argv[3] : NULL,
         .progress = progress,
     };
     neaprov_ctx *ctx = p->ctx_new();

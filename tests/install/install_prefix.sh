@@ -65,6 +65,16 @@ check "it rendered the seed" test -f "$prefix/work/rendered/seed.iso"
     validate "$src/examples/lab-demo.yaml" >/dev/null 2>&1
 check "the installed CLI validates with the installed plans" test $? = 0
 check "the installed CLI knows its version" "$p/bin/neaprov" --version
+# moved to another prefix than the configured one: the defaults follow
+if [ ! -d /usr/local/share/neaprov ]; then
+  check "the installed CLI finds its plans and template by itself" \
+      "$p/bin/neaprov" render -q "$src/examples/lab-demo.yaml" -o "$prefix/default-render"
+  mkdir -p "$prefix/work2"
+  LD_PRELOAD="${preload# }" "$prefix/host" "$plugin" - - "$prefix/work2" >/dev/null 2>&1
+  check "so does the installed plugin (no plans or template given)" test $? = 0
+  check "its help names the installed data directory" sh -c '"$0" --help | grep -q "$1/share/neaprov/hw/plans"' \
+      "$p/bin/neaprov" "$(realpath "$p")"
+fi
 check "the completion is valid bash" bash -n "$p/share/bash-completion/completions/neaprov"
 if command -v groff >/dev/null; then
   check "the installed man page renders" sh -c 'groff -man -Tutf8 -ww -z "$0" 2>&1 | (! grep .)' "$p/share/man/man1/neaprov.1"

@@ -75,7 +75,6 @@ int nea_engine_open(const struct nea_engine_opts *opts, struct nea_engine **ret,
     int rc = nea_state_open(opts->state_path, &e->state, err);
     if (rc < 0) {
         free(e->fault_op);
-    free(e->cache_dir);
         free(e->cache_dir);
         free(e);
         return rc;
@@ -97,6 +96,7 @@ void nea_engine_close(struct nea_engine *e)
     free(e->hosts);
     nea_state_close(e->state);
     free(e->fault_op);
+    free(e->cache_dir);
     free(e);
 }
 

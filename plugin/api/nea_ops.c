@@ -206,10 +206,13 @@ static void find_datadir(void)
 {
     snprintf(datadir, sizeof(datadir), "%s", NEA_DATADIR);
     Dl_info info;
-    if (!is_dir(datadir) && dladdr((void *)find_datadir, &info) && info.dli_fname &&
-        strchr(info.dli_fname, '/')) {
+    if (!is_dir(datadir) && dladdr((void *)find_datadir, &info) && info.dli_fname) {
+        /* for the executable dladdr tells argv[0], which a PATH search leaves
+         * without a directory: the kernel knows better */
         char self[PATH_MAX];
-        if (realpath(info.dli_fname, self)) {
+        bool known = strchr(info.dli_fname, '/') ? realpath(info.dli_fname, self) != NULL
+                                                 : realpath("/proc/self/exe", self) != NULL;
+        if (known) {
             *strrchr(self, '/') = '\0';
             static const char *const rel[] = {NEA_BIN_TO_DATA, NEA_LIB_TO_DATA};
             for (size_t i = 0; i < NEA_ARRAY_SIZE(rel); i++) {

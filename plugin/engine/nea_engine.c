@@ -20,6 +20,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -299,6 +300,11 @@ static void diff_specs(struct nea_changeset *c, const char *old_text,
                 continue;
             if (!strcmp(key, "format") || !strcmp(key, "tenant"))
                 continue;
+            /* a record from before images were recorded by their sha256
+             * ("image=<path or URL>") is the same image when the sums agree */
+            const char *so = kv_get(o, no, "image-sha256"), *sn = kv_get(nw, nn, "image-sha256");
+            if (!strcmp(key, "image") && so && sn && *so && !strcmp(so, sn))
+                continue;
             size_t k;
             for (k = 0; k < NEA_ARRAY_SIZE(key_classes); k++) {
                 size_t kl = strlen(key_classes[k].key);
@@ -307,6 +313,10 @@ static void diff_specs(struct nea_changeset *c, const char *old_text,
                            : !strcmp(key, key_classes[k].key))
                     break;
             }
+            /* such a record may hold a URL with credentials */
+            NEA_AUTOFREE char *ra = a && !strcmp(key, "image") ? nea_url_redact(a) : NULL;
+            if (ra)
+                a = ra;
             if (k == NEA_ARRAY_SIZE(key_classes))
                 add_change(c, key, a, b, "redeploy", NEA_DISRUPT_REDEPLOY, NEA_DO_DISK);
             else
@@ -512,6 +522,8 @@ static int load_public(struct nea_engine *e, struct nea_spec *spec, bool commit,
     return rc;
 }
 
+static int base_format_of_volume(struct ctx *c, struct nea_err *err);
+
 static int load_ctx(struct nea_engine *e, struct nea_spec *spec, struct ctx *c,
                     bool commit, struct nea_err *err)
 {
@@ -550,11 +562,13 @@ static int load_ctx(struct nea_engine *e, struct nea_spec *spec, struct ctx *c,
                          : nea_xasprintf("%s.qcow2", spec->name);
     const struct nea_plan *plan = spec->plan;
     if (plan->image_path) {
-        c->image_file = nea_xstrdup(plan->image_path);
+        if (access(plan->image_path, R_OK) == 0)
+            c->image_file = nea_xstrdup(plan->image_path);
     } else if (e->cache_dir) { /* a URL: downloaded already? */
         NEA_AUTOFREE char *cached = nea_xasprintf("%s/sha256-%s", e->cache_dir,
                                                   plan->image_sha256);
-        if (access(cached, R_OK) == 0)
+        struct stat st;
+        if (lstat(cached, &st) == 0 && S_ISREG(st.st_mode))
             c->image_file = TAKE_PTR(cached);
     }
     c->base_volume = base_volume_name(plan, c->image_file, &c->base_format);
@@ -564,9 +578,9 @@ static int load_ctx(struct nea_engine *e, struct nea_spec *spec, struct ctx *c,
     rc = nea_host_vol_path(c->host, c->pool, c->base_volume, &base_path, err);
     if (rc < 0)
         return rc;
-    if (!base_path && !c->image_file && plan->image_sha256) {
-        /* not downloaded here, but maybe uploaded from elsewhere under the
-         * other format's name */
+    if (!base_path && plan->image_sha256) {
+        /* uploaded from elsewhere (or by an older neaprov) under the other
+         * format's name */
         bool q = !strcmp(c->base_format, "qcow2");
         NEA_AUTOFREE char *other = nea_xasprintf("nea-base-%.16s.%s", plan->image_sha256,
                                                  q ? "img" : "qcow2");
@@ -578,6 +592,11 @@ static int load_ctx(struct nea_engine *e, struct nea_spec *spec, struct ctx *c,
             c->base_volume = TAKE_PTR(other);
             c->base_format = q ? "raw" : "qcow2";
         }
+    }
+    if (base_path) {
+        rc = base_format_of_volume(c, err);
+        if (rc < 0)
+            return rc;
     }
     if (!base_path) {
         /* a URL is fetched (into the cache) when apply needs it */
@@ -789,6 +808,21 @@ static int step(struct run *r, const char *name, struct nea_err *err)
 }
 
 
+/* An existing base volume's format is what the pool says it is, not what
+ * its name or a file here suggest (another machine may have uploaded it). */
+static int base_format_of_volume(struct ctx *c, struct nea_err *err)
+{
+    NEA_AUTOFREE char *fmt = NULL;
+    int rc = nea_host_vol_format(c->host, c->pool, c->base_volume, &fmt, err);
+    if (rc < 0)
+        return rc;
+    if (fmt && !strcmp(fmt, "qcow2"))
+        c->base_format = "qcow2";
+    else if (fmt && !strcmp(fmt, "raw"))
+        c->base_format = "raw";
+    return NEA_OK;
+}
+
 /* Whether the base image volume is in the pool, complete. */
 static int base_image_ready(struct run *r, bool *ready, struct nea_err *err)
 {
@@ -818,7 +852,8 @@ static int image_at_hand(struct run *r, struct nea_err *err)
             NEA_AUTOFREE char *shown = nea_url_redact(plan->image);
             return nea_err_set(err, NEA_ERR_INVALID, "%s: image %s must be downloaded, but "
                                "there is no cache directory (no HOME or XDG_CACHE_HOME); "
-                               "give one (--image-cache)", plan->path, shown);
+                               "give one (--image-cache, or image_cache_dir in the plugin "
+                               "ABI)", plan->path, shown);
         }
         rc = step(r, "fetch-image", err);
         if (rc < 0)
@@ -859,7 +894,7 @@ static int ensure_base_image(struct run *r, struct nea_err *err)
     bool ready;
     int rc = base_image_ready(r, &ready, err);
     if (rc < 0 || ready)
-        return rc;
+        return rc < 0 ? rc : base_format_of_volume(c, err);
     rc = image_at_hand(r, err);
     if (rc < 0)
         return rc;
@@ -875,6 +910,8 @@ static int ensure_base_image(struct run *r, struct nea_err *err)
         return rc;
     /* someone else may have uploaded it while this run fetched */
     rc = base_image_ready(r, &ready, err);
+    if (rc == NEA_OK && ready)
+        rc = base_format_of_volume(c, err);
     if (rc == NEA_OK && !ready)
         rc = step(r, "upload-base-image", err);
     if (rc == NEA_OK && !ready)
@@ -1332,6 +1369,8 @@ static int wait_ready(struct nea_engine *e, struct ctx *c, struct nea_err *err)
                 nea_state_event(e->state, s->tenant, "readiness", scratch.msg, NULL);
                 return NEA_OK;
             }
+            if (arc < 0 && arc != NEA_ERR_BUSY) /* the domain is gone, the host lost */
+                return nea_err_set(err, arc, "%s", scratch.msg);
             for (char *save = NULL, *a = addrs ? strtok_r(addrs, " ", &save) : NULL; a;
                  a = strtok_r(NULL, " ", &save)) {
                 struct nea_ip cand;

@@ -115,11 +115,14 @@ static int make_dirs(const char *dir, struct nea_err *err)
     struct stat st;
     if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
         return nea_err_set(err, NEA_ERR_IO, "image cache %s is not a directory", dir);
-    /* whoever can write the cache decides what the appliances boot */
-    if ((st.st_uid != geteuid() && st.st_uid != 0) || (st.st_mode & 022))
+    /* whoever can write the cache decides what the appliances boot: the
+     * owner (this user or root), and at most this user's own group (a
+     * umask of 002 with user private groups) */
+    bool group_ok = !(st.st_mode & 020) || st.st_gid == getegid();
+    if ((st.st_uid != geteuid() && st.st_uid != 0) || (st.st_mode & 002) || !group_ok)
         return nea_err_set(err, NEA_ERR_IO, "image cache %s is owned by uid %u or writable "
                            "by others (mode %04o); it must belong to this user (or root) "
-                           "and be writable by it alone", dir, (unsigned)st.st_uid,
+                           "and be writable by no one else", dir, (unsigned)st.st_uid,
                            (unsigned)(st.st_mode & 07777));
     return NEA_OK;
 }

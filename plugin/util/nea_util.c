@@ -172,14 +172,16 @@ int nea_mkdir_p(const char *dir, unsigned mode)
     return mkdir(p, (mode_t)mode) < 0 && errno != EEXIST ? -1 : 0;
 }
 
-/* Where a URL's authority starts, and its last '@' (NULL: none). */
-static const char *url_userinfo_end(const char *url, size_t *start)
+/* Where a URL's authority starts, and the last '@' before its query or
+ * fragment (NULL: none).  Not only before the first '/': a password with a
+ * raw '/' is malformed, but must not be shown either. */
+static const char *url_userinfo_end(const char *url, size_t *start, size_t *query)
 {
     const char *sep = strstr(url, "://");
     *start = sep ? (size_t)(sep - url) + 3 : 0;
-    size_t end = *start + strcspn(url + *start, "/?#");
+    *query = *start + strcspn(url + *start, "?#");
     const char *at = NULL;
-    for (size_t i = *start; i < end; i++)
+    for (size_t i = *start; i < *query; i++)
         if (url[i] == '@')
             at = url + i;
     return at;
@@ -187,17 +189,18 @@ static const char *url_userinfo_end(const char *url, size_t *start)
 
 char *nea_url_redact(const char *url)
 {
-    size_t start;
-    const char *at = url_userinfo_end(url, &start);
-    if (!at)
-        return nea_xstrdup(url);
-    return nea_xasprintf("%.*s%s", (int)start, url, at + 1);
+    size_t start, query;
+    const char *at = url_userinfo_end(url, &start, &query);
+    const char *rest = at ? at + 1 : url + start;
+    /* a query may carry a token (presigned URLs): shown as "?..." */
+    return nea_xasprintf("%.*s%.*s%s", (int)start, url, (int)(url + query - rest), rest,
+                         url[query] == '?' ? "?..." : "");
 }
 
 char *nea_url_userinfo(const char *url)
 {
-    size_t start;
-    const char *at = url_userinfo_end(url, &start);
+    size_t start, query;
+    const char *at = url_userinfo_end(url, &start, &query);
     if (!at || at == url + start)
         return NULL;
     return nea_xstrndup(url + start, (size_t)(at - (url + start)));

@@ -46,8 +46,8 @@ int nea_read_file(const char *path, size_t max, char **ret_buf, size_t *ret_len,
 int nea_write_file(const char *path, const void *buf, size_t len, unsigned mode,
                    struct nea_err *err);
 
-/* The URL as it may be shown or stored: without "user:password@" in its
- * authority.  Newly allocated. */
+/* The URL as it may be shown or stored: without "user:password@" and with
+ * its query as "?..." (it may hold a token).  Newly allocated. */
 char *nea_url_redact(const char *url);
 /* The "user:password" of a URL, or NULL: to scrub it from messages. */
 char *nea_url_userinfo(const char *url);

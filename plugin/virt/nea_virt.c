@@ -414,6 +414,26 @@ int nea_host_vol_path(struct nea_host *h, const char *pool, const char *name,
     return NEA_OK;
 }
 
+int nea_host_vol_format(struct nea_host *h, const char *pool, const char *name,
+                        char **ret_format, struct nea_err *err)
+{
+    NEA_AUTO(pool_freep) virStoragePoolPtr p = NULL;
+    int rc = open_pool(h, pool, &p, err);
+    if (rc < 0)
+        return rc;
+    NEA_AUTO(vol_freep) virStorageVolPtr v = virStorageVolLookupByName(p, name);
+    NEA_AUTOFREE char *xml = v ? virStorageVolGetXMLDesc(v, 0) : NULL;
+    if (!xml)
+        return lv_fail(err, "%s: volume %s", h->uri, name);
+    NEA_AUTO(xml_doc_freep) xmlDocPtr doc = parse_xml(xml);
+    xmlNodePtr fmt = child(child(doc ? xmlDocGetRootElement(doc) : NULL, "target"),
+                           "format");
+    xmlChar *type = fmt ? xmlGetProp(fmt, BAD_CAST "type") : NULL;
+    *ret_format = type && *type ? nea_xstrdup((const char *)type) : NULL;
+    xmlFree(type);
+    return NEA_OK;
+}
+
 /* Creates the volume from XML built with libxml2. */
 static int create_vol(struct nea_host *h, virStoragePoolPtr p, const char *name,
                       uint64_t capacity, const char *format, const char *backing,
@@ -912,13 +932,11 @@ int nea_host_dom_addresses(struct nea_host *h, const char *name, const char *mac
     static const unsigned sources[] = {VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT,
                                        VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_ARP};
     bool any = false, agent_booting = false, answered = false;
-    int failed = 0;
     NEA_AUTOFREE char *why = NULL;
     for (size_t s = 0; s < NEA_ARRAY_SIZE(sources) && !any; s++) {
         virDomainInterfacePtr *ifs = NULL;
         int n = virDomainInterfaceAddresses(d, &ifs, sources[s], 0);
         if (n < 0) {
-            failed++;
             virErrorPtr e = virGetLastError();
             /* the channel is there but nothing answers on it yet: the guest
              * is booting (or its image has no agent) */
@@ -949,22 +967,20 @@ int nea_host_dom_addresses(struct nea_host *h, const char *name, const char *mac
         if (arp) {
             nea_arp_table_lookup(arp, mac, f, &any);
             fclose(arp);
-        } else {
-            local = false;
+            answered = true; /* a table that works, like libvirt's ARP source */
         }
     }
     fclose(f);
-    if (!answered && !any && !local && !agent_booting) {
+    if (!answered && !any && !agent_booting) {
         free(buf);
         return nea_err_set(err, NEA_ERR_UNSUPPORTED, "%s: neither the guest agent nor "
                            "the ARP table can tell the addresses of domain %s: %s",
                            h->uri, name, why ? why : "unknown error");
     }
     *ret = buf;
-    if (!answered && !any) /* the agent may answer later, an ARP entry appear */
-        return nea_err_set(err, NEA_ERR_BUSY, "%s: no address of domain %s is known yet "
-                           "(%s)", h->uri, name,
-                           agent_booting ? "the guest agent does not answer"
-                                         : "no guest agent and no ARP entry");
+    if (!answered && !any) /* the agent may answer later */
+        return nea_err_set(err, NEA_ERR_BUSY, "%s: no address of domain %s is known yet: "
+                           "the guest agent does not answer and no ARP table can be read",
+                           h->uri, name);
     return NEA_OK;
 }

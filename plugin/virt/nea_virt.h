@@ -112,14 +112,18 @@ int nea_host_dom_set_live_metadata(struct nea_host *h, const char *name,
 /* The guest's IP addresses on the NIC with this MAC (link-local ones left
  * out), as the guest agent or else the host's ARP table knows them (libvirt's,
  * then, for a host on this machine, the kernel's /proc/net/arp); "" when none
- * is known yet although a source answered; NEA_ERR_BUSY with *ret set to ""
- * while no source has answered but one may (the guest agent does not answer
- * yet; the kernel's table has no entry yet); NEA_ERR_UNSUPPORTED when no
+ * is known yet although a source answered (the agent, or an ARP table that
+ * could be read); NEA_ERR_BUSY with *ret set to "" while only the guest
+ * agent could tell and it does not answer (yet); NEA_ERR_UNSUPPORTED when no
  * source works on this host. */
 int nea_host_dom_addresses(struct nea_host *h, const char *name, const char *mac,
                            char **ret, struct nea_err *err);
 /* Appends to out the complete entries for mac of a table in /proc/net/arp's
  * format, space separated (*any: something was written before). */
+/* The format libvirt records for a volume ("qcow2", "raw", ...; NULL when
+ * it records none). */
+int nea_host_vol_format(struct nea_host *h, const char *pool, const char *name,
+                        char **ret_format, struct nea_err *err);
 int nea_arp_table_lookup(FILE *f, const char *mac, FILE *out, bool *any);
 
 #endif

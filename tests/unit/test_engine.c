@@ -666,6 +666,50 @@ static void test_faults_converge(void **state)
     }
 }
 
+/* A plan with image-sha256: the pool volume is named after the content;
+ * a record written before images were recorded by their sha256 (its image
+ * line a URL with credentials) is the same image, not a new disk, and the
+ * credentials show nowhere. */
+static void test_image_by_sha(void **state)
+{
+    struct fx *f = *state;
+    struct nea_engine *e = engine(f, NULL, 0);
+    struct nea_state *st = nea_engine_state(e);
+    struct nea_err err = {0};
+    struct nea_spec *s = spec("oldrec", "lab-sha", "network:default", 80, NULL);
+    apply_ok(e, s);
+    char *got = NULL;
+    assert_int_equal(nea_state_base_image(st, "test:///default", "default-pool",
+                                          "nea-base-02461b271c5c14ca.qcow2", &got, &err),
+                     NEA_OK);
+    assert_non_null(got);
+    assert_string_equal(got, "done");
+    free(got);
+    struct nea_deployment *d = NULL;
+    assert_int_equal(nea_state_get(st, "oldrec", &d, &err), NEA_OK);
+    char *line = strstr(d->spec, "image=sha256:02461b27");
+    assert_non_null(line);
+    char *rest = strchr(line, '\n');
+    char *old = nea_xasprintf("%.*simage=https://nea:s3cret@img.example.net/old.qcow2%s",
+                              (int)(line - d->spec), d->spec, rest);
+    free(d->spec);
+    d->spec = old;
+    assert_int_equal(nea_state_put(st, d, &err), NEA_OK);
+    nea_deployment_free(d);
+    struct nea_changeset cs = {0};
+    assert_int_equal(nea_engine_plan(e, s, &cs, &err), NEA_OK);
+    assert_false(cs.todo & (NEA_DO_DISK | NEA_DO_CREATE));
+    assert_int_equal(cs.disruption, NEA_DISRUPT_NONE);
+    for (size_t i = 0; i < cs.n; i++) {
+        assert_string_not_equal(cs.v[i].field, "image");
+        assert_null(cs.v[i].old_value ? strstr(cs.v[i].old_value, "s3cret") : NULL);
+    }
+    nea_changeset_clear(&cs);
+    assert_int_equal(nea_engine_destroy(e, "oldrec", NULL, &err), NEA_OK);
+    nea_spec_free(s);
+    nea_engine_close(e);
+}
+
 /* The kernel's neighbour table, the last source of a DHCP guest's address:
  * only complete entries of that MAC, any case. */
 static void test_arp_table(void **state)
@@ -711,6 +755,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_faults_converge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_public_ips, setup, teardown),
         cmocka_unit_test_setup_teardown(test_base_image_cut, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_image_by_sha, setup, teardown),
         cmocka_unit_test(test_arp_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -122,6 +122,35 @@ static void test_files(void **state)
     free(nodir);
 }
 
+/* URLs as they may be shown: no credentials, no query. */
+static void test_url_redact(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out, *userinfo;
+    } cases[] = {
+        {"https://img.example.net/a.qcow2", "https://img.example.net/a.qcow2", NULL},
+        {"https://u:pw@img.example.net/a.qcow2", "https://img.example.net/a.qcow2", "u:pw"},
+        {"http://u:p/w@192.0.2.1:8080/a.img", "http://192.0.2.1:8080/a.img", "u:p/w"},
+        {"https://u:p@ss@h.example/x", "https://h.example/x", "u:p@ss"},
+        {"https://h.example/x.qcow2?X-Token=secret", "https://h.example/x.qcow2?...", NULL},
+        {"https://a:b@h.example/x?sig=1#frag", "https://h.example/x?...", "a:b"},
+        {"file:///srv/img.qcow2", "file:///srv/img.qcow2", NULL},
+        {"https://@h.example/x", "https://h.example/x", NULL},
+    };
+    for (size_t i = 0; i < NEA_ARRAY_SIZE(cases); i++) {
+        char *r = nea_url_redact(cases[i].in);
+        assert_string_equal(r, cases[i].out);
+        free(r);
+        char *u = nea_url_userinfo(cases[i].in);
+        if (cases[i].userinfo)
+            assert_string_equal(u, cases[i].userinfo);
+        else
+            assert_null(u);
+        free(u);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -129,6 +158,7 @@ int main(void)
         cmocka_unit_test(test_err_first_wins),
         cmocka_unit_test(test_diags),
         cmocka_unit_test(test_files),
+        cmocka_unit_test(test_url_redact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,9 @@
 /*
  * nea_sha256.c: SHA-256, straight from FIPS 180-4.  See nea_sha256.h for why
- * it is here rather than in a library.
+ * it is here rather than in a library.  On x86-64 CPUs with the SHA
+ * extensions the blocks go through them (chosen at run time; the portable
+ * code stays the reference and the fallback): image checksums run at a few
+ * hundred MB/s in C, over 1 GB/s with the instructions.
  */
 #include "nea_sha256.h"
 
@@ -27,7 +30,7 @@ static const uint32_t K[64] = {
 
 #define ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
 
-static void block(struct nea_sha256 *c, const uint8_t *p)
+static void block(uint32_t *hs, const uint8_t *p)
 {
     uint32_t w[64];
     for (int i = 0; i < 16; i++)
@@ -38,8 +41,8 @@ static void block(struct nea_sha256 *c, const uint8_t *p)
         uint32_t s1 = ROR(w[i - 2], 17) ^ ROR(w[i - 2], 19) ^ (w[i - 2] >> 10);
         w[i] = w[i - 16] + s0 + w[i - 7] + s1;
     }
-    uint32_t a = c->h[0], b = c->h[1], cc = c->h[2], d = c->h[3];
-    uint32_t e = c->h[4], f = c->h[5], g = c->h[6], h = c->h[7];
+    uint32_t a = hs[0], b = hs[1], cc = hs[2], d = hs[3];
+    uint32_t e = hs[4], f = hs[5], g = hs[6], h = hs[7];
     for (int i = 0; i < 64; i++) {
         uint32_t t1 = h + (ROR(e, 6) ^ ROR(e, 11) ^ ROR(e, 25)) +
                       ((e & f) ^ (~e & g)) + K[i] + w[i];
@@ -54,14 +57,107 @@ static void block(struct nea_sha256 *c, const uint8_t *p)
         b = a;
         a = t1 + t2;
     }
-    c->h[0] += a;
-    c->h[1] += b;
-    c->h[2] += cc;
-    c->h[3] += d;
-    c->h[4] += e;
-    c->h[5] += f;
-    c->h[6] += g;
-    c->h[7] += h;
+    hs[0] += a;
+    hs[1] += b;
+    hs[2] += cc;
+    hs[3] += d;
+    hs[4] += e;
+    hs[5] += f;
+    hs[6] += g;
+    hs[7] += h;
+}
+
+static void blocks_c(uint32_t *hs, const uint8_t *p, size_t n)
+{
+    for (; n; n--, p += 64)
+        block(hs, p);
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#include <immintrin.h>
+#define NEA_SHA_NI 1
+
+/* Intel's SHA extensions: the state as ABEF/CDGH, the schedule in groups of
+ * four words, W[t..t+3] = msg2(msg1(W[t-16..], W[t-12..]) + W[t-7..t-4],
+ * W[t-4..t-1]), two rounds per sha256rnds2. */
+__attribute__((target("sha,sse4.1,ssse3"))) static void blocks_shani(uint32_t *hs,
+                                                                    const uint8_t *p,
+                                                                    size_t n)
+{
+    const __m128i swap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+    __m128i tmp = _mm_loadu_si128((const __m128i *)&hs[0]);
+    __m128i s1 = _mm_loadu_si128((const __m128i *)&hs[4]);
+    tmp = _mm_shuffle_epi32(tmp, 0xB1);         /* CDAB */
+    s1 = _mm_shuffle_epi32(s1, 0x1B);           /* EFGH */
+    __m128i s0 = _mm_alignr_epi8(tmp, s1, 8);   /* ABEF */
+    s1 = _mm_blend_epi16(s1, tmp, 0xF0);        /* CDGH */
+    for (; n; n--, p += 64) {
+        __m128i abef = s0, cdgh = s1, w[4];
+        for (int g = 0; g < 16; g++) {
+            __m128i *cur = &w[g & 3];
+            if (g < 4) {
+                *cur = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * g)), swap);
+            } else {
+                const __m128i prev = w[(g - 1) & 3], prev2 = w[(g - 2) & 3];
+                __m128i x = _mm_sha256msg1_epu32(*cur, w[(g - 3) & 3]);
+                x = _mm_add_epi32(x, _mm_alignr_epi8(prev, prev2, 4));
+                *cur = _mm_sha256msg2_epu32(x, prev);
+            }
+            __m128i m = _mm_add_epi32(*cur, _mm_loadu_si128((const __m128i *)&K[4 * g]));
+            s1 = _mm_sha256rnds2_epu32(s1, s0, m);
+            s0 = _mm_sha256rnds2_epu32(s0, s1, _mm_shuffle_epi32(m, 0x0E));
+        }
+        s0 = _mm_add_epi32(s0, abef);
+        s1 = _mm_add_epi32(s1, cdgh);
+    }
+    tmp = _mm_shuffle_epi32(s0, 0x1B);          /* FEBA */
+    s1 = _mm_shuffle_epi32(s1, 0xB1);           /* DCHG */
+    s0 = _mm_blend_epi16(tmp, s1, 0xF0);        /* DCBA */
+    s1 = _mm_alignr_epi8(s1, tmp, 8);           /* HGFE */
+    _mm_storeu_si128((__m128i *)&hs[0], s0);
+    _mm_storeu_si128((__m128i *)&hs[4], s1);
+}
+
+static bool cpu_has_sha(void)
+{
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_SSE4_1) || !(c & bit_SSSE3))
+        return false;
+    return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & bit_SHA);
+}
+#endif
+
+/* -1: not decided yet; an int store is atomic enough for a value every
+ * thread computes the same way */
+static volatile int use_hw = -1;
+
+void nea_sha256_use_hw(bool on)
+{
+#ifdef NEA_SHA_NI
+    use_hw = on && cpu_has_sha();
+#else
+    (void)on;
+    use_hw = 0;
+#endif
+}
+
+bool nea_sha256_hw(void)
+{
+    if (use_hw < 0)
+        nea_sha256_use_hw(true);
+    return use_hw == 1;
+}
+
+static void blocks(uint32_t *hs, const uint8_t *p, size_t n)
+{
+#ifdef NEA_SHA_NI
+    if (nea_sha256_hw()) {
+        blocks_shani(hs, p, n);
+        return;
+    }
+#endif
+    blocks_c(hs, p, n);
 }
 
 void nea_sha256_init(struct nea_sha256 *c)
@@ -78,19 +174,24 @@ void nea_sha256_update(struct nea_sha256 *c, const void *data, size_t n)
 {
     const uint8_t *p = data;
     c->len += n;
-    while (n > 0) {
-        size_t take = 64 - c->fill;
-        if (take > n)
-            take = n;
+    if (c->fill) { /* complete the buffered block first */
+        size_t take = 64 - c->fill < n ? 64 - c->fill : n;
         memcpy(c->buf + c->fill, p, take);
         c->fill += take;
         p += take;
         n -= take;
-        if (c->fill == 64) {
-            block(c, c->buf);
-            c->fill = 0;
-        }
+        if (c->fill < 64)
+            return;
+        blocks(c->h, c->buf, 1);
+        c->fill = 0;
     }
+    if (n >= 64) { /* whole blocks straight from the input */
+        blocks(c->h, p, n / 64);
+        p += n / 64 * 64;
+        n %= 64;
+    }
+    memcpy(c->buf, p, n);
+    c->fill = n;
 }
 
 void nea_sha256_final(struct nea_sha256 *c, uint8_t out[NEA_SHA256_LEN])

@@ -10,6 +10,7 @@
 #ifndef NEA_SHA256_H
 #define NEA_SHA256_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,6 +29,10 @@ struct nea_sha256 {
 void nea_sha256_init(struct nea_sha256 *c);
 void nea_sha256_update(struct nea_sha256 *c, const void *data, size_t n);
 void nea_sha256_final(struct nea_sha256 *c, uint8_t out[NEA_SHA256_LEN]);
+/* Whether the CPU's SHA instructions are used (decided at the first use);
+ * nea_sha256_use_hw(false) forces the portable code (tests compare both). */
+bool nea_sha256_hw(void);
+void nea_sha256_use_hw(bool on);
 void nea_sha256(const void *data, size_t n, uint8_t out[NEA_SHA256_LEN]);
 /* The lowercase hex SHA-256 of the whole file open on fd (read with pread
  * from offset 0); path only names it in errors. */

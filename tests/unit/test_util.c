@@ -21,9 +21,8 @@ static void hex_of(const void *d, size_t n, char out[65])
     nea_hex(h, 32, out);
 }
 
-static void test_sha256_vectors(void **state)
+static void sha256_vectors(void)
 {
-    (void)state;
     char out[65];
     hex_of("", 0, out);
     assert_string_equal(out, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
@@ -47,6 +46,41 @@ static void test_sha256_vectors(void **state)
     nea_sha256_final(&c, h);
     nea_hex(h, 32, out);
     assert_string_equal(out, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+    /* 1 to 300 bytes at once and in two pieces split everywhere: the block
+     * boundaries of the buffered and the direct path */
+    static uint8_t data[300];
+    for (size_t i = 0; i < sizeof(data); i++)
+        data[i] = (uint8_t)(i * 7 + 3);
+    for (size_t len = 0; len <= sizeof(data); len += 13) {
+        uint8_t whole[32];
+        nea_sha256(data, len, whole);
+        for (size_t cut = 0; cut <= len; cut += 5) {
+            nea_sha256_init(&c);
+            nea_sha256_update(&c, data, cut);
+            nea_sha256_update(&c, data + cut, len - cut);
+            nea_sha256_final(&c, h);
+            assert_memory_equal(h, whole, 32);
+        }
+    }
+}
+
+/* Both implementations against the NIST vectors, and against each other. */
+static void test_sha256_vectors(void **state)
+{
+    (void)state;
+    nea_sha256_use_hw(false);
+    assert_false(nea_sha256_hw());
+    sha256_vectors();
+    static uint8_t big[1 << 16];
+    for (size_t i = 0; i < sizeof(big); i++)
+        big[i] = (uint8_t)(i ^ (i >> 8));
+    uint8_t c_sum[32], hw_sum[32];
+    nea_sha256(big, sizeof(big), c_sum);
+    nea_sha256_use_hw(true);
+    print_message("SHA instructions: %s\n", nea_sha256_hw() ? "used" : "not available");
+    sha256_vectors();
+    nea_sha256(big, sizeof(big), hw_sum);
+    assert_memory_equal(c_sum, hw_sum, 32);
 }
 
 static void test_err_first_wins(void **state)

@@ -346,6 +346,7 @@ struct ctx {
     struct nea_artifacts art;
     char *live_name;                /* where the appliance is now */
     struct nea_dom_info live;
+    bool disk_missing, seed_missing; /* recorded volumes deleted by hand */
     char *canonical;
 };
 
@@ -643,6 +644,17 @@ static int load_ctx(struct nea_engine *e, struct nea_spec *spec, struct ctx *c,
         if (rc < 0)
             return rc;
     }
+    /* the recorded volumes of a deployed appliance, deleted by hand? */
+    if (c->rec && c->rec->spec_hash && !moved && c->live.state != NEA_DOM_MISSING) {
+        NEA_AUTOFREE char *dp = NULL, *sp = NULL;
+        rc = nea_host_vol_path(c->host, c->pool, c->disk_volume, &dp, err);
+        if (rc == NEA_OK && c->rec->seed_volume)
+            rc = nea_host_vol_path(c->host, c->pool, c->rec->seed_volume, &sp, err);
+        if (rc < 0)
+            return rc;
+        c->disk_missing = !dp;
+        c->seed_missing = c->rec->seed_volume && !sp;
+    }
     return NEA_OK;
 }
 
@@ -651,7 +663,7 @@ static char *short_hash(const char *h)
     return h ? nea_xstrndup(h, 12) : NULL;
 }
 
-enum { FACET_NIC = 1, FACET_CDROM = 2, FACET_SIZE = 4 };
+enum { FACET_NIC = 1, FACET_CDROM = 2, FACET_SIZE = 4, FACET_MAC = 8, FACET_DISK = 16 };
 
 static bool same_str(const char *a, const char *b)
 {
@@ -673,6 +685,10 @@ static unsigned facet_drift(const char *have, const char *want)
         d |= FACET_CDROM;
     if (!same_str(h.vcpus, w.vcpus) || !same_str(h.memory_kib, w.memory_kib))
         d |= FACET_SIZE;
+    if (h.nic_mac && w.nic_mac && strcasecmp(h.nic_mac, w.nic_mac))
+        d |= FACET_MAC;
+    if (!same_str(h.disk_source, w.disk_source))
+        d |= FACET_DISK;
     nea_dom_facets_clear(&h);
     nea_dom_facets_clear(&w);
     return d;
@@ -719,6 +735,23 @@ static void compare_live(struct ctx *c, struct nea_changeset *cs)
         add_change(cs, "domain.size", live.vcpus, want.vcpus,
                    "repair: config change + reboot", NEA_DISRUPT_REBOOT,
                    NEA_DO_DEFINE | NEA_DO_RESTART);
+    /* the seed's network-config matches the MAC: it must be ours again */
+    if ((drift & FACET_MAC) && !(cs->todo & NEA_DO_RESTART))
+        add_change(cs, "domain.interface.mac", live.nic_mac, want.nic_mac,
+                   "repair: the MAC the seed expects + reboot", NEA_DISRUPT_REBOOT,
+                   NEA_DO_DEFINE | NEA_DO_RESTART);
+    if ((drift & FACET_DISK) && !(cs->todo & (NEA_DO_DISK | NEA_DO_MOVE)))
+        add_change(cs, "domain.disk", live.disk_source, want.disk_source,
+                   "repair: boot from the appliance's own disk again + reboot",
+                   NEA_DISRUPT_REBOOT, NEA_DO_DEFINE | NEA_DO_RESTART);
+    if (c->disk_missing && !(cs->todo & NEA_DO_DISK))
+        add_change(cs, "volume.disk", "missing", c->disk_volume,
+                   "repair: a new disk from the image (what the lost one held is gone)",
+                   NEA_DISRUPT_REDEPLOY, NEA_DO_DISK);
+    if (c->seed_missing && !(cs->todo & NEA_DO_SEED))
+        add_change(cs, "volume.seed", "missing", c->rec->seed_volume,
+                   "repair: write the seed again + reboot", NEA_DISRUPT_REBOOT,
+                   NEA_DO_SEED | NEA_DO_RESTART);
     nea_dom_facets_clear(&live);
     nea_dom_facets_clear(&want);
     if (c->live.state != NEA_DOM_RUNNING)
@@ -1621,6 +1654,24 @@ int nea_engine_status(struct nea_engine *e, const char *filter,
         for (size_t k = 0; k < 2 && !st->drift && d->seed_volume; k++)
             if (xmls[k] && !strstr(xmls[k], d->seed_volume))
                 st->drift = nea_xstrdup("the seed cdrom is not attached");
+        const char *vols[] = {d->disk_volume, d->seed_volume};
+        for (size_t k = 0; k < 2 && !st->drift && info.state != NEA_DOM_MISSING; k++) {
+            NEA_AUTOFREE char *path = NULL;
+            struct nea_err verr = {0};
+            if (vols[k] && d->pool &&
+                nea_host_vol_path(h, d->pool, vols[k], &path, &verr) == NEA_OK && !path)
+                st->drift = nea_xasprintf("volume %s is missing from pool %s", vols[k],
+                                          d->pool);
+        }
+        for (size_t k = 0; k < 2 && !st->drift && d->mac; k++) {
+            struct nea_dom_facets f;
+            if (!xmls[k] || nea_dom_facets_parse(xmls[k], &f) < 0)
+                continue;
+            if (f.nic_mac && strcasecmp(f.nic_mac, d->mac))
+                st->drift = nea_xasprintf("the vNIC's MAC is %s, the record says %s",
+                                          f.nic_mac, d->mac);
+            nea_dom_facets_clear(&f);
+        }
         for (size_t k = 0; k < 2 && !st->drift && d->spec; k++) {
             if (!xmls[k])
                 continue;

@@ -195,6 +195,26 @@ static int count_vols(struct fx *f, const char *prefix)
     return c;
 }
 
+/* Deletes the first volume of default-pool whose name starts with prefix. */
+static void delete_vol(struct fx *f, const char *prefix)
+{
+    virStoragePoolPtr p = virStoragePoolLookupByName(f->lv, "default-pool");
+    assert_non_null(p);
+    virStorageVolPtr *v = NULL;
+    int n = virStoragePoolListAllVolumes(p, &v, 0);
+    bool done = false;
+    for (int i = 0; i < n; i++) {
+        if (!done && nea_str_has_prefix(virStorageVolGetName(v[i]), prefix)) {
+            assert_int_equal(virStorageVolDelete(v[i], 0), 0);
+            done = true;
+        }
+        virStorageVolFree(v[i]);
+    }
+    free(v);
+    virStoragePoolFree(p);
+    assert_true(done);
+}
+
 static void test_fresh_noop_destroy(void **state)
 {
     struct fx *f = *state;
@@ -412,6 +432,44 @@ static void test_drift(void **state)
     assert_true(plan_todo(e, s, NULL) & NEA_DO_SEED);
     apply_ok(e, s);
     status_drift(e, "drift", NULL);
+
+    /* MAC changed by hand: the seed's network-config would not match */
+    x = dom_xml(f, "drift-nea");
+    char *mac = strstr(x, "<mac address='");
+    assert_non_null(mac);
+    mac += strlen("<mac address='");
+    char *other = nea_xasprintf("%.*s52:54:00:0a:0b:0c%s", (int)(mac - x), x, mac + 17);
+    d = virDomainDefineXML(f->lv, other);
+    assert_non_null(d);
+    virDomainFree(d);
+    free(x);
+    free(other);
+    status_drift(e, "drift", "MAC is 52:54:00:0a:0b:0c");
+    assert_true(plan_todo(e, s, NULL) & NEA_DO_RESTART);
+    apply_ok(e, s);
+    x = dom_xml(f, "drift-nea");
+    assert_null(strstr(x, "52:54:00:0a:0b:0c"));
+    free(x);
+    assert_int_equal(plan_todo(e, s, NULL), 0);
+
+    /* the disk volume deleted by hand: a new one from the image */
+    delete_vol(f, "drift-nea.qcow2");
+    status_drift(e, "drift", "volume drift-nea.qcow2 is missing");
+    enum nea_disruption dis;
+    assert_true(plan_todo(e, s, &dis) & NEA_DO_DISK);
+    assert_int_equal(dis, NEA_DISRUPT_REDEPLOY);
+    apply_ok(e, s);
+    assert_int_equal(count_vols(f, "drift-nea.qcow2"), 1);
+    assert_int_equal(plan_todo(e, s, NULL), 0);
+    status_drift(e, "drift", NULL);
+
+    /* the seed volume deleted by hand: written again */
+    delete_vol(f, "drift-nea-seed-");
+    status_drift(e, "drift", "is missing from pool default-pool");
+    assert_true(plan_todo(e, s, NULL) & NEA_DO_SEED);
+    apply_ok(e, s);
+    assert_int_equal(count_vols(f, "drift-nea-seed-"), 1);
+    assert_int_equal(plan_todo(e, s, NULL), 0);
 
     /* domain removed by hand */
     d = virDomainLookupByName(f->lv, "drift-nea");

@@ -12,7 +12,9 @@
 #include <sys/stat.h>
 
 #include <fcntl.h>
+#include <dirent.h>
 #include <ftw.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "nea_engine.h"
@@ -271,6 +273,38 @@ static void remove_tmp_state(struct cli *c)
     }
 }
 
+/* Per-run directories of earlier runs that were killed (their owner's pid
+ * is gone): removed, so that crashes leave nothing behind for long.  A pid
+ * that lives (or was reused) keeps its directory. */
+static void sweep_dead_runs(void)
+{
+    DIR *dir = opendir("/tmp");
+    if (!dir)
+        return;
+    struct dirent *de;
+    while ((de = readdir(dir))) {
+        if (!nea_str_has_prefix(de->d_name, "neaprov-run-"))
+            continue;
+        NEA_AUTOFREE char *path = nea_xasprintf("/tmp/%s", de->d_name);
+        NEA_AUTOFREE char *pidf = nea_xasprintf("%s/pid", path);
+        struct stat st;
+        if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+            continue;
+        char *buf = NULL;
+        size_t len = 0;
+        struct nea_err ignored = {0};
+        if (nea_read_file(pidf, 32, &buf, &len, &ignored) < 0)
+            continue; /* being created, or not ours to judge */
+        char *end = NULL;
+        long pid = strtol(buf, &end, 10);
+        bool dead = end != buf && pid > 0 && kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+        free(buf);
+        if (dead)
+            nftw(path, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    }
+    closedir(dir);
+}
+
 /* The state database: --state, else a per-run one for the in-process test
  * driver (its domains die with the process, so must its record), else the
  * system or user default. */
@@ -289,6 +323,11 @@ static int resolve_state(struct cli *c, bool test_host, const char **ret)
         }
         c->tmp_state_dir = nea_xstrdup(tmpl);
         c->state_path = nea_xasprintf("%s/state.db", tmpl);
+        NEA_AUTOFREE char *pidf = nea_xasprintf("%s/pid", tmpl);
+        NEA_AUTOFREE char *pid = nea_xasprintf("%ld\n", (long)getpid());
+        struct nea_err ignored = {0};
+        nea_write_file(pidf, pid, strlen(pid), 0600, &ignored);
+        sweep_dead_runs();
         if (!c->quiet && !c->json)
             printf("state: %s (per run: the test driver keeps nothing after exit)\n",
                    c->state_path);
@@ -328,6 +367,16 @@ static void on_progress(void *data, const char *tenant, const char *step, int pc
     fflush(stdout);
 }
 
+static void print_changeset(struct cli *c, const struct nea_changeset *cs);
+
+static void on_planned(void *data, const struct nea_changeset *cs)
+{
+    struct cli *c = data;
+    if (!c->json)
+        print_changeset(c, cs);
+    fflush(stdout);
+}
+
 static int open_engine(struct cli *c, bool test_host, struct nea_engine **ret)
 {
     const char *state = NULL;
@@ -354,6 +403,8 @@ static int open_engine(struct cli *c, bool test_host, struct nea_engine **ret)
         .wait = !c->no_wait,
         .progress = on_progress,
         .progress_data = c,
+        .planned = on_planned,
+        .planned_data = c,
         .image_cache_dir = c->image_cache,
         .ca_file = c->ca_file,
         /* image downloads: a bar on a terminal, plain lines otherwise */
@@ -492,13 +543,9 @@ static int cmd_plan_apply(struct cli *c, int argc, char **argv, bool apply)
         struct nea_err err = {0};
         int rc;
         if (apply) {
-            /* show the plan, then carry it out (like a plan + apply in one) */
-            rc = nea_engine_plan(e, specs[i], &cs, &err);
-            if (rc == NEA_OK && !c->json)
-                print_changeset(c, &cs);
-            nea_changeset_clear(&cs);
-            if (rc == NEA_OK)
-                rc = nea_engine_apply(e, specs[i], &cs, &err);
+            /* the plan is shown (on_planned) as apply computes it under the
+             * tenant's lock, then carried out */
+            rc = nea_engine_apply(e, specs[i], &cs, &err);
             if (rc == NEA_OK && !c->quiet && !c->json && cs.todo)
                 printf("%s: applied (%s)\n", specs[i]->name,
                        nea_disruption_name(cs.disruption));

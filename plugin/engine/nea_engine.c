@@ -1452,6 +1452,9 @@ int nea_engine_apply(struct nea_engine *e, struct nea_spec *spec,
     rc = load_ctx(e, spec, &c, true, err);
     if (rc == NEA_OK)
         rc = plan_ctx(&c, &cs, err);
+    /* the plan being carried out, as computed under the lock */
+    if (rc == NEA_OK && e->opts.planned)
+        e->opts.planned(e->opts.planned_data, &cs);
     if (rc == NEA_OK && cs.todo) {
         rc = apply_ctx(e, &c, &cs, err);
         if (rc < 0) {

@@ -68,6 +68,10 @@ struct nea_engine_opts {
     bool fault_crash;
     void (*progress)(void *data, const char *tenant, const char *step, int percent);
     void *progress_data;
+    /* apply: the plan it carries out, computed under the tenant's lock,
+     * before the first change */
+    void (*planned)(void *data, const struct nea_changeset *cs);
+    void *planned_data;
     /* images by URL: the cache (NULL: /var/cache/neaprov/images for root,
      * else $XDG_CACHE_HOME or ~/.cache/neaprov/images), the CA bundle
      * (NULL: the system's), and the descriptor download progress goes to (0:

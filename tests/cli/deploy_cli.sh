@@ -96,6 +96,14 @@ check "unknown command exits 2" test "$(cat "$scratch/s11")" = 2
 run "$scratch/s12" "$scratch/o12" apply "${n[@]}" examples/lab-demo.yaml examples/lab-demo.yaml
 check "two specs of one tenant exit 2" test "$(cat "$scratch/s12")" = 2
 
+# a run killed without --state leaves its per-run directory; the next run
+# on a test:// host removes it (its pid is gone)
+NEAPROV_FAULT=define:crash "$neaprov" apply "${n[@]}" examples/lab-demo.yaml > "$scratch/o20" 2>&1
+check "a crash without --state kills the process" test $? = 137
+left=$(sed -n 's/^state: \(.*\)\/state.db .*/\1/p' "$scratch/o20")
+check "and leaves its per-run directory" test -n "$left" -a -d "$left"
+"$neaprov" apply -q "${n[@]}" examples/lab-demo.yaml > /dev/null 2>&1
+check "which the next run removes" test ! -e "$left"
 # injected crash at define: the record says where it stopped
 NEAPROV_FAULT=define:crash "$neaprov" apply --state "$scratch/crash.db" "${n[@]}" \
   examples/lab-demo.yaml >"$scratch/o13" 2>&1

@@ -391,24 +391,29 @@ static const char *file_format(const char *path)
  * the image file.  The format comes from the file's first bytes when the
  * file is at hand (Ubuntu's qcow2 images are called .img), else from the
  * name the volume was given. */
+static const char *format_by_name(const char *name, size_t n)
+{
+    return n >= 6 && !strncmp(name + n - 6, ".qcow2", 6) ? "qcow2" : "raw";
+}
+
+static char *content_volume_name(const char *sha256, const char *format)
+{
+    return nea_xasprintf("nea-base-%.16s.%s", sha256,
+                         !strcmp(format, "qcow2") ? "qcow2" : "img");
+}
+
 static char *base_volume_name(const struct nea_plan *p, const char *file,
                               const char **ret_format)
 {
     const char *fmt = file ? file_format(file) : NULL;
+    const char *name = base_name(p->image);
     if (!p->image_sha256) {
-        const char *name = base_name(p->image);
-        size_t n = strlen(name);
-        *ret_format = fmt ? fmt : n >= 6 && !strcmp(name + n - 6, ".qcow2") ? "qcow2" : "raw";
+        *ret_format = fmt ? fmt : format_by_name(name, strlen(name));
         return nea_xstrdup(name);
     }
-    if (!fmt) {
-        const char *name = base_name(p->image);
-        size_t n = strcspn(name, "?#"); /* a URL's query is not its name */
-        fmt = n >= 6 && !strncmp(name + n - 6, ".qcow2", 6) ? "qcow2" : "raw";
-    }
-    *ret_format = fmt;
-    return nea_xasprintf("nea-base-%.16s.%s", p->image_sha256,
-                         !strcmp(fmt, "qcow2") ? "qcow2" : "img");
+    /* a URL's query is not its name */
+    *ret_format = fmt ? fmt : format_by_name(name, strcspn(name, "?#"));
+    return content_volume_name(p->image_sha256, *ret_format);
 }
 
 /* No shared fallback such as /tmp: a cache another user can write to would
@@ -562,9 +567,12 @@ static int load_ctx(struct nea_engine *e, struct nea_spec *spec, struct ctx *c,
                          ? nea_xstrdup(c->rec->disk_volume)
                          : nea_xasprintf("%s.qcow2", spec->name);
     const struct nea_plan *plan = spec->plan;
+    int image_errno = 0;
     if (plan->image_path) {
         if (access(plan->image_path, R_OK) == 0)
             c->image_file = nea_xstrdup(plan->image_path);
+        else
+            image_errno = errno;
     } else if (e->cache_dir) { /* a URL: downloaded already? */
         NEA_AUTOFREE char *cached = nea_xasprintf("%s/sha256-%s", e->cache_dir,
                                                   plan->image_sha256);
@@ -582,31 +590,26 @@ static int load_ctx(struct nea_engine *e, struct nea_spec *spec, struct ctx *c,
     if (!base_path && plan->image_sha256) {
         /* uploaded from elsewhere (or by an older neaprov) under the other
          * format's name */
-        bool q = !strcmp(c->base_format, "qcow2");
-        NEA_AUTOFREE char *other = nea_xasprintf("nea-base-%.16s.%s", plan->image_sha256,
-                                                 q ? "img" : "qcow2");
+        NEA_AUTOFREE char *other = content_volume_name(
+            plan->image_sha256, strcmp(c->base_format, "qcow2") ? "qcow2" : "raw");
         rc = nea_host_vol_path(c->host, c->pool, other, &base_path, err);
         if (rc < 0)
             return rc;
         if (base_path) {
             free(c->base_volume);
             c->base_volume = TAKE_PTR(other);
-            c->base_format = q ? "raw" : "qcow2";
         }
     }
-    if (base_path) {
+    /* an existing volume's format is the pool's word (below); a URL is
+     * fetched (into the cache) when apply needs it */
+    if (base_path)
         rc = base_format_of_volume(c, err);
-        if (rc < 0)
-            return rc;
-    }
-    if (!base_path) {
-        /* a URL is fetched (into the cache) when apply needs it */
-        const char *img = spec->plan->image_path;
-        if (img && access(img, R_OK) != 0)
-            return nea_err_set(err, NEA_ERR_INVALID, "%s: image %s cannot be read (%s) "
-                               "and volume %s is not in pool %s on %s", spec->plan->path,
-                               img, strerror(errno), c->base_volume, c->pool, c->uri);
-    }
+    else if (image_errno)
+        rc = nea_err_set(err, NEA_ERR_INVALID, "%s: image %s cannot be read (%s) and "
+                         "volume %s is not in pool %s on %s", plan->path, plan->image_path,
+                         strerror(image_errno), c->base_volume, c->pool, c->uri);
+    if (rc < 0)
+        return rc;
     rc = render_for(e, c, err);
     if (rc < 0)
         return rc;
@@ -1666,34 +1669,28 @@ int nea_engine_status(struct nea_engine *e, const char *filter,
                 st->drift = nea_xasprintf("volume %s is missing from pool %s", vols[k],
                                           d->pool);
         }
-        for (size_t k = 0; k < 2 && !st->drift && d->mac; k++) {
-            struct nea_dom_facets f;
-            if (!xmls[k] || nea_dom_facets_parse(xmls[k], &f) < 0)
-                continue;
-            if (f.nic_mac && strcasecmp(f.nic_mac, d->mac))
+        /* the vNIC changed by hand: its MAC against the record, then its
+         * bridge against the recorded spec; running and persistent config */
+        struct nea_dom_facets f[2] = {0};
+        for (size_t k = 0; k < 2; k++)
+            if (xmls[k])
+                nea_dom_facets_parse(xmls[k], &f[k]);
+        for (size_t k = 0; k < 2 && !st->drift && d->mac; k++)
+            if (f[k].nic_mac && strcasecmp(f[k].nic_mac, d->mac))
                 st->drift = nea_xasprintf("the vNIC's MAC is %s, the record says %s",
-                                          f.nic_mac, d->mac);
-            nea_dom_facets_clear(&f);
-        }
-        for (size_t k = 0; k < 2 && !st->drift && d->spec; k++) {
-            if (!xmls[k])
-                continue;
-            /* a bridge changed by hand: compare the vNIC with the record */
-            struct nea_dom_facets f;
-            nea_dom_facets_parse(xmls[k], &f);
-            struct kv *kv = NULL;
-            size_t nkv = 0;
-            kv_parse(d->spec, &kv, &nkv);
-            const char *ref = kv_get(kv, nkv, "network");
-            if (ref && f.nic_source) {
-                const char *want = strchr(ref, ':') ? strchr(ref, ':') + 1 : ref;
-                if (strcmp(want, f.nic_source))
-                    st->drift = nea_xasprintf("the vNIC is on %s, the spec says %s",
-                                              f.nic_source, ref);
-            }
-            kv_free(kv, nkv);
-            nea_dom_facets_clear(&f);
-        }
+                                          f[k].nic_mac, d->mac);
+        struct kv *kv = NULL;
+        size_t nkv = 0;
+        kv_parse(d->spec, &kv, &nkv);
+        const char *ref = kv_get(kv, nkv, "network");
+        const char *want = ref && strchr(ref, ':') ? strchr(ref, ':') + 1 : ref;
+        for (size_t k = 0; k < 2 && !st->drift && ref; k++)
+            if (f[k].nic_source && strcmp(want, f[k].nic_source))
+                st->drift = nea_xasprintf("the vNIC is on %s, the spec says %s",
+                                          f[k].nic_source, ref);
+        kv_free(kv, nkv);
+        nea_dom_facets_clear(&f[0]);
+        nea_dom_facets_clear(&f[1]);
         nea_dom_info_clear(&info);
     }
     free(deps);

@@ -461,25 +461,8 @@ static int transfer_failed(CURL *c, CURLcode rc, const char *url, const char *sh
 static int hash_kept(struct xfer *x, off_t len, struct nea_err *err)
 {
     nea_sha256_init(&x->sha);
-    x->hashed = 0;
-    if (len == 0)
-        return NEA_OK;
-    enum { CHUNK = 1 << 20 };
-    NEA_AUTOFREE uint8_t *buf = nea_xmalloc(CHUNK);
-    while (x->hashed < len) {
-        size_t want = len - x->hashed < CHUNK ? (size_t)(len - x->hashed) : CHUNK;
-        ssize_t n = pread(x->fd, buf, want, x->hashed);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return nea_err_set(err, NEA_ERR_IO, "%s: cannot read: %s", x->part,
-                               strerror(errno));
-        if (n == 0)
-            break; /* cannot happen under the lock; download() checks hashed */
-        nea_sha256_update(&x->sha, buf, (size_t)n);
-        x->hashed += n;
-    }
-    return NEA_OK;
+    /* an early end cannot happen under the lock; download() checks hashed */
+    return nea_sha256_update_fd(&x->sha, x->fd, len, x->part, &x->hashed, err);
 }
 
 static int start_over(int fd, const char *part, struct nea_err *err)

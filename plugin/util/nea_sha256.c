@@ -232,16 +232,15 @@ void nea_hex(const uint8_t *in, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-int nea_sha256_fd(int fd, const char *path, char hex[NEA_SHA256_HEX_LEN + 1],
-                  struct nea_err *err)
+int nea_sha256_update_fd(struct nea_sha256 *c, int fd, off_t len, const char *path,
+                         off_t *done, struct nea_err *err)
 {
     enum { CHUNK = 1 << 20 };
     NEA_AUTOFREE uint8_t *buf = nea_xmalloc(CHUNK);
-    struct nea_sha256 c;
-    nea_sha256_init(&c);
-    off_t off = 0;
-    for (;;) {
-        ssize_t n = pread(fd, buf, CHUNK, off);
+    *done = 0;
+    while (len < 0 || *done < len) {
+        size_t want = len >= 0 && len - *done < CHUNK ? (size_t)(len - *done) : CHUNK;
+        ssize_t n = pread(fd, buf, want, *done);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -250,9 +249,21 @@ int nea_sha256_fd(int fd, const char *path, char hex[NEA_SHA256_HEX_LEN + 1],
         }
         if (n == 0)
             break;
-        nea_sha256_update(&c, buf, (size_t)n);
-        off += n;
+        nea_sha256_update(c, buf, (size_t)n);
+        *done += n;
     }
+    return NEA_OK;
+}
+
+int nea_sha256_fd(int fd, const char *path, char hex[NEA_SHA256_HEX_LEN + 1],
+                  struct nea_err *err)
+{
+    struct nea_sha256 c;
+    nea_sha256_init(&c);
+    off_t done;
+    int rc = nea_sha256_update_fd(&c, fd, -1, path, &done, err);
+    if (rc < 0)
+        return rc;
     uint8_t sum[NEA_SHA256_LEN];
     nea_sha256_final(&c, sum);
     nea_hex(sum, sizeof(sum), hex);

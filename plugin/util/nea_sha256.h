@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "nea_err.h"
 
@@ -34,6 +35,11 @@ void nea_sha256_final(struct nea_sha256 *c, uint8_t out[NEA_SHA256_LEN]);
 bool nea_sha256_hw(void);
 void nea_sha256_use_hw(bool on);
 void nea_sha256(const void *data, size_t n, uint8_t out[NEA_SHA256_LEN]);
+/* Feeds the bytes [0, len) of the file open on fd (len < 0: up to its end)
+ * into c, read with pread; *done says how many were read (fewer than len
+ * at an early end of file); path only names the file in errors. */
+int nea_sha256_update_fd(struct nea_sha256 *c, int fd, off_t len, const char *path,
+                         off_t *done, struct nea_err *err);
 /* The lowercase hex SHA-256 of the whole file open on fd (read with pread
  * from offset 0); path only names it in errors. */
 int nea_sha256_fd(int fd, const char *path, char hex[NEA_SHA256_HEX_LEN + 1],

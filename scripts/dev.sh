@@ -15,7 +15,9 @@ build_pkgs=(build-essential cmake pkg-config libxml2-dev libyaml-dev libisofs-de
 # the real consumers the tests hand our artefacts to, the fuzz build, and a
 # private libvirtd with the qemu driver (tests/qemu/libvirtd-netns.sh);
 # libvirt-daemon-system only for the libvirt-qemu user the qemu driver needs
-test_pkgs=(libvirt-clients cloud-init genisoimage util-linux python3 python3-yaml
+# (virt-xml-validate runs xmllint, which is in libxml2-utils: a Recommends
+# of libvirt-clients, so --no-install-recommends leaves it out)
+test_pkgs=(libvirt-clients libxml2-utils cloud-init genisoimage util-linux python3 python3-yaml
            clang libclang-rt-14-dev libvirt-daemon libvirt-daemon-driver-qemu
            libvirt-daemon-system qemu-system-x86 qemu-utils iproute2 nftables
            mmdebstrap e2fsprogs iputils-ping dnsmasq-base openssl vagrant vagrant-libvirt
@@ -86,11 +88,14 @@ cmd_demo() {
 
 cmd_test() {
   install_missing "${build_pkgs[@]}" "${test_pkgs[@]}"
-  log "fuzz target: build with clang and run it for 20 s"
+  log "fuzz targets: build with clang and run them for 20 s together (specs; plans and host URIs)"
   CC=clang configure_build build-fuzz -DNEA_FUZZ=ON -DBUILD_TESTING=OFF
   local corpus; corpus=$(mktemp -d)
-  build-fuzz/tests/fuzz/fuzz_spec -max_total_time=20 -rss_limit_mb=2048 \
-      "$corpus" tests/fuzz/corpus 2>&1 | tail -n 1
+  mkdir -p "$corpus/spec" "$corpus/plan"
+  build-fuzz/tests/fuzz/fuzz_spec -max_total_time=10 -rss_limit_mb=2048 \
+      "$corpus/spec" tests/fuzz/corpus 2>&1 | tail -n 1
+  build-fuzz/tests/fuzz/fuzz_plan -max_total_time=10 -rss_limit_mb=2048 \
+      "$corpus/plan" tests/fuzz/corpus-plan 2>&1 | tail -n 1
   rm -rf "$corpus"
   log "every test under AddressSanitizer and UBSan"
   configure_build build-asan -DNEA_SANITIZE=ON

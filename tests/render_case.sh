@@ -16,7 +16,8 @@ scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 
 tpl=$template
-[ -f "$case_dir/template.xml" ] && tpl=$case_dir/template.xml
+# relative, as the spec is: messages that name it are the same everywhere
+[ -f "$case_dir/template.xml" ] && tpl=template.xml
 args=()
 if [ -f "$case_dir/args" ]; then
   mapfile -t args < "$case_dir/args"

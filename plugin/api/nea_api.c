@@ -19,6 +19,7 @@
 #include "nea_pool.h"
 #include "nea_render.h"
 #include "nea_spec.h"
+#include "nea_uri.h"
 #include "nea_util.h"
 #include "nea_virt.h"
 
@@ -31,6 +32,9 @@ _Static_assert((int)NEAPROV_ERR_UNSUPPORTED == (int)NEA_ERR_UNSUPPORTED &&
                    (int)NEAPROV_ERR_HOST == (int)NEA_ERR_HOST,
                "the ABI's status codes are the engine's");
 
+/* More is a host's mistake (a count that is not one), not a configuration. */
+#define NEA_API_MAX_PLAN_DIRS 256
+
 /* The options struct as ABI version 1 defines it (up to ca_file). */
 #define NEA_OPTIONS_V1_SIZE                                                             \
     (offsetof(struct neaprov_options, ca_file) + sizeof(((struct neaprov_options *)0)->ca_file))
@@ -42,7 +46,7 @@ struct neaprov_ctx {
     char *uri, *state_path, *template_path, *volume_dir;
     char **plan_dirs;
     size_t n_plan_dirs;
-    unsigned ready_timeout_s, stop_timeout_s;
+    unsigned ready_timeout_s, stop_timeout_s, lock_timeout_s;
     bool no_wait;
     neaprov_progress_fn progress;
     void *progress_user;
@@ -144,16 +148,46 @@ static int api_open(neaprov_ctx *c, const struct neaprov_options *o)
                            "sizeof(struct neaprov_options)", o->struct_size,
                            (size_t)NEA_OPTIONS_V1_SIZE);
     memcpy(&opts, o, o->struct_size < sizeof(opts) ? o->struct_size : sizeof(opts));
+    /* Checked before anything is kept: a failed open leaves the context
+     * closed, never half set. */
     ctx_reset(c);
+    free(c->diag);
+    c->diag = NULL;
+    if (opts.n_plan_dirs > NEA_API_MAX_PLAN_DIRS)
+        return nea_err_set(&c->err, NEAPROV_ERR_USAGE, "n_plan_dirs is %zu; at most %d "
+                           "plan directories are searched", opts.n_plan_dirs,
+                           NEA_API_MAX_PLAN_DIRS);
+    if (opts.n_plan_dirs && !opts.plan_dirs)
+        return nea_err_set(&c->err, NEAPROV_ERR_USAGE,
+                           "n_plan_dirs is %zu but plan_dirs is NULL", opts.n_plan_dirs);
+    for (size_t i = 0; i < opts.n_plan_dirs; i++)
+        if (!opts.plan_dirs[i] || !*opts.plan_dirs[i])
+            return nea_err_set(&c->err, NEAPROV_ERR_USAGE, "plan_dirs[%zu] is %s (n_plan_dirs "
+                               "is %zu): name a directory", i,
+                               opts.plan_dirs[i] ? "empty" : "NULL", opts.n_plan_dirs);
+    static const char *const names[] = {"state_path", "template_path", "volume_dir",
+                                        "image_cache_dir", "ca_file"};
+    const char *const paths[] = {opts.state_path, opts.template_path, opts.volume_dir,
+                                 opts.image_cache_dir, opts.ca_file};
+    for (size_t i = 0; i < NEA_ARRAY_SIZE(names); i++)
+        if (paths[i] && !*paths[i])
+            return nea_err_set(&c->err, NEAPROV_ERR_USAGE, "options.%s is empty: give a "
+                               "path, or NULL for the default", names[i]);
+    if (opts.uri) {
+        /* the same allow-list as a plan's host and the CLI's -c (nea_uri.h) */
+        NEA_AUTOFREE char *warning = NULL;
+        int urc = nea_host_uri_check("options.uri", opts.uri, &warning, &c->err);
+        if (urc < 0)
+            return urc;
+        if (warning)
+            c->diag = nea_xasprintf("warning: %s\n", warning);
+    }
     c->uri = dup_opt(opts.uri);
     c->state_path = dup_opt(opts.state_path);
     c->template_path = nea_xstrdup(opts.template_path ? opts.template_path
                                                       : nea_default_template());
     c->volume_dir = nea_xstrdup(opts.volume_dir ? opts.volume_dir : NEA_DEFAULT_VOLUME_DIR);
     if (opts.n_plan_dirs) {
-        if (!opts.plan_dirs)
-            return nea_err_set(&c->err, NEAPROV_ERR_USAGE,
-                               "n_plan_dirs is %zu but plan_dirs is NULL", opts.n_plan_dirs);
         c->plan_dirs = nea_xcalloc(opts.n_plan_dirs, sizeof(char *));
         for (size_t i = 0; i < opts.n_plan_dirs; i++)
             c->plan_dirs[c->n_plan_dirs++] = nea_xstrdup(opts.plan_dirs[i]);
@@ -173,6 +207,7 @@ static int api_open(neaprov_ctx *c, const struct neaprov_options *o)
     c->event_user = opts.event_user;
     c->image_cache_dir = dup_opt(opts.image_cache_dir);
     c->ca_file = dup_opt(opts.ca_file);
+    c->lock_timeout_s = opts.lock_timeout_s; /* ABI 2; 0 from an ABI 1 host */
     c->opened = true;
     return NEAPROV_OK;
 }
@@ -211,6 +246,7 @@ static int engine(neaprov_ctx *c, struct nea_engine **ret)
             .event_data = c,
             .image_cache_dir = c->image_cache_dir,
             .ca_file = c->ca_file,
+            .lock_timeout_s = c->lock_timeout_s,
         };
         int rc = nea_engine_open(&eo, &c->engine, &c->err);
         if (rc < 0)
@@ -413,6 +449,8 @@ static int api_networks(neaprov_ctx *c, const char *uri, char **json)
     if (!uri && !(uri = c->uri))
         return nea_err_set(&c->err, NEAPROV_ERR_USAGE,
                            "name the host: a uri argument or options.uri");
+    if ((rc = nea_host_uri_check("uri", uri, NULL, &c->err)) < 0)
+        return rc;
     NEA_AUTO(nea_host_closep) struct nea_host *h = NULL;
     struct nea_host_net *v = NULL;
     size_t n = 0;
@@ -438,8 +476,9 @@ static int api_pool_add(neaprov_ctx *c, const char *range)
 {
     struct nea_state *st;
     struct nea_ip a, b;
-    int rc = state_of(c, &st);
-    if (rc < 0 || (rc = nea_range_arg("add", range, &a, &b, &c->err)) < 0)
+    int rc = begin(c, true);
+    if (rc < 0 || (rc = need_arg(c, range, "range")) < 0 || (rc = state_of(c, &st)) < 0 ||
+        (rc = nea_range_arg("add", range, &a, &b, &c->err)) < 0)
         return rc;
     return nea_pool_add(st, &a, &b, &c->err);
 }
@@ -449,8 +488,9 @@ static int api_pool_remove(neaprov_ctx *c, const char *range, int force, char **
     clear_out(released);
     struct nea_state *st;
     struct nea_ip a, b;
-    int rc = state_of(c, &st);
-    if (rc < 0 || (rc = nea_range_arg("remove", range, &a, &b, &c->err)) < 0)
+    int rc = begin(c, true);
+    if (rc < 0 || (rc = need_arg(c, range, "range")) < 0 || (rc = state_of(c, &st)) < 0 ||
+        (rc = nea_range_arg("remove", range, &a, &b, &c->err)) < 0)
         return rc;
     char *rel = NULL;
     rc = nea_pool_remove(st, &a, &b, force != 0, &rel, &c->err);
@@ -483,8 +523,11 @@ static int api_rule_add(neaprov_ctx *c, const char *tenant, const char *pub, con
 {
     struct nea_state *st;
     struct nea_rule r;
-    int rc = state_of(c, &st);
-    if (rc < 0 || (rc = nea_rule_args("add", tenant, pub, to, description, &r, &c->err)) < 0)
+    int rc = begin(c, true);
+    if (rc < 0 || (rc = need_arg(c, tenant, "tenant")) < 0 ||
+        (rc = need_arg(c, pub, "pub")) < 0 || (rc = need_arg(c, to, "to")) < 0 ||
+        (rc = state_of(c, &st)) < 0 ||
+        (rc = nea_rule_args("add", tenant, pub, to, description, &r, &c->err)) < 0)
         return rc;
     return nea_rule_add(st, tenant, &r, &c->err);
 }
@@ -493,8 +536,10 @@ static int api_rule_remove(neaprov_ctx *c, const char *tenant, const char *pub)
 {
     struct nea_state *st;
     struct nea_rule r;
-    int rc = state_of(c, &st);
-    if (rc < 0 || (rc = nea_rule_args("remove", tenant, pub, NULL, NULL, &r, &c->err)) < 0)
+    int rc = begin(c, true);
+    if (rc < 0 || (rc = need_arg(c, tenant, "tenant")) < 0 ||
+        (rc = need_arg(c, pub, "pub")) < 0 || (rc = state_of(c, &st)) < 0 ||
+        (rc = nea_rule_args("remove", tenant, pub, NULL, NULL, &r, &c->err)) < 0)
         return rc;
     return nea_rule_remove(st, tenant, &r.pub, r.pub_port, r.proto, &c->err);
 }

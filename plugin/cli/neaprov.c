@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,11 +19,13 @@
 #include <unistd.h>
 
 #include "nea_engine.h"
+#include "nea_iso.h"
 #include "nea_json.h"
 #include "nea_ops.h"
 #include "nea_pool.h"
 #include "nea_render.h"
 #include "nea_spec.h"
+#include "nea_uri.h"
 #include "nea_util.h"
 #include "nea_virt.h"
 
@@ -33,6 +36,49 @@
 enum { EXIT_RUNTIME = 1, EXIT_INVALID = 2 };
 
 static const char *prog = "neaprov";
+
+/* A string from the state database, a message or echoed input as the
+ * terminal should get it: control characters as visible escapes
+ * (nea_text_escape).  The result lives until 16 more calls. */
+static const char *esc(const char *s)
+{
+    static char *ring[16];
+    static unsigned next;
+    if (!s)
+        return NULL;
+    char **slot = &ring[next++ % NEA_ARRAY_SIZE(ring)];
+    free(*slot);
+    *slot = nea_text_escape(s);
+    return *slot;
+}
+
+/* SIZE of --max-image-size: digits, then optionally one of K, M, G, T
+ * (binary multiples); at least 1 byte, no overflow. */
+static int parse_size(const char *s, uint64_t *ret)
+{
+    uint64_t v = 0;
+    const char *p = s;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+            return -1;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    if (p == s)
+        return -1;
+    static const char units[] = "KMGT";
+    const char *u = *p ? strchr(units, *p >= 'a' ? *p - 'a' + 'A' : *p) : NULL;
+    if (*p && (!u || p[1]))
+        return -1;
+    for (int i = u ? (int)(u - units) + 1 : 0; i > 0; i--) {
+        if (v > UINT64_MAX / 1024)
+            return -1;
+        v *= 1024;
+    }
+    if (v == 0)
+        return -1;
+    *ret = v;
+    return 0;
+}
 
 static void usage(FILE *f)
 {
@@ -76,11 +122,17 @@ static void usage(FILE *f)
             "      --timeout S             apply: readiness timeout (default 300)\n"
             "      --stop-timeout S        apply, destroy: graceful shutdown before\n"
             "                              power-off (default 60)\n"
+            "      --lock-timeout S        apply: how long to wait for another run's\n"
+            "                              base image upload to the same host and\n"
+            "                              pool (default 600)\n"
             "      --image-cache DIR       images by URL are kept here (default\n"
             "                              /var/cache/neaprov/images as root, else\n"
             "                              ~/.cache/neaprov/images)\n"
             "      --ca-file FILE          trust only this PEM bundle for https images\n"
             "                              (TLS verification is always on)\n"
+            "      --max-image-size SIZE   apply: refuse an image by URL larger than SIZE\n"
+            "                              bytes (suffix K, M, G or T: binary; default\n"
+            "                              64G)\n"
             "      --force                 pool remove: release assigned addresses too\n"
             "      --public IP:PORT/PROTO  rule add, rule remove: the public endpoint\n"
             "      --to IP:PORT            rule add: the replica it forwards to\n"
@@ -108,6 +160,7 @@ struct cli {
     int no_wait;
     unsigned timeout_s;
     unsigned stop_timeout_s;
+    unsigned lock_timeout_s;
     const char *plan_dirs[16];
     size_t n_plan_dirs;
     char *env_plans;
@@ -116,6 +169,7 @@ struct cli {
     const char *volume_dir;
     const char *image_cache;
     const char *ca_file;
+    uint64_t max_image_bytes;
     int quiet;
 };
 
@@ -123,7 +177,7 @@ static int print_diags(struct nea_diags *d)
 {
     for (size_t i = 0; i < d->n; i++) {
         NEA_AUTOFREE char *line = nea_diag_format(&d->v[i]);
-        fprintf(stderr, "%s\n", line);
+        fprintf(stderr, "%s\n", esc(line));
     }
     if (d->n_total > d->n)
         fprintf(stderr, "%s: %zu more problems not shown\n", prog, d->n_total - d->n);
@@ -171,7 +225,7 @@ static int load_spec(struct cli *c, const char *path, struct nea_spec **ret)
     if (rc == NEA_ERR_INVALID && err.code == NEA_OK)
         return EXIT_INVALID;
     if (rc < 0) {
-        fprintf(stderr, "%s: %s\n", prog, err.msg);
+        fprintf(stderr, "%s: %s\n", prog, esc(err.msg));
         return exit_for(rc);
     }
     return ex == EXIT_INVALID ? EXIT_INVALID : 0;
@@ -191,7 +245,8 @@ static int cmd_validate(struct cli *c, int argc, char **argv)
             char mac[18];
             nea_mac_format(s->mac, mac);
             printf("%s: ok: appliance %s of tenant %s on plan %s (%s, mac %s)\n",
-                   argv[i], s->name, s->tenant, s->plan->name, s->network->ref, mac);
+                   esc(argv[i]), esc(s->name), esc(s->tenant), esc(s->plan->name),
+                   esc(s->network->ref), mac);
         }
         if (ex > worst)
             worst = ex;
@@ -225,9 +280,15 @@ static int cmd_render(struct cli *c, int argc, char **argv)
         char *end = NULL;
         errno = 0;
         long long v = strtoll(sde, &end, 10);
-        if (errno || *end || v < 0) {
+        if (errno || *end) {
             fprintf(stderr, "%s: SOURCE_DATE_EPOCH \"%s\" is not a number of seconds\n",
                     prog, sde);
+            return EXIT_INVALID;
+        }
+        if (v < 0 || v > (long long)NEA_ISO_TIME_MAX) {
+            fprintf(stderr, "%s: SOURCE_DATE_EPOCH \"%s\" is outside 0 to %lld seconds "
+                    "(1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z), the times an ISO "
+                    "9660 image can record\n", prog, sde, (long long)NEA_ISO_TIME_MAX);
             return EXIT_INVALID;
         }
         epoch = (time_t)v;
@@ -239,12 +300,12 @@ static int cmd_render(struct cli *c, int argc, char **argv)
     struct nea_err err = {0};
     int rc = nea_render(s, &ro, &a, &err);
     if (rc < 0) {
-        fprintf(stderr, "%s: %s\n", prog, err.msg);
+        fprintf(stderr, "%s: %s\n", prog, esc(err.msg));
         return exit_for(rc);
     }
     ex = 0;
     if (nea_artifacts_write(&a, c->output, &err) < 0) {
-        fprintf(stderr, "%s: %s\n", prog, err.msg);
+        fprintf(stderr, "%s: %s\n", prog, esc(err.msg));
         ex = EXIT_RUNTIME;
     }
     if (!ex && !c->quiet)
@@ -363,7 +424,7 @@ static void on_progress(void *data, const char *tenant, const char *step, int pc
 {
     struct cli *c = data;
     if (!c->quiet && !c->json) /* --json output stays one JSON document */
-        printf("  %s: [%3d%%] %s\n", tenant, pct, step);
+        printf("  %s: [%3d%%] %s\n", esc(tenant), pct, esc(step));
     fflush(stdout);
 }
 
@@ -407,6 +468,8 @@ static int open_engine(struct cli *c, bool test_host, struct nea_engine **ret)
         .planned_data = c,
         .image_cache_dir = c->image_cache,
         .ca_file = c->ca_file,
+        .max_image_bytes = c->max_image_bytes,
+        .lock_timeout_s = c->lock_timeout_s,
         /* image downloads: a bar on a terminal, plain lines otherwise */
         .fetch_progress_fd = c->quiet ? 0 : STDERR_FILENO,
     };
@@ -437,7 +500,7 @@ static int open_engine(struct cli *c, bool test_host, struct nea_engine **ret)
     }
     struct nea_err err = {0};
     if (nea_engine_open(&o, ret, &err) < 0) {
-        fprintf(stderr, "%s: %s\n", prog, err.msg);
+        fprintf(stderr, "%s: %s\n", prog, esc(err.msg));
         return exit_for(err.code);
     }
     return 0;
@@ -449,14 +512,15 @@ static void print_changeset(struct cli *c, const struct nea_changeset *cs)
         return;
     if (!cs->todo) {
         printf("%s (tenant %s) on %s: nothing to do, the appliance matches its spec\n",
-               cs->name, cs->tenant, cs->host);
+               esc(cs->name), esc(cs->tenant), esc(cs->host));
         return;
     }
-    printf("%s (tenant %s) on %s:\n", cs->name, cs->tenant, cs->host);
+    printf("%s (tenant %s) on %s:\n", esc(cs->name), esc(cs->tenant), esc(cs->host));
     for (size_t i = 0; i < cs->n; i++) {
         const struct nea_change *ch = &cs->v[i];
-        printf("  %-24s %s -> %s\n", ch->field, ch->old_value ? ch->old_value : "(none)",
-               ch->new_value ? ch->new_value : "(none)");
+        printf("  %-24s %s -> %s\n", esc(ch->field),
+               ch->old_value ? esc(ch->old_value) : "(none)",
+               ch->new_value ? esc(ch->new_value) : "(none)");
         printf("  %-24s   %s [%s]\n", "", ch->action, nea_disruption_name(ch->disruption));
     }
     printf("  disruption: %s\n", nea_disruption_name(cs->disruption));
@@ -547,7 +611,7 @@ static int cmd_plan_apply(struct cli *c, int argc, char **argv, bool apply)
              * tenant's lock, then carried out */
             rc = nea_engine_apply(e, specs[i], &cs, &err);
             if (rc == NEA_OK && !c->quiet && !c->json && cs.todo)
-                printf("%s: applied (%s)\n", specs[i]->name,
+                printf("%s: applied (%s)\n", esc(specs[i]->name),
                        nea_disruption_name(cs.disruption));
         } else {
             rc = nea_engine_plan(e, specs[i], &cs, &err);
@@ -558,7 +622,7 @@ static int cmd_plan_apply(struct cli *c, int argc, char **argv, bool apply)
             nea_report_changeset(&j, &cs);
         nea_changeset_clear(&cs);
         if (rc < 0) {
-            fprintf(stderr, "%s: %s\n", prog, err.msg);
+            fprintf(stderr, "%s: %s\n", prog, esc(err.msg));
             int x = exit_for(rc);
             if (x > worst)
                 worst = x;
@@ -580,13 +644,13 @@ static int print_status(struct cli *c, struct nea_engine *e, const char *filter)
     size_t n = 0;
     struct nea_err err = {0};
     if (nea_engine_status(e, filter, &v, &n, &err) < 0) {
-        fprintf(stderr, "%s: %s\n", prog, err.msg);
+        fprintf(stderr, "%s: %s\n", prog, esc(err.msg));
         return exit_for(err.code);
     }
     if (filter && n == 0) {
         nea_statuses_free(v, n);
         fprintf(stderr, "%s: no appliance of tenant or name %s is recorded in %s\n", prog,
-                filter, c->state_path);
+                esc(filter), esc(c->state_path));
         return EXIT_INVALID;
     }
     if (c->json) {
@@ -599,14 +663,14 @@ static int print_status(struct cli *c, struct nea_engine *e, const char *filter)
                "DRIFT");
         for (size_t i = 0; i < n; i++) {
             const struct nea_deployment *d = v[i].dep;
-            printf("%-16s %-20s %-12s %-10s %s\n", d->tenant, d->name,
-                   nea_dep_state_name(d->state), v[i].live,
-                   v[i].drift ? v[i].drift : "-");
+            printf("%-16s %-20s %-12s %-10s %s\n", esc(d->tenant), esc(d->name),
+                   nea_dep_state_name(d->state), esc(v[i].live),
+                   v[i].drift ? esc(v[i].drift) : "-");
             if (v[i].addresses && *v[i].addresses)
-                printf("  addresses: %s\n", v[i].addresses);
+                printf("  addresses: %s\n", esc(v[i].addresses));
             if (d->last_error && d->state == NEA_DEP_FAILED)
-                printf("  last error (step %s): %s\n", d->step ? d->step : "?",
-                       d->last_error);
+                printf("  last error (step %s): %s\n", d->step ? esc(d->step) : "?",
+                       esc(d->last_error));
         }
     }
     nea_statuses_free(v, n);
@@ -638,11 +702,11 @@ static int cmd_destroy(struct cli *c, int argc, char **argv)
         return ex;
     struct nea_err err = {0};
     if (nea_engine_destroy(e, argv[0], c->uri, &err) < 0) {
-        fprintf(stderr, "%s: %s\n", prog, err.msg);
+        fprintf(stderr, "%s: %s\n", prog, esc(err.msg));
         return exit_for(err.code);
     }
     if (!c->quiet)
-        printf("%s: destroyed\n", argv[0]);
+        printf("%s: destroyed\n", esc(argv[0]));
     return 0;
 }
 
@@ -658,7 +722,7 @@ static int cmd_networks(struct cli *c, int argc, char **argv)
     struct nea_host_net *v = NULL;
     size_t n = 0;
     if (nea_host_open(c->uri, &h, &err) < 0 || nea_host_networks(h, &v, &n, &err) < 0) {
-        fprintf(stderr, "%s: %s\n", prog, err.msg);
+        fprintf(stderr, "%s: %s\n", prog, esc(err.msg));
         return EXIT_RUNTIME;
     }
     if (c->json) {
@@ -669,7 +733,7 @@ static int cmd_networks(struct cli *c, int argc, char **argv)
     } else {
         printf("%-24s %-16s %s\n", "EXTERNAL-NETWORK", "KIND", "STATE");
         for (size_t i = 0; i < n; i++)
-            printf("%-24s %-16s %s\n", v[i].ref, nea_host_net_kind_name(v[i].kind),
+            printf("%-24s %-16s %s\n", esc(v[i].ref), nea_host_net_kind_name(v[i].kind),
                    v[i].active ? "active" : "inactive");
     }
     nea_host_nets_free(v, n);
@@ -704,7 +768,7 @@ static int cmd_pool(struct cli *c, int argc, char **argv)
     struct nea_ip first, last;
     struct nea_err err = {0};
     if (!list && nea_range_arg(argv[0], argv[1], &first, &last, &err) < 0) {
-        fprintf(stderr, "%s %s\n", prog, err.msg);
+        fprintf(stderr, "%s %s\n", prog, esc(err.msg));
         return EXIT_INVALID;
     }
     NEA_AUTO(nea_engine_closep) struct nea_engine *e = NULL;
@@ -714,7 +778,7 @@ static int cmd_pool(struct cli *c, int argc, char **argv)
     struct nea_state *st = nea_engine_state(e);
     if (!strcmp(argv[0], "add")) {
         if (nea_pool_add(st, &first, &last, &err) < 0) {
-            fprintf(stderr, "%s: %s\n", prog, err.msg);
+            fprintf(stderr, "%s: %s\n", prog, esc(err.msg));
             return exit_for(err.code);
         }
         if (!c->quiet)
@@ -726,13 +790,18 @@ static int cmd_pool(struct cli *c, int argc, char **argv)
     if (!strcmp(argv[0], "remove")) {
         char *released = NULL;
         if (nea_pool_remove(st, &first, &last, c->force, &released, &err) < 0) {
-            fprintf(stderr, "%s: %s\n", prog, err.msg);
+            fprintf(stderr, "%s: %s\n", prog, esc(err.msg));
             return exit_for(err.code);
         }
         if (!c->quiet) {
             printf("removed %s\n", argv[1]);
-            if (released)
-                printf("released (and their rules removed):\n%s", released);
+            if (released) {
+                printf("released (and their rules removed):\n");
+                char *save = NULL;
+                for (char *l = strtok_r(released, "\n", &save); l;
+                     l = strtok_r(NULL, "\n", &save))
+                    printf("%s\n", esc(l));
+            }
         }
         free(released);
         return 0;
@@ -741,7 +810,7 @@ static int cmd_pool(struct cli *c, int argc, char **argv)
     size_t n = 0;
     struct nea_pool_summary sum;
     if (nea_pool_list(st, &v, &n, &sum, &err) < 0) {
-        fprintf(stderr, "%s: %s\n", prog, err.msg);
+        fprintf(stderr, "%s: %s\n", prog, esc(err.msg));
         return exit_for(err.code);
     }
     if (c->json) {
@@ -761,7 +830,7 @@ static int cmd_pool(struct cli *c, int argc, char **argv)
                 snprintf(r, sizeof(r), "%s-%s", a, b);
             printf("%-44s %8llu  %s\n", r,
                    (unsigned long long)nea_ip_span(&v[i].first, &v[i].last),
-                   v[i].tenant ? v[i].tenant : "(free)");
+                   v[i].tenant ? esc(v[i].tenant) : "(free)");
         }
         printf("IPv4: %llu free, %llu assigned; IPv6: %llu free, %llu assigned\n",
                (unsigned long long)sum.free4, (unsigned long long)sum.assigned4,
@@ -786,7 +855,7 @@ static int cmd_rule(struct cli *c, int argc, char **argv)
     struct nea_err err = {0};
     if (nea_rule_args(argv[0], tenant, c->rule_public, c->rule_to, c->rule_description, &r,
                       &err) < 0) {
-        fprintf(stderr, "%s %s\n", prog, err.msg);
+        fprintf(stderr, "%s %s\n", prog, esc(err.msg));
         return EXIT_INVALID;
     }
     NEA_AUTO(nea_engine_closep) struct nea_engine *e = NULL;
@@ -799,7 +868,7 @@ static int cmd_rule(struct cli *c, int argc, char **argv)
                      ? nea_rule_add(st, tenant, &r, &err)
                      : nea_rule_remove(st, tenant, &r.pub, r.pub_port, r.proto, &err);
         if (rc < 0) {
-            fprintf(stderr, "%s: %s\n", prog, err.msg);
+            fprintf(stderr, "%s: %s\n", prog, esc(err.msg));
             return exit_for(err.code);
         }
         if (!c->quiet)
@@ -812,7 +881,7 @@ static int cmd_rule(struct cli *c, int argc, char **argv)
     char **tenants = NULL;
     size_t n = 0;
     if (nea_rule_list(st, tenant, &v, &tenants, &n, &err) < 0) {
-        fprintf(stderr, "%s: %s\n", prog, err.msg);
+        fprintf(stderr, "%s: %s\n", prog, esc(err.msg));
         return exit_for(err.code);
     }
     if (c->json) {
@@ -825,8 +894,8 @@ static int cmd_rule(struct cli *c, int argc, char **argv)
         for (size_t i = 0; i < n; i++) {
             char pub[80], to[80];
             nea_rule_endpoints(&v[i], pub, to);
-            printf("%-16s %-28s %-28s %s\n", tenants[i], pub, to,
-                   v[i].description ? v[i].description : "-");
+            printf("%-16s %-28s %-28s %s\n", esc(tenants[i]), pub, to,
+                   v[i].description ? esc(v[i].description) : "-");
         }
     }
     nea_rules_free(v, tenants, n);
@@ -847,12 +916,14 @@ int main(int argc, char **argv)
         {"no-wait", no_argument, NULL, 'W'},
         {"timeout", required_argument, NULL, 'T'},
         {"stop-timeout", required_argument, NULL, 'K'},
+        {"lock-timeout", required_argument, NULL, 'L'},
         {"force", no_argument, NULL, 'F'},
         {"public", required_argument, NULL, 'P'},
         {"to", required_argument, NULL, 'R'},
         {"description", required_argument, NULL, 'D'},
         {"image-cache", required_argument, NULL, 'I'},
         {"ca-file", required_argument, NULL, 'A'},
+        {"max-image-size", required_argument, NULL, 'M'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'v'},
         {NULL, 0, NULL, 0},
@@ -899,20 +970,36 @@ int main(int argc, char **argv)
             case 'D': c.rule_description = optarg; break;
             case 'I': c.image_cache = optarg; break;
             case 'A': c.ca_file = optarg; break;
+            case 'M':
+                if (parse_size(optarg, &c.max_image_bytes) < 0) {
+                    fprintf(stderr, "%s: --max-image-size %s: give a number of bytes from 1, "
+                            "optionally with K, M, G or T (powers of 1024), e.g. 64G\n",
+                            prog, esc(optarg));
+                    return EXIT_INVALID;
+                }
+                break;
             case 'T':
-            case 'K': {
-                char *end = NULL;
-                errno = 0;
-                unsigned long v = strtoul(optarg, &end, 10);
-                if (errno || !*optarg || *end || v == 0 || v > 86400) {
+            case 'K':
+            case 'L': {
+                /* digits only: strtoul alone would take " 5", "+5" and "-1" */
+                unsigned long v = 0;
+                bool ok = *optarg != '\0' && strlen(optarg) <= 9;
+                for (const char *d = optarg; ok && *d; d++)
+                    ok = *d >= '0' && *d <= '9';
+                if (ok)
+                    v = strtoul(optarg, NULL, 10);
+                if (!ok || v == 0 || v > 86400) {
                     fprintf(stderr, "%s: --%s %s: give whole seconds from 1 to 86400\n", prog,
-                            opt == 'T' ? "timeout" : "stop-timeout", optarg);
+                            opt == 'T' ? "timeout" : opt == 'K' ? "stop-timeout"
+                                                              : "lock-timeout", esc(optarg));
                     return EXIT_INVALID;
                 }
                 if (opt == 'T')
                     c.timeout_s = (unsigned)v;
-                else
+                else if (opt == 'K')
                     c.stop_timeout_s = (unsigned)v;
+                else
+                    c.lock_timeout_s = (unsigned)v;
                 break;
             }
             case 'h': usage(stdout); return 0;
@@ -952,6 +1039,18 @@ int main(int argc, char **argv)
         }
     }
     c.cmd = cmd;
+    /* -c goes through the same allow-list as a plan's host (nea_uri.h),
+     * before anything is opened */
+    if (c.uri) {
+        struct nea_err uerr = {0};
+        NEA_AUTOFREE char *warning = NULL;
+        if (nea_host_uri_check("-c", c.uri, &warning, &uerr) < 0) {
+            fprintf(stderr, "%s: %s\n", prog, uerr.msg);
+            return EXIT_INVALID;
+        }
+        if (warning)
+            fprintf(stderr, "%s: warning: %s\n", prog, warning);
+    }
     default_paths(&c);
     int nargs = nrest - optind;
     char **args = rest + optind;

@@ -18,6 +18,7 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -38,8 +39,19 @@ struct host_slot {
     struct nea_host *host;
 };
 
+/* A local image file's sha256, by file version. */
+struct image_memo {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+    char sha256[NEA_SHA256_HEX_LEN + 1];
+};
+
 struct nea_engine {
     struct nea_engine_opts opts;
+    struct image_memo *images;
+    size_t n_images;
     char *cache_dir;                /* images by URL; NULL: none could be chosen */
     char *fault_op;                 /* owned copy of opts.fault_op */
     struct nea_state *state;
@@ -95,6 +107,7 @@ void nea_engine_close(struct nea_engine *e)
         free(e->hosts[i].uri);
     }
     free(e->hosts);
+    free(e->images);
     nea_state_close(e->state);
     free(e->fault_op);
     free(e->cache_dir);
@@ -330,6 +343,19 @@ static void diff_specs(struct nea_changeset *c, const char *old_text,
 
 /* ---- context: everything plan and apply look at ------------------------- */
 
+/* A disk volume as found in the pool. */
+struct disk_check {
+    bool exists;
+    bool owned;     /* provably this appliance's: see disk_ownership() */
+    char *backing;  /* its backing store's path, NULL: none */
+};
+
+static void disk_check_clear(struct disk_check *d)
+{
+    free(d->backing);
+    memset(d, 0, sizeof(*d));
+}
+
 struct ctx {
     struct nea_spec *spec;
     struct nea_deployment *rec;     /* NULL: never deployed (or gone) */
@@ -343,9 +369,12 @@ struct ctx {
     const char *base_format;        /* "qcow2" or "raw" */
     char *image_file;               /* the image here: the plan's file, or the
                                      * verified download in the cache */
+    char image_sha[NEA_SHA256_HEX_LEN + 1]; /* what the base volume is named after */
     struct nea_artifacts art;
     char *live_name;                /* where the appliance is now */
     struct nea_dom_info live;
+    struct disk_check disk;         /* c->disk_volume in the pool */
+    char *disk_disowned;            /* a recorded disk that is not provably ours */
     bool disk_missing, seed_missing; /* recorded volumes deleted by hand */
     char *canonical;
 };
@@ -361,6 +390,8 @@ static void ctx_clear(struct ctx *c)
     nea_artifacts_clear(&c->art);
     free(c->live_name);
     nea_dom_info_clear(&c->live);
+    disk_check_clear(&c->disk);
+    free(c->disk_disowned);
     free(c->canonical);
     memset(c, 0, sizeof(*c));
 }
@@ -371,49 +402,144 @@ static const char *base_name(const char *path)
     return s ? s + 1 : path;
 }
 
-/* "qcow2" when the file starts with qcow2's magic, "raw" for anything else
- * readable, NULL when it cannot be read. */
-static const char *file_format(const char *path)
+/*
+ * Volume names: three namespaces that no appliance name and no tenant can
+ * cross, whatever they are.
+ *   base images  nea-base-<16 hex of the image's sha256>.qcow2 | .img
+ *   disks        nea-disk.<tenant>.qcow2
+ *   seeds        nea-seed.<tenant>.<16 hex of the instance-id>.iso
+ * Tenants are [a-z0-9-] (no '.'), so each "nea-disk.<t>." and "nea-seed.<t>."
+ * is one tenant's alone and neither starts like a base image; an appliance
+ * name never appears in a volume name.  Records written before these names
+ * may pin "<name>.qcow2" and "<name>-seed-<16 hex>.iso": such a disk is
+ * used and deleted only on the proof in disk_ownership().
+ */
+#define BASE_PREFIX "nea-base-"
+
+static char *disk_volume_name(const char *tenant)
 {
-    unsigned char m[4];
-    FILE *f = fopen(path, "rbe");
-    if (!f)
-        return NULL;
-    size_t n = fread(m, 1, sizeof(m), f);
-    fclose(f);
-    return n == 4 && !memcmp(m, "QFI\xfb", 4) ? "qcow2" : "raw";
+    return nea_xasprintf("nea-disk.%s.qcow2", tenant);
 }
 
-/* The pool volume of a plan's image and its format.  With image-sha256 the
- * volume is named after the content ("nea-base-<16 hex>.qcow2" or ".img"),
- * so one upload serves every plan and URL with that image and a new image
- * never replaces the old one under appliances still built on it; else after
- * the image file.  The format comes from the file's first bytes when the
- * file is at hand (Ubuntu's qcow2 images are called .img), else from the
- * name the volume was given. */
-static const char *format_by_name(const char *name, size_t n)
+static char *seed_prefix(const char *tenant)
 {
-    return n >= 6 && !strncmp(name + n - 6, ".qcow2", 6) ? "qcow2" : "raw";
+    return nea_xasprintf("nea-seed.%s.", tenant);
+}
+
+static bool is_hex16(const char *h)
+{
+    for (int i = 0; i < 16; i++)
+        if (!((h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'f')))
+            return false;
+    return true;
+}
+
+/* "nea-seed.<tenant>.<16 hex>.iso" exactly. */
+static bool is_tenant_seed(const char *vol, const char *tenant)
+{
+    NEA_AUTOFREE char *prefix = seed_prefix(tenant);
+    size_t pl = strlen(prefix);
+    return !strncmp(vol, prefix, pl) && strlen(vol + pl) == 20 && is_hex16(vol + pl) &&
+           !strcmp(vol + pl + 16, ".iso");
+}
+
+/* A seed name of records from before the namespaces: "<name>-seed-<16
+ * hex>.iso" exactly. */
+static bool is_legacy_seed(const char *vol, const char *name)
+{
+    size_t nl = strlen(name);
+    if (strncmp(vol, name, nl) || strncmp(vol + nl, "-seed-", 6))
+        return false;
+    const char *h = vol + nl + 6;
+    return strlen(h) == 20 && is_hex16(h) && !strcmp(h + 16, ".iso");
+}
+
+static bool is_base_volume(const char *name)
+{
+    return nea_str_has_prefix(name, BASE_PREFIX);
+}
+
+/* "qcow2" for a file that starts with qcow2's magic; "raw" for a regular
+ * file of a disk's shape (a whole number of 512-byte sectors, at least
+ * 1 MiB); NULL, with the reason, for anything else: a plan's image is
+ * uploaded into the host's pool, so a text file or a device must never
+ * pass for one. */
+static const char *image_format(int fd, const char **ret_why)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        *ret_why = "it is not a regular file";
+        return NULL;
+    }
+    unsigned char m[4];
+    if (pread(fd, m, sizeof(m), 0) == 4 && !memcmp(m, "QFI\xfb", 4))
+        return "qcow2";
+    if (st.st_size >= (off_t)1 << 20 && st.st_size % 512 == 0)
+        return "raw";
+    *ret_why = "it is neither a qcow2 image nor a raw disk image (a whole number of "
+               "512-byte sectors, at least 1 MiB)";
+    return NULL;
 }
 
 static char *content_volume_name(const char *sha256, const char *format)
 {
-    return nea_xasprintf("nea-base-%.16s.%s", sha256,
+    return nea_xasprintf(BASE_PREFIX "%.16s.%s", sha256,
                          !strcmp(format, "qcow2") ? "qcow2" : "img");
 }
 
-static char *base_volume_name(const struct nea_plan *p, const char *file,
-                              const char **ret_format)
+/* The format a URL image's name suggests, until the file is at hand. */
+static const char *format_by_name(const char *name)
 {
-    const char *fmt = file ? file_format(file) : NULL;
-    const char *name = base_name(p->image);
-    if (!p->image_sha256) {
-        *ret_format = fmt ? fmt : format_by_name(name, strlen(name));
-        return nea_xstrdup(name);
+    size_t n = strcspn(name, "?#"); /* a URL's query is not its name */
+    return n >= 6 && !strncmp(name + n - 6, ".qcow2", 6) ? "qcow2" : "raw";
+}
+
+/* A local image: checked to be a disk image and hashed (once per file
+ * version and engine: plan and apply of many specs share one image). */
+static int local_image(struct nea_engine *e, const struct nea_plan *plan,
+                       const char **ret_format, char ret_sha[NEA_SHA256_HEX_LEN + 1],
+                       int *ret_errno, struct nea_err *err)
+{
+    int fd = open(plan->image_path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        *ret_errno = errno;
+        return NEA_OK;
     }
-    /* a URL's query is not its name */
-    *ret_format = fmt ? fmt : format_by_name(name, strcspn(name, "?#"));
-    return content_volume_name(p->image_sha256, *ret_format);
+    const char *why = NULL;
+    const char *fmt = image_format(fd, &why);
+    if (!fmt) {
+        close(fd);
+        return nea_err_set(err, NEA_ERR_INVALID, "%s: image %s cannot be the appliance "
+                           "image: %s; nothing was uploaded", plan->path, plan->image_path,
+                           why);
+    }
+    *ret_format = fmt;
+    if (plan->image_sha256) { /* checked against the file before the upload */
+        close(fd);
+        snprintf(ret_sha, NEA_SHA256_HEX_LEN + 1, "%s", plan->image_sha256);
+        return NEA_OK;
+    }
+    struct stat st;
+    fstat(fd, &st);
+    for (size_t i = 0; i < e->n_images; i++) {
+        struct image_memo *m = &e->images[i];
+        if (m->dev == st.st_dev && m->ino == st.st_ino && m->size == st.st_size &&
+            m->mtime.tv_sec == st.st_mtim.tv_sec && m->mtime.tv_nsec == st.st_mtim.tv_nsec) {
+            close(fd);
+            memcpy(ret_sha, m->sha256, sizeof(m->sha256));
+            return NEA_OK;
+        }
+    }
+    int rc = nea_sha256_fd(fd, plan->image_path, ret_sha, err);
+    close(fd);
+    if (rc < 0)
+        return rc;
+    e->images = nea_xrealloc(e->images, (e->n_images + 1) * sizeof(*e->images));
+    struct image_memo *m = &e->images[e->n_images++];
+    *m = (struct image_memo){.dev = st.st_dev, .ino = st.st_ino, .size = st.st_size,
+                             .mtime = st.st_mtim};
+    memcpy(m->sha256, ret_sha, sizeof(m->sha256));
+    return NEA_OK;
 }
 
 /* No shared fallback such as /tmp: a cache another user can write to would
@@ -439,7 +565,8 @@ static int render_for(struct nea_engine *e, struct ctx *c, struct nea_err *err)
         return rc;
     free(c->seed_volume);
     size_t il = strlen(seed.instance_id);
-    c->seed_volume = nea_xasprintf("%s-seed-%s.iso", c->spec->name,
+    NEA_AUTOFREE char *prefix = seed_prefix(c->spec->tenant);
+    c->seed_volume = nea_xasprintf("%s%s.iso", prefix,
                                    seed.instance_id + (il > 16 ? il - 16 : 0));
     nea_seed_clear(&seed);
     struct nea_render_opts ro = {
@@ -530,6 +657,92 @@ static int load_public(struct nea_engine *e, struct nea_spec *spec, bool commit,
 
 static int base_format_of_volume(struct ctx *c, struct nea_err *err);
 
+/* Whether volume `name` in the pool exists and is this appliance's disk.
+ * A disk in the tenant's namespace is its own when it is an overlay on a
+ * base image (on the one recorded with it, where one is): only neaprov
+ * makes volumes of that name, and only for this tenant.  A disk named by a
+ * record from before the namespaces is its own only when everything says
+ * so: the record names it, it is an overlay and no base image, no other
+ * tenant's record names it, and the tenant's own domain (live_xml, NULL when
+ * it has none) boots from it.  Anything else is never used nor deleted. */
+static int disk_ownership(struct nea_engine *e, struct nea_host *h, const char *pool,
+                          const char *tenant, const struct nea_deployment *rec,
+                          const char *name, const char *live_xml, struct disk_check *ret,
+                          struct nea_err *err)
+{
+    memset(ret, 0, sizeof(*ret));
+    int rc = nea_host_vol_backing(h, pool, name, &ret->exists, &ret->backing, err);
+    if (rc < 0 || !ret->exists || !ret->backing || is_base_volume(name))
+        return rc;
+    bool recorded = rec && rec->disk_volume && !strcmp(rec->disk_volume, name);
+    NEA_AUTOFREE char *own = disk_volume_name(tenant);
+    if (!strcmp(name, own)) {
+        ret->owned = is_base_volume(base_name(ret->backing)) &&
+                     (!recorded || !rec->disk_backing ||
+                      !strcmp(rec->disk_backing, ret->backing));
+        return NEA_OK;
+    }
+    if (!recorded)
+        return NEA_OK;
+    if (rec->disk_backing) {
+        ret->owned = !strcmp(rec->disk_backing, ret->backing);
+        return NEA_OK;
+    }
+    NEA_AUTOFREE char *uploaded = NULL;
+    rc = nea_state_base_image(e->state, rec->host, pool, name, &uploaded, err);
+    bool shared = false;
+    if (rc == NEA_OK)
+        rc = nea_state_disk_named(e->state, rec->host, pool, name, tenant, &shared, err);
+    if (rc < 0 || uploaded || shared || !live_xml)
+        return rc;
+    NEA_AUTOFREE char *path = NULL;
+    rc = nea_host_vol_path(h, pool, name, &path, err);
+    if (rc < 0)
+        return rc;
+    struct nea_dom_facets f;
+    nea_dom_facets_parse(live_xml, &f);
+    ret->owned = path && f.disk_source && !strcmp(f.disk_source, path);
+    nea_dom_facets_clear(&f);
+    return NEA_OK;
+}
+
+static int disk_not_ours(struct ctx *c, struct nea_err *err)
+{
+    return nea_err_set(err, NEA_ERR_CONFLICT, "%s: volume %s exists in pool %s and is not "
+                       "provably the disk of tenant %s's appliance (not an overlay on a "
+                       "base image neaprov created for it); neaprov will not use or "
+                       "delete it: remove it yourself", c->uri, c->disk_volume, c->pool,
+                       c->spec->tenant);
+}
+
+/* Two appliances on one host never share a MAC: the network-config of both
+ * would match either NIC.  A MAC the spec derived that another tenant
+ * holds is derived again (with a counter) before anything uses it; one the
+ * spec gives, or a recorded one, is refused naming the holder.  The state
+ * enforces the same with a trigger, so a race cannot get through. */
+static int check_mac(struct nea_engine *e, struct ctx *c, bool moved, struct nea_err *err)
+{
+    struct nea_spec *s = c->spec;
+    bool derived = !s->mac_given && (!c->rec || moved || !c->rec->mac);
+    for (unsigned salt = 1;; salt++) {
+        char mac[18];
+        nea_mac_format(s->mac, mac);
+        NEA_AUTO(nea_deployment_freep) struct nea_deployment *other = NULL;
+        int rc = nea_state_mac_user(e->state, c->uri, mac, s->tenant, &other, err);
+        if (rc < 0 || !other)
+            return rc;
+        if (!derived || salt > 64)
+            return nea_err_set(err, NEA_ERR_CONFLICT, "%s: appliance.mac %s is already the "
+                               "MAC of appliance %s of tenant %s on %s; two appliances on "
+                               "one host must not share a MAC (choose another "
+                               "appliance.mac%s)", s->path, mac, other->name,
+                               other->tenant, c->uri,
+                               s->mac_given ? "" : ", or remove the recorded one with "
+                               "destroy");
+        nea_spec_derive_mac(s, salt);
+    }
+}
+
 static int load_ctx(struct nea_engine *e, struct nea_spec *spec, struct ctx *c,
                     bool commit, struct nea_err *err)
 {
@@ -563,35 +776,59 @@ static int load_ctx(struct nea_engine *e, struct nea_spec *spec, struct ctx *c,
     rc = nea_host_pool_dir(c->host, c->pool, &c->pool_dir, err);
     if (rc < 0)
         return rc;
-    c->disk_volume = c->rec && c->rec->disk_volume && !moved
-                         ? nea_xstrdup(c->rec->disk_volume)
-                         : nea_xasprintf("%s.qcow2", spec->name);
+    rc = check_mac(e, c, moved, err);
+    if (rc < 0)
+        return rc;
     const struct nea_plan *plan = spec->plan;
     int image_errno = 0;
+    char sha[NEA_SHA256_HEX_LEN + 1] = "";
+    c->base_format = NULL;
     if (plan->image_path) {
-        if (access(plan->image_path, R_OK) == 0)
+        rc = local_image(e, plan, &c->base_format, sha, &image_errno, err);
+        if (rc < 0)
+            return rc;
+        if (!image_errno)
             c->image_file = nea_xstrdup(plan->image_path);
+        else if (plan->image_sha256)
+            snprintf(sha, sizeof(sha), "%s", plan->image_sha256);
         else
-            image_errno = errno;
-    } else if (e->cache_dir) { /* a URL: downloaded already? */
-        NEA_AUTOFREE char *cached = nea_xasprintf("%s/sha256-%s", e->cache_dir,
-                                                  plan->image_sha256);
-        struct stat st;
-        if (lstat(cached, &st) == 0 && S_ISREG(st.st_mode))
-            c->image_file = TAKE_PTR(cached);
+            /* the volume is named after the content: without the file, only
+             * image-sha256 can tell which volume in the pool it is */
+            return nea_err_set(err, NEA_ERR_INVALID, "%s: image %s cannot be read (%s); "
+                               "to use an image already in pool %s on %s without the "
+                               "file here, give its image-sha256", plan->path,
+                               plan->image_path, strerror(image_errno), c->pool, c->uri);
+    } else {
+        snprintf(sha, sizeof(sha), "%s", plan->image_sha256);
+        if (e->cache_dir) { /* a URL: downloaded already? */
+            NEA_AUTOFREE char *cached = nea_xasprintf("%s/sha256-%s", e->cache_dir,
+                                                      plan->image_sha256);
+            int fd = open(cached, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+            const char *why = NULL;
+            const char *fmt = fd >= 0 ? image_format(fd, &why) : NULL;
+            if (fd >= 0)
+                close(fd);
+            if (fmt) {
+                c->base_format = fmt;
+                c->image_file = TAKE_PTR(cached);
+            }
+        }
     }
-    c->base_volume = base_volume_name(plan, c->image_file, &c->base_format);
+    if (!c->base_format)
+        c->base_format = format_by_name(base_name(plan->image));
+    memcpy(c->image_sha, sha, sizeof(sha));
+    c->base_volume = content_volume_name(sha, c->base_format);
     /* a base image that is neither in the pool nor readable here is the
      * plan's problem: say so before anything is written or created */
     NEA_AUTOFREE char *base_path = NULL;
     rc = nea_host_vol_path(c->host, c->pool, c->base_volume, &base_path, err);
     if (rc < 0)
         return rc;
-    if (!base_path && plan->image_sha256) {
+    if (!base_path && !c->image_file) {
         /* uploaded from elsewhere (or by an older neaprov) under the other
          * format's name */
         NEA_AUTOFREE char *other = content_volume_name(
-            plan->image_sha256, strcmp(c->base_format, "qcow2") ? "qcow2" : "raw");
+            sha, strcmp(c->base_format, "qcow2") ? "qcow2" : "raw");
         rc = nea_host_vol_path(c->host, c->pool, other, &base_path, err);
         if (rc < 0)
             return rc;
@@ -610,10 +847,6 @@ static int load_ctx(struct nea_engine *e, struct nea_spec *spec, struct ctx *c,
                          strerror(image_errno), c->base_volume, c->pool, c->uri);
     if (rc < 0)
         return rc;
-    rc = render_for(e, c, err);
-    if (rc < 0)
-        return rc;
-    c->canonical = nea_spec_canonical(spec);
 
     c->live_name = nea_xstrdup(c->rec && !moved ? c->rec->name : spec->name);
     rc = nea_host_dom_info(c->host, c->live_name, &c->live, err);
@@ -647,15 +880,39 @@ static int load_ctx(struct nea_engine *e, struct nea_spec *spec, struct ctx *c,
         if (rc < 0)
             return rc;
     }
+    /* The disk: the recorded one where it is provably this appliance's,
+     * else one of its own in the tenant's namespace.  A recorded volume
+     * without that proof is left alone, never used. */
+    NEA_AUTOFREE char *own = disk_volume_name(spec->tenant);
+    const struct nea_deployment *drec = moved ? NULL : c->rec;
+    const char *live_xml = c->live.state != NEA_DOM_MISSING ? c->live.xml : NULL;
+    const char *want = drec && drec->disk_volume ? drec->disk_volume : own;
+    rc = disk_ownership(e, c->host, c->pool, spec->tenant, drec, want, live_xml, &c->disk,
+                        err);
+    if (rc == NEA_OK && want != own && c->disk.exists && !c->disk.owned) {
+        c->disk_disowned = nea_xstrdup(want);
+        disk_check_clear(&c->disk);
+        want = own;
+        rc = disk_ownership(e, c->host, c->pool, spec->tenant, drec, want, live_xml,
+                            &c->disk, err);
+    }
+    if (rc < 0)
+        return rc;
+    c->disk_volume = nea_xstrdup(want);
+    if (c->disk.exists && !c->disk.owned)
+        return disk_not_ours(c, err);
+    rc = render_for(e, c, err);
+    if (rc < 0)
+        return rc;
+    c->canonical = nea_spec_canonical(spec);
     /* the recorded volumes of a deployed appliance, deleted by hand? */
     if (c->rec && c->rec->spec_hash && !moved && c->live.state != NEA_DOM_MISSING) {
-        NEA_AUTOFREE char *dp = NULL, *sp = NULL;
-        rc = nea_host_vol_path(c->host, c->pool, c->disk_volume, &dp, err);
-        if (rc == NEA_OK && c->rec->seed_volume)
+        NEA_AUTOFREE char *sp = NULL;
+        if (c->rec->seed_volume)
             rc = nea_host_vol_path(c->host, c->pool, c->rec->seed_volume, &sp, err);
         if (rc < 0)
             return rc;
-        c->disk_missing = !dp;
+        c->disk_missing = !c->disk.exists && !c->disk_disowned;
         c->seed_missing = c->rec->seed_volume && !sp;
     }
     return NEA_OK;
@@ -708,6 +965,10 @@ static void compare_live(struct ctx *c, struct nea_changeset *cs)
                    NEA_DO_CREATE | NEA_DO_DEFINE | NEA_DO_SEED);
         return;
     }
+    if (c->disk_disowned && !(cs->todo & NEA_DO_DISK))
+        add_change(cs, "volume.disk", c->disk_disowned, c->disk_volume,
+                   "a new disk of its own: the recorded volume is not provably this "
+                   "appliance's (it is left alone)", NEA_DISRUPT_REDEPLOY, NEA_DO_DISK);
     if (c->rec->spec_hash && c->live.spec_hash &&
         strcmp(c->rec->spec_hash, c->live.spec_hash)) {
         NEA_AUTOFREE char *a = short_hash(c->live.spec_hash);
@@ -859,18 +1120,19 @@ static int base_format_of_volume(struct ctx *c, struct nea_err *err)
     return NEA_OK;
 }
 
-/* Whether the base image volume is in the pool, complete. */
-static int base_image_ready(struct run *r, bool *ready, struct nea_err *err)
+/* The base image volume: whether it is in the pool, and this state
+ * database's word on it ("uploading", "done", NULL: none). */
+static int base_image_state(struct run *r, bool *ret_exists, char **ret_recorded,
+                            struct nea_err *err)
 {
     struct ctx *c = r->c;
     NEA_AUTOFREE char *path = NULL;
-    NEA_AUTOFREE char *recorded = NULL;
+    *ret_recorded = NULL;
     int rc = nea_host_vol_path(c->host, c->pool, c->base_volume, &path, err);
     if (rc == NEA_OK)
-        rc = nea_state_base_image(r->e->state, c->uri, c->pool, c->base_volume, &recorded,
-                                  err);
-    /* a volume neaprov began but did not finish uploading is not ready */
-    *ready = rc == NEA_OK && path && (!recorded || !strcmp(recorded, "done"));
+        rc = nea_state_base_image(r->e->state, c->uri, c->pool, c->base_volume,
+                                  ret_recorded, err);
+    *ret_exists = path != NULL;
     return rc;
 }
 
@@ -898,42 +1160,94 @@ static int image_at_hand(struct run *r, struct nea_err *err)
                                     .ca_file = r->e->opts.ca_file,
                                     .progress_fd = r->e->opts.fetch_progress_fd > 0
                                                        ? r->e->opts.fetch_progress_fd
-                                                       : -1};
+                                                       : -1,
+                                    .max_bytes = r->e->opts.max_image_bytes};
         char *fetched = NULL;
         rc = nea_fetch_image(plan->image, plan->image_sha256, &fo, &fetched, err);
         if (rc < 0)
             return rc;
         free(c->image_file);
         c->image_file = fetched;
-    } else if (plan->image_sha256) {
-        /* a local file with a checksum: it must be the file the plan means */
+    } else {
+        /* the file must be the one the plan means (image-sha256) or, without
+         * a checksum, still the one the volume is named after */
         char hex[NEA_SHA256_HEX_LEN + 1];
         rc = nea_sha256_file(c->image_file, hex, err);
         if (rc < 0)
             return rc;
-        if (strcmp(hex, plan->image_sha256))
+        if (plan->image_sha256 && strcmp(hex, plan->image_sha256))
             return nea_err_set(err, NEA_ERR_INVALID, "%s: image %s has sha256 %s, but "
                                "image-sha256 says %s; nothing was uploaded", plan->path,
                                c->image_file, hex, plan->image_sha256);
+        if (strcmp(hex, c->image_sha))
+            return nea_err_set(err, NEA_ERR_INVALID, "%s: image %s changed while neaprov "
+                               "was reading it (sha256 %s, then %s); nothing was "
+                               "uploaded; run again", plan->path, c->image_file,
+                               c->image_sha, hex);
     }
+    int fd = open(c->image_file, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    const char *why = strerror(errno);
+    const char *fmt = fd >= 0 ? image_format(fd, &why) : NULL;
+    if (fd >= 0)
+        close(fd);
+    if (!fmt) {
+        NEA_AUTOFREE char *shown = plan->image_path ? NULL : nea_url_redact(plan->image);
+        return nea_err_set(err, NEA_ERR_INVALID, "%s: image %s cannot be the appliance "
+                           "image: %s; nothing was uploaded", plan->path,
+                           shown ? shown : plan->image_path, why);
+    }
+    c->base_format = fmt;
     free(c->base_volume);
-    c->base_volume = base_volume_name(plan, c->image_file, &c->base_format);
+    c->base_volume = content_volume_name(c->image_sha, fmt);
     return NEA_OK;
 }
 
+/* Where the upload locks of this machine live, shared by every state
+ * database on it (two SPs' tools, or the plugin's threads, on one pool):
+ * a directory of this user's alone.  NULL: none could be had; the lock is
+ * then the state database's own. */
+static pthread_mutex_t test_upload_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+static char *shared_lock_base(void)
+{
+    NEA_AUTOFREE char *dir = NULL;
+    const char *xdg = getenv("XDG_RUNTIME_DIR");
+    if (geteuid() == 0)
+        dir = nea_xstrdup("/run/neaprov");
+    else if (xdg && *xdg == '/')
+        dir = nea_xasprintf("%s/neaprov", xdg);
+    else
+        return NULL;
+    struct stat st;
+    if ((mkdir(dir, 0700) < 0 && errno != EEXIST) || lstat(dir, &st) < 0 ||
+        !S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077))
+        return NULL;
+    return nea_xasprintf("%s/uploads", dir);
+}
+
 /* The base image volume is shared by the pool's appliances: one upload at
- * a time per host and pool (a lock shared by all tenants), and a volume
- * neaprov began but did not finish uploading is uploaded again. */
+ * a time per host and pool (a lock shared by all tenants and, on this
+ * machine, by all state databases), and a volume neaprov began but did not
+ * finish uploading is uploaded again.  A volume this database knows
+ * nothing of is the SP's own or another database's: used once the lock
+ * shows that nobody on this machine is uploading it. */
 static int ensure_base_image(struct run *r, struct nea_err *err)
 {
     struct ctx *c = r->c;
-    bool ready;
-    int rc = base_image_ready(r, &ready, err);
-    if (rc < 0 || ready)
-        return rc < 0 ? rc : base_format_of_volume(c, err);
-    rc = image_at_hand(r, err);
+    bool exists;
+    NEA_AUTOFREE char *recorded = NULL;
+    int rc = base_image_state(r, &exists, &recorded, err);
     if (rc < 0)
         return rc;
+    if (exists && recorded && !strcmp(recorded, "done"))
+        return base_format_of_volume(c, err);
+    /* fetched before the lock, so that no pool is held up by a download */
+    bool at_hand = !exists || recorded;
+    if (at_hand) {
+        rc = image_at_hand(r, err);
+        if (rc < 0)
+            return rc;
+    }
     uint8_t h[NEA_SHA256_LEN];
     char hex[NEA_SHA256_HEX_LEN + 1];
     NEA_AUTOFREE char *where = nea_xasprintf("%s\n%s", c->uri, c->pool);
@@ -941,13 +1255,31 @@ static int ensure_base_image(struct run *r, struct nea_err *err)
     nea_hex(h, sizeof(h), hex);
     NEA_AUTOFREE char *key = nea_xasprintf("pool-%.16s", hex);
     int lock = -1;
-    rc = nea_state_lock_wait(r->e->state, key, &lock, err);
-    if (rc < 0)
+    unsigned wait_s = r->e->opts.lock_timeout_s ? r->e->opts.lock_timeout_s
+                                                : NEA_LOCK_TIMEOUT_DEFAULT_S;
+    /* a test:// host lives in its process alone: the state database's lock,
+     * and among this process's threads (the plugin's contexts on several
+     * databases) a mutex */
+    bool test = nea_host_is_test(c->host);
+    NEA_AUTOFREE char *shared = test ? NULL : shared_lock_base();
+    if (test)
+        pthread_mutex_lock(&test_upload_mutex);
+    rc = shared ? nea_lock_at(shared, NEA_LOCK_UPLOAD, key, wait_s, &lock, err)
+                : nea_state_lock(r->e->state, NEA_LOCK_UPLOAD, key, wait_s, &lock, err);
+    if (rc < 0) {
+        if (test)
+            pthread_mutex_unlock(&test_upload_mutex);
         return rc;
-    /* someone else may have uploaded it while this run fetched */
-    rc = base_image_ready(r, &ready, err);
+    }
+    /* someone else may have uploaded it meanwhile */
+    free(recorded);
+    recorded = NULL;
+    rc = base_image_state(r, &exists, &recorded, err);
+    bool ready = exists && (!recorded || !strcmp(recorded, "done"));
     if (rc == NEA_OK && ready)
         rc = base_format_of_volume(c, err);
+    if (rc == NEA_OK && !ready && !at_hand)
+        rc = image_at_hand(r, err);
     if (rc == NEA_OK && !ready)
         rc = step(r, "upload-base-image", err);
     if (rc == NEA_OK && !ready)
@@ -960,44 +1292,63 @@ static int ensure_base_image(struct run *r, struct nea_err *err)
         rc = nea_state_set_base_image(r->e->state, c->uri, c->pool, c->base_volume, "done",
                                       err);
     nea_state_unlock(lock);
+    if (test)
+        pthread_mutex_unlock(&test_upload_mutex);
     return rc;
+}
+
+/* The disk is recorded only once this appliance has it: after neaprov
+ * created it (with the backing store it was created on, the proof checked
+ * before it is used or deleted), or when a disk of the tenant's namespace
+ * that a cut run created is found again. */
+static int record_disk(struct run *r, const char *backing, struct nea_err *err)
+{
+    free(r->rec->disk_volume);
+    r->rec->disk_volume = nea_xstrdup(r->c->disk_volume);
+    free(r->rec->disk_backing);
+    r->rec->disk_backing = nea_xstrdup(backing);
+    return nea_state_put(r->e->state, r->rec, err);
 }
 
 static int ensure_disk(struct run *r, bool replace, struct nea_err *err)
 {
     struct ctx *c = r->c;
-    NEA_AUTOFREE char *path = NULL;
-    int rc = nea_host_vol_path(c->host, c->pool, c->disk_volume, &path, err);
-    if (rc < 0)
+    struct disk_check d;
+    int rc = disk_ownership(r->e, c->host, c->pool, c->spec->tenant, r->rec, c->disk_volume,
+                            c->live.state != NEA_DOM_MISSING ? c->live.xml : NULL, &d, err);
+    if (rc == NEA_OK && d.exists && !d.owned)
+        rc = disk_not_ours(c, err);
+    if (rc == NEA_OK && d.exists && !replace)
+        rc = record_disk(r, d.backing, err);
+    bool exists = d.exists;
+    disk_check_clear(&d);
+    if (rc < 0 || (exists && !replace))
         return rc;
-    /* an existing disk is ours only when the record pins it here */
-    bool pinned = c->rec && c->rec->disk_volume && !strcmp(c->rec->disk_volume, c->disk_volume) &&
-                  !strcmp(c->rec->host, c->uri) && !strcmp(c->rec->pool, c->pool);
-    if (path && !pinned)
-        return nea_err_set(err, NEA_ERR_CONFLICT, "%s: volume %s exists in pool %s and is "
-                           "not appliance %s's disk; neaprov will not use or delete it "
-                           "(remove it, or choose another appliance.name)", c->uri,
-                           c->disk_volume, c->pool, c->spec->name);
-    if (path && !replace)
-        return NEA_OK;
     rc = ensure_base_image(r, err);
     if (rc < 0)
         return rc;
     NEA_AUTOFREE char *base = NULL;
     rc = nea_host_vol_path(c->host, c->pool, c->base_volume, &base, err);
+    if (rc == NEA_OK && !base)
+        rc = nea_err_set(err, NEA_ERR_HOST, "%s: base image volume %s left pool %s while "
+                         "the disk of appliance %s was being made; run again", c->uri,
+                         c->base_volume, c->pool, c->spec->name);
     if (rc < 0)
         return rc;
     rc = step(r, "create-disk", err);
     if (rc < 0)
         return rc;
-    if (path) {
+    if (exists) {
         rc = nea_host_vol_delete(c->host, c->pool, c->disk_volume, err);
         if (rc < 0)
             return rc;
     }
-    return nea_host_vol_create_overlay(c->host, c->pool, c->disk_volume,
-                                       (uint64_t)c->spec->plan->disk_gib << 30, base,
-                                       c->base_format, err);
+    rc = nea_host_vol_create_overlay(c->host, c->pool, c->disk_volume,
+                                     (uint64_t)c->spec->plan->disk_gib << 30, base,
+                                     c->base_format, err);
+    if (rc == NEA_OK)
+        rc = record_disk(r, base, err);
+    return rc;
 }
 
 static int ensure_seed(struct run *r, struct nea_err *err)
@@ -1022,43 +1373,37 @@ static int ensure_seed(struct run *r, struct nea_err *err)
                                c->art.iso_len, err);
 }
 
-/* "<name>-seed-<16 hex>.iso" exactly: a volume that merely starts with
- * "<name>-seed-" may belong to someone else (an appliance named
- * "<name>-seed-x", a backup). */
-static bool is_our_seed(const char *vol, const char *name)
+/* Deletes the tenant's seeds except `keep` (NULL: all), and `legacy`, a
+ * seed named by a record from before the namespaces, when it is one
+ * ("<name>-seed-<16 hex>.iso" of the recorded name). */
+static int delete_seeds(struct nea_host *h, const char *pool, const char *tenant,
+                        const char *keep, const char *legacy, const char *legacy_name,
+                        struct nea_err *err)
 {
-    size_t nl = strlen(name);
-    if (strncmp(vol, name, nl) || strncmp(vol + nl, "-seed-", 6))
-        return false;
-    const char *h = vol + nl + 6;
-    for (int i = 0; i < 16; i++)
-        if (!((h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'f')))
-            return false;
-    return !strcmp(h + 16, ".iso");
-}
-
-/* Deletes this appliance's seeds except `keep` (NULL: all). */
-static int delete_seeds(struct nea_host *h, const char *pool, const char *name,
-                        const char *keep, struct nea_err *err)
-{
-    NEA_AUTOFREE char *prefix = nea_xasprintf("%s-seed-", name);
+    NEA_AUTOFREE char *prefix = seed_prefix(tenant);
     char **names = NULL;
     size_t n = 0;
     int rc = nea_host_vol_list(h, pool, prefix, &names, &n, err);
     for (size_t i = 0; rc == NEA_OK && i < n; i++)
-        if (is_our_seed(names[i], name) && (!keep || strcmp(names[i], keep)))
+        if (is_tenant_seed(names[i], tenant) && (!keep || strcmp(names[i], keep)))
             rc = nea_host_vol_delete(h, pool, names[i], err);
     for (size_t i = 0; i < n; i++)
         free(names[i]);
     free(names);
+    if (rc == NEA_OK && legacy && legacy_name && is_legacy_seed(legacy, legacy_name) &&
+        (!keep || strcmp(legacy, keep)))
+        rc = nea_host_vol_delete(h, pool, legacy, err);
     return rc;
 }
 
-/* Seeds of this appliance other than the current one (also under its old
- * name after a rename). */
-static int remove_old_seeds(struct run *r, const char *name, struct nea_err *err)
+/* Seeds of this appliance other than the current one. */
+static int remove_old_seeds(struct run *r, struct nea_err *err)
 {
-    return delete_seeds(r->c->host, r->c->pool, name, r->c->seed_volume, err);
+    const struct nea_deployment *old = r->c->rec;
+    if (old && (strcmp(old->host, r->c->uri) || strcmp(old->pool, r->c->pool)))
+        old = NULL; /* moved: its seeds were on the old host */
+    return delete_seeds(r->c->host, r->c->pool, r->c->spec->tenant, r->c->seed_volume,
+                        old ? old->seed_volume : NULL, old ? old->name : NULL, err);
 }
 
 static int restart(struct run *r, const char *name, struct nea_err *err)
@@ -1212,8 +1557,6 @@ static int apply_ctx(struct nea_engine *e, struct ctx *c, struct nea_changeset *
     rec->host = nea_xstrdup(c->uri);
     free(rec->pool);
     rec->pool = nea_xstrdup(c->pool);
-    free(rec->disk_volume);
-    rec->disk_volume = nea_xstrdup(c->disk_volume);
     free(rec->last_error);
     rec->last_error = NULL;
     int rc = step(&r, "begin", err);
@@ -1317,11 +1660,22 @@ static int apply_ctx(struct nea_engine *e, struct ctx *c, struct nea_changeset *
     rec->mac = nea_xstrdup(mac);
     free(rec->uuid);
     rec->uuid = nea_xstrdup(uuid);
-    rc = step(&r, "cleanup", err);
-    if (rc == NEA_OK)
-        rc = remove_old_seeds(&r, name, err);
-    if (rc == NEA_OK && strcmp(old_name, name))
-        rc = remove_old_seeds(&r, old_name, err);
+    /* a disk of a record from before the namespaces, now proven */
+    if (c->disk.owned && !rec->disk_backing &&
+        rec->disk_volume && !strcmp(rec->disk_volume, c->disk_volume))
+        rec->disk_backing = nea_xstrdup(c->disk.backing);
+    /* The spec is recorded with this step: the public addresses in its seed
+     * must still be the tenant's then, checked in the same transaction (a
+     * `pool remove --force` may have run meanwhile). */
+    free(rec->step);
+    rec->step = nea_xstrdup("cleanup");
+    rec->state = NEA_DEP_PROVISIONING;
+    rc = nea_pool_put_deployment(e->state, rec, s->public_addrs, s->n_public_addrs, err);
+    if (rc == NEA_OK) {
+        r.done++;
+        progress(e, s->tenant, "cleanup", 99);
+        rc = remove_old_seeds(&r, err);
+    }
     if (rc < 0)
         return rc;
     free(rec->step);
@@ -1445,7 +1799,7 @@ int nea_engine_apply(struct nea_engine *e, struct nea_spec *spec,
                      struct nea_changeset *ret, struct nea_err *err)
 {
     int lock = -1;
-    int rc = nea_state_lock(e->state, spec->tenant, &lock, err);
+    int rc = nea_state_lock(e->state, NEA_LOCK_TENANT, spec->tenant, 0, &lock, err);
     if (rc < 0)
         return rc;
     struct ctx c;
@@ -1503,7 +1857,7 @@ int nea_engine_destroy(struct nea_engine *e, const char *tenant_or_name,
     if (rec->state == NEA_DEP_GONE)
         return NEA_OK; /* destroyed already: repeating it is harmless */
     int lock = -1;
-    rc = nea_state_lock(e->state, rec->tenant, &lock, err);
+    rc = nea_state_lock(e->state, NEA_LOCK_TENANT, rec->tenant, 0, &lock, err);
     if (rc < 0)
         return rc;
     /* re-read under the lock: another run may have changed it meanwhile */
@@ -1542,6 +1896,26 @@ static int destroy_locked(struct nea_engine *e, struct nea_deployment *rec,
                            "neaprov for tenant %s; not touching it", host_uri, rec->name,
                            rec->tenant);
     }
+    /* Which disks are provably the appliance's, decided while its domain
+     * (the proof for a record from before the namespaces) still exists:
+     * the recorded one, and one of the tenant's namespace that a cut run
+     * created before it could record it. */
+    NEA_AUTOFREE char *own = disk_volume_name(rec->tenant);
+    const char *disks[2] = {rec->disk_volume, NULL};
+    if (!rec->disk_volume || strcmp(rec->disk_volume, own))
+        disks[1] = own;
+    struct disk_check dc[2] = {{0}};
+    for (size_t k = 0; rc == NEA_OK && k < 2; k++)
+        if (disks[k])
+            rc = disk_ownership(e, h, rec->pool, rec->tenant, rec, disks[k],
+                                info.state != NEA_DOM_MISSING ? info.xml : NULL, &dc[k],
+                                err);
+    if (rc < 0) {
+        nea_dom_info_clear(&info);
+        disk_check_clear(&dc[0]);
+        disk_check_clear(&dc[1]);
+        return rc;
+    }
     rec->state = NEA_DEP_DESTROYING;
     free(rec->step);
     rec->step = nea_xstrdup("stop");
@@ -1566,12 +1940,22 @@ static int destroy_locked(struct nea_engine *e, struct nea_deployment *rec,
         rec->step = nea_xstrdup("delete-volumes");
         rc = nea_state_put(e->state, rec, err);
     }
-    if (rc == NEA_OK && rec->disk_volume) {
-        progress(e, rec->tenant, "delete-volumes", 80);
-        rc = nea_host_vol_delete(h, rec->pool, rec->disk_volume, err);
-    }
     if (rc == NEA_OK)
-        rc = delete_seeds(h, rec->pool, rec->name, NULL, err);
+        progress(e, rec->tenant, "delete-volumes", 80);
+    for (size_t k = 0; rc == NEA_OK && k < 2; k++) {
+        if (dc[k].owned) {
+            rc = nea_host_vol_delete(h, rec->pool, disks[k], err);
+        } else if (dc[k].exists && disks[k] == rec->disk_volume) {
+            NEA_AUTOFREE char *why = nea_xasprintf("volume %s in pool %s is not provably "
+                                                   "this appliance's disk: left alone",
+                                                   disks[k], rec->pool);
+            nea_state_event(e->state, rec->tenant, "kept-volume", why, NULL);
+        }
+    }
+    disk_check_clear(&dc[0]);
+    disk_check_clear(&dc[1]);
+    if (rc == NEA_OK)
+        rc = delete_seeds(h, rec->pool, rec->tenant, NULL, rec->seed_volume, rec->name, err);
     if (rc < 0) {
         rec->state = NEA_DEP_FAILED;
         free(rec->last_error);

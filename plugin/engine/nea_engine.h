@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "nea_err.h"
@@ -82,6 +83,13 @@ struct nea_engine_opts {
     /* every state change and event the engine records (nea_state_set_hook) */
     nea_state_hook_fn event;
     void *event_data;
+    /* how long to wait for a lock that tenants share (the base image upload
+     * of a host and pool) before failing with NEA_ERR_BUSY; 0:
+     * NEA_LOCK_TIMEOUT_DEFAULT_S.  A tenant's own lock is never waited for. */
+    unsigned lock_timeout_s;
+    /* the largest image fetched by URL, a resumed download's kept bytes
+     * included; 0: NEA_FETCH_DEFAULT_MAX_BYTES (64 GiB) */
+    uint64_t max_image_bytes;
 };
 
 struct nea_engine;

@@ -9,7 +9,10 @@
  * second still holds the old one).  The final name is only ever created by
  * renaming a .part whose SHA-256 matched, so a file of that name is trusted.
  * The hash is computed as the bytes are written (after hashing what a resumed
- * .part already held), not by reading the file again afterwards.
+ * .part already held), not by reading the file again afterwards.  No image
+ * grows past max_bytes: a larger Content-Length is refused before the body
+ * (CURLOPT_MAXFILESIZE_LARGE, and the write callback for a resume), and a
+ * body without one (chunked) is cut off once the .part would pass it.
  *
  * It must not print anything but progress lines to the caller's fd, and must
  * never show the user:password@ part of a URL.
@@ -142,6 +145,9 @@ static int cached(const char *path, struct nea_err *err)
     return nea_err_set(err, NEA_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
 }
 
+/* Why an image is over the cap (refuse_too_big). */
+enum too_big { TOO_BIG_NO, TOO_BIG_ANNOUNCED, TOO_BIG_GREW, TOO_BIG_KEPT };
+
 /* ---- progress ---------------------------------------------------------- */
 
 struct xfer {
@@ -155,6 +161,10 @@ struct xfer {
     off_t hashed;
     bool restarted;         /* a 200 to a Range request: started again at 0 */
     bool got_body;
+    /* the size cap: the .part never grows past it */
+    uint64_t cap;
+    enum too_big too_big;   /* why the write callback refused, if it did */
+    uint64_t too_big_at;    /* the announced total, or the bytes it would reach */
     /* stall: no new byte for stall_s (libcurl's low-speed check averages over
      * a window of several seconds, so alone it fires late) */
     unsigned stall_s;
@@ -318,6 +328,21 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *ud)
             nea_sha256_init(&x->sha);
             x->hashed = 0;
         }
+        /* libcurl compares the Content-Length alone with the cap; a resumed
+         * .part adds its bytes (a 206 announces only the rest) */
+        curl_off_t cl = -1;
+        curl_easy_getinfo(x->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+        if (cl >= 0 && (uint64_t)x->base + (uint64_t)cl > x->cap) {
+            x->too_big = TOO_BIG_ANNOUNCED;
+            x->too_big_at = (uint64_t)x->base + (uint64_t)cl;
+            return 0; /* CURLE_WRITE_ERROR, nothing written */
+        }
+    }
+    /* a body without a length (chunked, or up to the close) */
+    if ((uint64_t)x->hashed + len > x->cap) {
+        x->too_big = TOO_BIG_GREW;
+        x->too_big_at = (uint64_t)x->hashed + len;
+        return 0;
     }
     const char *p = data;
     size_t left = len;
@@ -340,6 +365,7 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *ud)
 struct eff_opts {
     unsigned connect_s, stall_s, redirects;
     const char *ca_file;
+    uint64_t max_bytes;
 };
 
 static int setup(CURL *c, const char *url, const struct eff_opts *eo, struct xfer *x,
@@ -371,6 +397,10 @@ static int setup(CURL *c, const char *url, const struct eff_opts *eo, struct xfe
         SET(CURLOPT_CAPATH, (char *)NULL); /* only this bundle, not also the system's */
     }
     SET(CURLOPT_USERAGENT, "neaprov");
+    /* a larger Content-Length is refused before any byte of the body
+     * (CURLE_FILESIZE_EXCEEDED); write_cb checks what arrives */
+    SET(CURLOPT_MAXFILESIZE_LARGE,
+        (curl_off_t)(eo->max_bytes > INT64_MAX ? INT64_MAX : eo->max_bytes));
     SET(CURLOPT_WRITEFUNCTION, write_cb);
     SET(CURLOPT_WRITEDATA, x);
     SET(CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
@@ -456,6 +486,57 @@ static int transfer_failed(CURL *c, CURLcode rc, const char *url, const char *sh
     return nea_err_set(err, NEA_ERR_HOST, "cannot fetch %s: %s%s", where, detail, kept);
 }
 
+/* The Content-Length of the last response, or -1: libcurl refuses one larger
+ * than CURLOPT_MAXFILESIZE_LARGE before it records it as the download's size,
+ * so it is read from the headers themselves. */
+static curl_off_t announced_length(CURL *c)
+{
+    struct curl_header *h = NULL;
+    if (curl_easy_header(c, "Content-Length", 0, CURLH_HEADER, -1, &h) != CURLHE_OK ||
+        !h || !h->value)
+        return -1;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(h->value, &end, 10);
+    if (errno || end == h->value || v > INT64_MAX)
+        return -1;
+    return (curl_off_t)v;
+}
+
+/* An image over the cap: the .part goes (it can never be completed), and
+ * the sentence names the URL, the size (0: unknown) and the cap. */
+static int refuse_too_big(const char *part, const char *shown, enum too_big why,
+                          uint64_t size, uint64_t cap, struct nea_err *err)
+{
+    unlink(part);
+    char sz[32], cp[32];
+    fmt_bytes(sz, sizeof(sz), (double)size);
+    fmt_bytes(cp, sizeof(cp), (double)cap);
+    switch (why) {
+    case TOO_BIG_KEPT:
+        return nea_err_set(err, NEA_ERR_INVALID, "%s: the partial download %s holds %"
+                           PRIu64 " bytes (%s), more than the image size limit of %" PRIu64
+                           " bytes (%s); it was discarded", shown, part, size, sz, cap, cp);
+    case TOO_BIG_GREW:
+        return nea_err_set(err, NEA_ERR_INVALID, "%s: the download, sent without a "
+                           "length, grew past the image size limit of %" PRIu64 " bytes "
+                           "(%s) at %" PRIu64 " bytes received; it was stopped and discarded",
+                           shown, cap, cp, size);
+    case TOO_BIG_ANNOUNCED:
+    case TOO_BIG_NO:
+        break;
+    }
+    /* announced: a Content-Length (with a resumed .part's bytes), or the size
+     * of a file:// source */
+    if (size == 0) /* the header could not be read back */
+        return nea_err_set(err, NEA_ERR_INVALID, "%s: the announced size of the image is "
+                           "more than the image size limit of %" PRIu64 " bytes (%s); it "
+                           "was not downloaded", shown, cap, cp);
+    return nea_err_set(err, NEA_ERR_INVALID, "%s: the announced size of the image, %"
+                       PRIu64 " bytes (%s), is more than the image size limit of %" PRIu64
+                       " bytes (%s); it was not downloaded", shown, size, sz, cap, cp);
+}
+
 /* Starts x->sha again with the .part's first len bytes (what a resume appends
  * to); the same error as nea_sha256_fd's. */
 static int hash_kept(struct xfer *x, off_t len, struct nea_err *err)
@@ -484,6 +565,7 @@ static int download(const char *url, const char *shown, const char *sha256,
         .stall_s = o->stall_timeout_s ? o->stall_timeout_s : DEFAULT_STALL_S,
         .redirects = o->max_redirects ? o->max_redirects : DEFAULT_REDIRECTS,
         .ca_file = o->ca_file,
+        .max_bytes = o->max_bytes ? o->max_bytes : NEA_FETCH_DEFAULT_MAX_BYTES,
     };
     NEA_AUTO(fd_closep) int fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0)
@@ -500,6 +582,7 @@ static int download(const char *url, const char *shown, const char *sha256,
         .tty = o->progress_fd >= 0 && isatty(o->progress_fd),
         .shown = shown,
         .stall_s = eo.stall_s,
+        .cap = eo.max_bytes,
     };
     if (setup(c, url, &eo, &x, errbuf) < 0)
         return nea_err_set(err, NEA_ERR_LIBRARY, "libcurl: cannot set the options for "
@@ -512,6 +595,10 @@ static int download(const char *url, const char *shown, const char *sha256,
             return nea_err_set(err, NEA_ERR_IO, "%s: cannot stat: %s", part,
                                strerror(errno));
         curl_off_t off = st.st_size;
+        /* kept from a run with a larger cap, say: it cannot become an image */
+        if ((uint64_t)off > eo.max_bytes)
+            return refuse_too_big(part, shown, TOO_BIG_KEPT, (uint64_t)off, eo.max_bytes,
+                                  err);
         int r = hash_kept(&x, st.st_size, err);
         if (r < 0)
             return r;
@@ -519,6 +606,8 @@ static int download(const char *url, const char *shown, const char *sha256,
         x.total = 0;
         x.decile = 0;
         x.got_body = x.restarted = false;
+        x.too_big = TOO_BIG_NO;
+        x.too_big_at = 0;
         x.write_errno = 0;
         x.stalled = false;
         x.seen = 0;
@@ -545,6 +634,17 @@ static int download(const char *url, const char *shown, const char *sha256,
             if (r < 0)
                 return r;
             continue;
+        }
+        if (rc == CURLE_FILESIZE_EXCEEDED || (rc == CURLE_WRITE_ERROR && x.too_big)) {
+            if (x.bar_shown)
+                dprintf(x.pfd, "\n");
+            if (rc == CURLE_FILESIZE_EXCEEDED) {
+                /* libcurl checks the Content-Length alone; a 206's is the rest */
+                curl_off_t cl = announced_length(c);
+                x.too_big = TOO_BIG_ANNOUNCED;
+                x.too_big_at = cl < 0 ? 0 : (uint64_t)cl + (code == 206 ? (uint64_t)off : 0);
+            }
+            return refuse_too_big(part, shown, x.too_big, x.too_big_at, eo.max_bytes, err);
         }
         if (rc != CURLE_OK) {
             if (x.bar_shown)
@@ -624,6 +724,10 @@ int nea_fetch_image(const char *url, const char *sha256, const struct nea_fetch_
         return nea_err_set(err, NEA_ERR_INVALID, "%s: scheme %.*s is not allowed for "
                            "images (only http, https and file)", shown,
                            (int)strcspn(url, ":"), url);
+    /* libcurl would fetch it as something else than meant, and show it so */
+    NEA_AUTOFREE char *why = nea_url_problem(url);
+    if (why)
+        return nea_err_set(err, NEA_ERR_INVALID, "the image URL %s", why);
     if (!sha256 || !*sha256)
         return nea_err_set(err, NEA_ERR_INVALID, "%s: the image's sha256 is missing; it "
                            "is required to fetch by URL", shown);

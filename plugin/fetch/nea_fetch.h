@@ -16,8 +16,12 @@
 #define NEA_FETCH_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "nea_err.h"
+
+/* The largest image fetched when nea_fetch_opts.max_bytes is 0: 64 GiB. */
+#define NEA_FETCH_DEFAULT_MAX_BYTES (UINT64_C(64) << 30)
 
 struct nea_fetch_opts {
     const char *cache_dir;      /* required; created (0755) if missing */
@@ -30,6 +34,9 @@ struct nea_fetch_opts {
     int progress_fd;            /* -1: silent.  A tty gets one bar rewritten
                                  * with \r; anything else one line per 10 %
                                  * or 5 s, and a last line "done". */
+    uint64_t max_bytes;         /* the largest image accepted, a resumed
+                                 * .part's bytes included; 0:
+                                 * NEA_FETCH_DEFAULT_MAX_BYTES */
 };
 
 /* True when s looks like a URL ("scheme://...", any RFC 3986 scheme), so
@@ -44,9 +51,13 @@ bool nea_fetch_is_url(const char *s);
  * file.  A cached file is returned without touching the network.
  *
  * Errors (a sentence in err, URLs without user:password@):
- *   NEA_ERR_INVALID  bad URL, refused scheme, bad sha256 or options; the
- *                    downloaded file does not have the expected sha256 (the
- *                    message names the URL and both sums; nothing is kept)
+ *   NEA_ERR_INVALID  bad URL (also one whose user info libcurl would read
+ *                    otherwise than meant: nea_url_problem), refused scheme,
+ *                    bad sha256 or options; the downloaded file does not have
+ *                    the expected sha256 (the message names the URL and both
+ *                    sums; nothing is kept); the image is larger than
+ *                    max_bytes, announced or as it arrives (the message names
+ *                    the URL, the size and the limit; the .part is removed)
  *   NEA_ERR_HOST     the server cannot be reached or refused (HTTP status,
  *                    TLS verification, too many redirects, cut connection:
  *                    the part already received is kept and resumed next time)

@@ -188,6 +188,33 @@ static int template_error(struct nea_err *err, const char *path, xmlParserCtxtPt
                        path);
 }
 
+/* Anything of a DTD left in the tree: declarations, entity references. */
+static bool has_dtd_parts(xmlNodePtr n)
+{
+    for (; n; n = n->next) {
+        switch (n->type) {
+        case XML_DTD_NODE:
+        case XML_ELEMENT_DECL:
+        case XML_ATTRIBUTE_DECL:
+        case XML_ENTITY_DECL:
+        case XML_ENTITY_NODE:
+        case XML_ENTITY_REF_NODE:
+        case XML_NOTATION_NODE:
+            return true;
+        case XML_ELEMENT_NODE:
+            for (xmlAttrPtr a = n->properties; a; a = a->next)
+                if (has_dtd_parts(a->children))
+                    return true;
+            if (has_dtd_parts(n->children))
+                return true;
+            break;
+        default:
+            break;
+        }
+    }
+    return false;
+}
+
 int nea_domain_render(const struct nea_spec *s, const struct nea_seed *seed,
                       const struct nea_render_opts *o, char **ret_xml,
                       size_t *ret_len, struct nea_err *err)
@@ -200,12 +227,22 @@ int nea_domain_render(const struct nea_spec *s, const struct nea_seed *seed,
     NEA_AUTO(xml_ctxt_freep) xmlParserCtxtPtr ctxt = xmlNewParserCtxt();
     if (!ctxt)
         abort();
+    /* Never XML_PARSE_NOENT or XML_PARSE_DTDLOAD: libxml2 then neither
+     * substitutes entities nor loads an external DTD or parameter entity
+     * (a file of this machine), and NONET keeps it off the network. */
     NEA_AUTO(xml_doc_freep) xmlDocPtr doc =
         xmlCtxtReadMemory(ctxt, tbuf, (int)tlen, o->template_path, NULL,
                           XML_PARSE_NONET | XML_PARSE_NOBLANKS | XML_PARSE_NOERROR |
                               XML_PARSE_NOWARNING | XML_PARSE_NOCDATA);
     if (!doc)
         return template_error(err, o->template_path, ctxt);
+    /* A DTD is refused whole: libvirt's XML never has one, its entities
+     * would be left as references that domain.xml cannot resolve (it would
+     * not be well-formed), and an external one names a file to read. */
+    if (doc->intSubset || doc->extSubset || has_dtd_parts(doc->children))
+        return nea_err_set(err, NEA_ERR_INVALID, "%s: the domain template has a document "
+                           "type declaration (<!DOCTYPE ...>); a template may not declare a "
+                           "DTD or entities", o->template_path);
     xmlNodePtr root = xmlDocGetRootElement(doc);
     if (!is_el(root, "domain"))
         return nea_err_set(err, NEA_ERR_INVALID, "%s: the domain template's root "
@@ -216,7 +253,7 @@ int nea_domain_render(const struct nea_spec *s, const struct nea_seed *seed,
         return nea_err_set(err, NEA_ERR_INVALID, "%s: the domain template must have "
                            "<os> and <devices> elements", o->template_path);
     strip_comments(root);
-    /* a DTD or processing instructions have no place in a domain */
+    /* processing instructions have no place in a domain (a DTD was refused) */
     for (xmlNodePtr c = doc->children, next; c; c = next) {
         next = c->next;
         if (c != root)
@@ -349,8 +386,13 @@ int nea_domain_render(const struct nea_spec *s, const struct nea_seed *seed,
 int nea_render(const struct nea_spec *spec, const struct nea_render_opts *opts,
                struct nea_artifacts *ret, struct nea_err *err)
 {
+    /* before any work: whoever calls (CLI, engine, ABI), an ISO with a date
+     * past 9999 is never written */
+    int rc = nea_iso_check_time(opts->epoch, err);
+    if (rc < 0)
+        return rc;
     struct nea_artifacts a = {0};
-    int rc = nea_seed_build(spec, &a.seed, err);
+    rc = nea_seed_build(spec, &a.seed, err);
     if (rc == NEA_OK)
         rc = nea_domain_render(spec, &a.seed, opts, &a.domain_xml, &a.domain_xml_len,
                                err);

@@ -43,9 +43,22 @@ static void opts_freep(IsoWriteOpts **o)
 
 #define NEA_ISO_MAX (16u << 20)
 
+int nea_iso_check_time(time_t when, struct nea_err *err)
+{
+    if (when < 0 || when > NEA_ISO_TIME_MAX)
+        return nea_err_set(err, NEA_ERR_INVALID, "the seed image's timestamp %lld is "
+                           "outside 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z (0 to "
+                           "%lld seconds), the times an ISO 9660 image can record",
+                           (long long)when, (long long)NEA_ISO_TIME_MAX);
+    return NEA_OK;
+}
+
 int nea_iso_build(const char *label, const struct nea_iso_file *files, size_t n,
                   time_t when, char **ret_buf, size_t *ret_len, struct nea_err *err)
 {
+    int trc = nea_iso_check_time(when, err);
+    if (trc < 0)
+        return trc;
     pthread_once(&init_once, do_init);
     if (init_rc < 0)
         return nea_err_set(err, NEA_ERR_LIBRARY, "libisofs: cannot initialise: %s",

@@ -16,9 +16,18 @@ struct nea_iso_file {
     size_t len;
 };
 
-/* Builds the image in memory.  Every timestamp in it (volume descriptors,
- * directory records, Rock Ridge) is `when`, so the same files and time give
- * the same bytes. */
+/* The times neaprov writes into an ISO 9660 image: 1970-01-01T00:00:00Z
+ * (seconds since the epoch, 0 or more) to 9999-12-31T23:59:59Z, as the
+ * volume descriptors write the year in four digits.  Past it they would
+ * hold "10000..." and worse. */
+#define NEA_ISO_TIME_MAX ((time_t)253402300799)
+
+/* NEA_ERR_INVALID, with a sentence, for a time outside that range. */
+int nea_iso_check_time(time_t when, struct nea_err *err);
+
+/* Builds the image in memory; refuses a time nea_iso_check_time refuses.
+ * Every timestamp in it (volume descriptors, directory records, Rock Ridge)
+ * is `when`, so the same files and time give the same bytes. */
 int nea_iso_build(const char *label, const struct nea_iso_file *files, size_t n,
                   time_t when, char **ret_buf, size_t *ret_len, struct nea_err *err);
 

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "nea_uri.h"
 #include "nea_util.h"
 #include "nea_ytree.h"
 
@@ -639,21 +640,6 @@ static const char *const plan_keys[] = {
     "kernel", "initrd", "cmdline", "cdrom-bus"};
 static const char *const domtypes[] = {"auto", "kvm", "qemu"};
 
-static bool valid_uri(const char *s)
-{
-    /* scheme:// or scheme:///path, the forms libvirt accepts */
-    const char *p = strstr(s, "://");
-    if (!p || p == s)
-        return false;
-    for (const char *q = s; q < p; q++)
-        if (!isalnum((unsigned char)*q) && *q != '+' && *q != '-' && *q != '.')
-            return false;
-    for (const char *q = s; *q; q++)
-        if (isspace((unsigned char)*q))
-            return false;
-    return true;
-}
-
 static bool is_url(const char *s)
 {
     return nea_str_has_prefix(s, "http://") || nea_str_has_prefix(s, "https://") ||
@@ -710,11 +696,17 @@ static void read_plan_tree(struct ctx *c, const struct nea_ynode *root,
     if (v[P_DESC] && (s = get_str(c, v[P_DESC], "description", 1024)))
         p->description = nea_xstrdup(s);
     if (v[P_HOST] && (s = get_str(c, v[P_HOST], "host", 1024))) {
-        if (!valid_uri(s))
-            err_at(c, v[P_HOST], "host \"%s\" is not a libvirt URI (e.g. "
-                   "qemu:///system or qemu+ssh://root@kvm1/system)", s);
-        else
+        /* the URI decides what libvirt runs and reads (nea_uri.h); the
+         * message names the URI and the rule, nothing it points to */
+        struct nea_err uerr = {0};
+        NEA_AUTOFREE char *warning = NULL;
+        if (nea_host_uri_check("host", s, &warning, &uerr) < 0) {
+            err_at(c, v[P_HOST], "%s", uerr.msg);
+        } else {
+            if (warning)
+                warn_at(c, v[P_HOST], "%s", warning);
             p->host = nea_xstrdup(s);
+        }
     }
     if (v[P_POOL] && (s = get_str(c, v[P_POOL], "storage-pool", 64))) {
         if (!valid_libvirt_name(s))
@@ -764,11 +756,15 @@ static void read_plan_tree(struct ctx *c, const struct nea_ynode *root,
         get_uint(c, v[P_MEMORY], "memory-mib", 128, 1048576, &p->memory_mib);
     if (v[P_DISK])
         get_uint(c, v[P_DISK], "disk-gib", 1, 65536, &p->disk_gib);
+    NEA_AUTOFREE char *why = NULL;
     if (v[P_IMAGE] && (s = get_str(c, v[P_IMAGE], "image", 4096))) {
         if (strstr(s, "://") && !is_url(s)) {
             NEA_AUTOFREE char *shown = nea_url_redact(s);
             err_at(c, v[P_IMAGE], "image \"%s\" must be a path or an http://, "
                    "https:// or file:// URL", shown);
+        } else if (is_url(s) && (why = nea_url_problem(s))) {
+            /* it would be fetched, or shown, as something else than meant */
+            err_at(c, v[P_IMAGE], "image URL %s", why);
         } else {
             p->image = nea_xstrdup(s);
             if (s[0] == '/') {
@@ -845,6 +841,17 @@ int nea_plan_load_file(const char *path, struct nea_plan **ret_plan,
     int rc = nea_read_file(path, NEA_PLAN_MAX_BYTES, &buf, &len, err);
     if (rc < 0)
         return rc;
+    return nea_plan_load_buffer(path, buf, len, ret_plan, diags, err);
+}
+
+int nea_plan_load_buffer(const char *path, const char *buf, size_t len,
+                         struct nea_plan **ret_plan, struct nea_diags *diags,
+                         struct nea_err *err)
+{
+    if (len > NEA_PLAN_MAX_BYTES)
+        return nea_err_set(err, NEA_ERR_INVALID,
+                           "%s: plan is larger than the limit of %d bytes", path,
+                           NEA_PLAN_MAX_BYTES);
     size_t before = diags->n_errors;
     NEA_AUTO(nea_ynode_freep) struct nea_ynode *root = NULL;
     if (nea_ytree_parse(path, buf, len, &root, diags) < 0)
@@ -928,24 +935,43 @@ void nea_spec_pin(struct nea_spec *s, const uint8_t *mac, const uint8_t *uuid)
     rehash(s);
 }
 
+/* Locally stable: the same host and name always give the same MAC, so
+ * network-config can match it before the domain exists.  salt > 0 gives
+ * another one, for when that MAC is taken on the host. */
+static void derive_mac(struct nea_spec *s, unsigned salt)
+{
+    uint8_t h[NEA_SHA256_LEN];
+    char tail[16] = "";
+    if (salt)
+        snprintf(tail, sizeof(tail), "%c%u", 0, salt);
+    size_t tl = salt ? 1 + strlen(tail + 1) : 0;
+    NEA_AUTOFREE char *in = nea_xasprintf("neaprov-mac%c%s%c%s", 0, s->plan->host, 0,
+                                          s->name);
+    size_t n = strlen("neaprov-mac") + 1 + strlen(s->plan->host) + 1 + strlen(s->name);
+    in = nea_xrealloc(in, n + tl + 1);
+    memcpy(in + n, tail, tl);
+    nea_sha256(in, n + tl, h);
+    s->mac[0] = 0x52;
+    s->mac[1] = 0x54;
+    s->mac[2] = 0x00;
+    s->mac[3] = h[0] & 0x7f; /* keep clear of libvirt's 52:54:00:fe:... */
+    s->mac[4] = h[1];
+    s->mac[5] = h[2];
+}
+
+void nea_spec_derive_mac(struct nea_spec *s, unsigned salt)
+{
+    if (s->mac_given)
+        return;
+    derive_mac(s, salt);
+    rehash(s);
+}
+
 static void derive(struct nea_spec *s)
 {
     uint8_t h[NEA_SHA256_LEN];
-    if (!s->mac_given) {
-        /* Locally stable: the same host and name always give the same MAC, so
-         * network-config can match it before the domain exists. */
-        NEA_AUTOFREE char *in = nea_xasprintf("neaprov-mac%c%s%c%s", 0, s->plan->host,
-                                              0, s->name);
-        size_t n = strlen("neaprov-mac") + 1 + strlen(s->plan->host) + 1 +
-                   strlen(s->name);
-        nea_sha256(in, n, h);
-        s->mac[0] = 0x52;
-        s->mac[1] = 0x54;
-        s->mac[2] = 0x00;
-        s->mac[3] = h[0] & 0x7f; /* keep clear of libvirt's 52:54:00:fe:... */
-        s->mac[4] = h[1];
-        s->mac[5] = h[2];
-    }
+    if (!s->mac_given)
+        derive_mac(s, 0);
     if (!s->uuid_given) {
         NEA_AUTOFREE char *in = nea_xasprintf("neaprov-uuid%c%s%c%s", 0, s->tenant, 0,
                                               s->name);

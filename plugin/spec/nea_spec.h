@@ -33,10 +33,18 @@ int nea_spec_load_buffer(const char *name, const char *buf, size_t len,
                          struct nea_err *err);
 int nea_plan_load_file(const char *path, struct nea_plan **ret_plan,
                        struct nea_diags *diags, struct nea_err *err);
+/* The same from memory; path is the plan's file name (its base name must
+ * match the plan's name, and a relative image is relative to it). */
+int nea_plan_load_buffer(const char *path, const char *buf, size_t len,
+                         struct nea_plan **ret_plan, struct nea_diags *diags,
+                         struct nea_err *err);
 
 /* Pins the MAC and UUID a deployment already has (when the spec does not set
  * them) and recomputes the hash. */
 void nea_spec_pin(struct nea_spec *s, const uint8_t *mac, const uint8_t *uuid);
+/* Derives the MAC again with a salt (> 0) when the spec gives none: for a
+ * derived MAC that another appliance on the host already holds. */
+void nea_spec_derive_mac(struct nea_spec *s, unsigned salt);
 bool nea_parse_mac(const char *s, uint8_t mac[6]);
 bool nea_parse_uuid(const char *s, uint8_t uuid[16]);
 

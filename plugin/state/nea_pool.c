@@ -531,6 +531,40 @@ int nea_pool_release(struct nea_state *st, const char *tenant, struct nea_err *e
     return finish(st, rc, true, err);
 }
 
+int nea_pool_put_deployment(struct nea_state *st, struct nea_deployment *d,
+                            const struct nea_ip *addrs, size_t n, struct nea_err *err)
+{
+    int rc = begin(st, err);
+    if (rc < 0)
+        return rc;
+    NEA_AUTO(nea_stmt_finalizep) sqlite3_stmt *q = NULL;
+    rc = prepare(st, "SELECT tenant FROM allocations WHERE family = ?1 AND addr = ?2",
+                 &q, err);
+    for (size_t i = 0; rc == NEA_OK && i < n; i++) {
+        sqlite3_reset(q);
+        sqlite3_bind_int(q, 1, fam_code(addrs[i].family));
+        bind_ip(q, 2, &addrs[i]);
+        int r = sqlite3_step(q);
+        if (r != SQLITE_ROW && r != SQLITE_DONE) {
+            rc = nea_db_err(st, err, "cannot query the pool");
+            break;
+        }
+        const char *holder = r == SQLITE_ROW ? (const char *)sqlite3_column_text(q, 0) : NULL;
+        if (!holder || strcmp(holder, d->tenant)) {
+            char a[NEA_IP_STRLEN];
+            nea_ip_format(&addrs[i], a);
+            rc = nea_err_set(err, NEA_ERR_CONFLICT, "public address %s was taken from "
+                             "tenant %s while its appliance was being changed (removed "
+                             "from the pool%s); the appliance keeps its old record; apply "
+                             "again to converge", a, d->tenant,
+                             holder ? ", then given to another tenant" : "");
+        }
+    }
+    if (rc == NEA_OK)
+        rc = nea_state_put(st, d, err);
+    return finish(st, rc, true, err);
+}
+
 /* ---- rules -------------------------------------------------------------- */
 
 static const char *proto_name(enum nea_proto p)
@@ -538,6 +572,10 @@ static const char *proto_name(enum nea_proto p)
     return p == NEA_PROTO_TCP ? "tcp" : "udp";
 }
 
+/* The syntax of docs/pool.md and nothing else: ADDRESS:PORT with an IPv4
+ * address, [ADDRESS]:PORT with an IPv6 one, PORT 1-65535 in decimal (no
+ * sign, space or leading zero), then "/tcp" or "/udp" for a public endpoint
+ * and nothing for a replica's: a rule forwards the public protocol. */
 const char *nea_endpoint_parse(const char *s, bool need_proto, struct nea_ip *ip,
                                unsigned *port, enum nea_proto *proto)
 {
@@ -545,44 +583,58 @@ const char *nea_endpoint_parse(const char *s, bool need_proto, struct nea_ip *ip
     if (strlen(s) >= sizeof(buf))
         return "is too long";
     snprintf(buf, sizeof(buf), "%s", s);
-    char *slash = strrchr(buf, '/');
     *proto = NEA_PROTO_TCP;
-    if (slash) {
-        *slash = '\0';
-        if (!strcmp(slash + 1, "tcp"))
-            *proto = NEA_PROTO_TCP;
-        else if (!strcmp(slash + 1, "udp"))
-            *proto = NEA_PROTO_UDP;
-        else
-            return "has a protocol other than tcp or udp";
-    } else if (need_proto) {
-        return "needs a protocol: ADDRESS:PORT/tcp or /udp";
-    }
-    char *addr = buf, *colon;
+    char *addr = buf, *p;
+    int family;
     if (buf[0] == '[') {
         char *close = strchr(buf, ']');
         if (!close || close[1] != ':')
-            return "is not [IPv6]:PORT";
+            return "is not [IPv6-ADDRESS]:PORT";
         *close = '\0';
         addr = buf + 1;
-        colon = close + 1;
+        p = close + 2;
+        family = AF_INET6;
     } else {
-        colon = strrchr(buf, ':');
+        char *colon = strchr(buf, ':');
         if (!colon)
             return "needs a port: ADDRESS:PORT";
-        *colon = '\0';
-        if (strchr(buf, ':'))
+        if (strchr(colon + 1, ':'))
             return "writes an IPv6 address without brackets: use [ADDRESS]:PORT";
+        *colon = '\0';
+        p = colon + 1;
+        family = AF_INET;
     }
     if (nea_ip_parse(addr, ip) < 0)
-        return "does not start with a valid IP address";
-    char *end = NULL;
-    const char *p = colon + 1;
-    if (!isdigit((unsigned char)*p))
-        return "has no port number";
-    unsigned long v = strtoul(p, &end, 10);
-    if (*end || v < 1 || v > 65535)
+        return family == AF_INET ? "does not start with a valid IPv4 address (an IPv6 "
+                                   "address goes in brackets: [ADDRESS]:PORT)"
+                                 : "does not hold a valid IPv6 address in its brackets";
+    if (ip->family != family)
+        return "puts an IPv4 address in brackets: brackets are for IPv6 only";
+    size_t digits = strspn(p, "0123456789");
+    if (digits == 0)
+        return "has no port number after the ':'";
+    if (p[digits] != '\0' && p[digits] != '/')
+        return "has something other than digits after the port, where only /tcp or "
+               "/udp may follow (and only in --public)";
+    if (p[0] == '0' && digits > 1)
+        return "has a port number with a leading zero";
+    unsigned long v = digits <= 5 ? strtoul(p, NULL, 10) : 0;
+    if (v < 1 || v > 65535)
         return "has a port outside 1..65535";
+    p += digits;
+    if (*p == '\0') {
+        if (need_proto)
+            return "needs a protocol: ADDRESS:PORT/tcp or /udp";
+    } else if (!need_proto) {
+        return "takes no protocol: a rule forwards the protocol of --public "
+               "IP:PORT/tcp or /udp to the replica's IP:PORT";
+    } else if (!strcmp(p + 1, "tcp")) {
+        *proto = NEA_PROTO_TCP;
+    } else if (!strcmp(p + 1, "udp")) {
+        *proto = NEA_PROTO_UDP;
+    } else {
+        return "has a protocol other than tcp or udp (lower case)";
+    }
     *port = (unsigned)v;
     return NULL;
 }
@@ -615,7 +667,24 @@ int nea_rule_add(struct nea_state *st, const char *tenant, const struct nea_rule
     int rc = begin(st, err);
     if (rc < 0)
         return rc;
+    /* counted inside the transaction that inserts: two adds at once cannot
+     * both pass at the limit */
     {
+        NEA_AUTO(nea_stmt_finalizep) sqlite3_stmt *q = NULL;
+        rc = prepare(st, "SELECT count(*) FROM rules WHERE tenant = ?1", &q, err);
+        if (rc == NEA_OK) {
+            sqlite3_bind_text(q, 1, tenant, -1, SQLITE_TRANSIENT);
+            if (sqlite3_step(q) != SQLITE_ROW)
+                rc = nea_db_err(st, err, "cannot count the tenant's rules");
+            else if (sqlite3_column_int64(q, 0) >= NEA_RULES_PER_TENANT_MAX)
+                rc = nea_err_set(err, NEA_ERR_INVALID, "tenant %s has %lld public IP "
+                                 "rules, the most a tenant may have (%d); remove one "
+                                 "first; nothing was added", tenant,
+                                 (long long)sqlite3_column_int64(q, 0),
+                                 NEA_RULES_PER_TENANT_MAX);
+        }
+    }
+    if (rc == NEA_OK) {
         NEA_AUTO(nea_stmt_finalizep) sqlite3_stmt *q = NULL;
         rc = prepare(st, "SELECT tenant FROM allocations WHERE family = ?1 AND addr = ?2",
                      &q, err);

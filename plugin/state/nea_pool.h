@@ -55,11 +55,23 @@ void nea_pool_runs_free(struct nea_pool_run *v, size_t n);
 int nea_pool_allocate(struct nea_state *st, const char *tenant, unsigned want4,
                       unsigned want6, bool dry_run, struct nea_ip **ret, size_t *n,
                       struct nea_err *err);
+/* Records the deployment (nea_state_put) in one transaction with a check
+ * that each of addrs is still allocated to d->tenant: a `pool remove
+ * --force` during an apply cannot leave one address recorded for two
+ * tenants.  NEA_ERR_CONFLICT, nothing written, when one is not. */
+int nea_pool_put_deployment(struct nea_state *st, struct nea_deployment *d,
+                            const struct nea_ip *addrs, size_t n, struct nea_err *err);
 /* Releases everything the tenant holds, rules included. */
 int nea_pool_release(struct nea_state *st, const char *tenant, struct nea_err *err);
 
+/* At most this many public IP rules per tenant: each becomes a line of the
+ * appliance's seed, which has a size limit of its own (docs/pool.md). */
+#define NEA_RULES_PER_TENANT_MAX 1000
+
 /* Rules: the public address must be allocated to the tenant, of the replica's
- * family, port 22 is refused, (address, port, protocol) unique. */
+ * family, port 22 is refused, (address, port, protocol) unique, at most
+ * NEA_RULES_PER_TENANT_MAX per tenant (counted in the transaction that
+ * inserts). */
 int nea_rule_add(struct nea_state *st, const char *tenant, const struct nea_rule *r,
                  struct nea_err *err);
 int nea_rule_remove(struct nea_state *st, const char *tenant, const struct nea_ip *pub,
@@ -69,8 +81,11 @@ int nea_rule_list(struct nea_state *st, const char *tenant, struct nea_rule **re
                   char ***ret_tenants, size_t *n, struct nea_err *err);
 void nea_rules_free(struct nea_rule *v, char **tenants, size_t n);
 
-/* "203.0.113.5:443/tcp", "[2001:db8::5]:443/udp" and "192.0.2.50:8443"
- * (proto optional there); NULL on success, else what is wrong. */
+/* need_proto: a public endpoint, "203.0.113.5:443/tcp" or
+ * "[2001:db8::5]:443/udp"; else a replica's, "192.0.2.50:8443" or
+ * "[2001:db8::5]:8443", without a protocol (*proto is set to tcp).  Nothing
+ * else is taken: no space, sign or leading zero in the port, brackets
+ * exactly around an IPv6 address.  NULL on success, else what is wrong. */
 const char *nea_endpoint_parse(const char *s, bool need_proto, struct nea_ip *ip,
                                unsigned *port, enum nea_proto *proto);
 

@@ -9,8 +9,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -89,6 +91,27 @@ static const char *const migrations[] = {
     " state TEXT NOT NULL,"
     " updated_at INTEGER NOT NULL,"
     " PRIMARY KEY (host, pool, volume));",
+    /* 4: a disk volume is the appliance's only once neaprov created it: the
+     * backing store it was created on is recorded with it and checked before
+     * the disk is used or deleted.  Two appliances on one host never share a
+     * MAC: a trigger refuses the write (existing rows are left as they are,
+     * so that an old database still opens; the engine names the conflict). */
+    "ALTER TABLE deployments ADD COLUMN disk_backing TEXT;"
+    "CREATE INDEX deployments_mac ON deployments(host, mac);"
+    "CREATE TRIGGER deployments_mac_insert BEFORE INSERT ON deployments"
+    " WHEN NEW.state NOT IN ('gone', 'destroying') AND EXISTS ("
+    "  SELECT 1 FROM deployments d WHERE d.host = NEW.host"
+    "  AND lower(d.mac) = lower(NEW.mac) AND d.tenant != NEW.tenant"
+    "  AND d.state != 'gone')"
+    " BEGIN SELECT RAISE(ABORT, 'MAC address in use by another appliance on this host');"
+    " END;"
+    "CREATE TRIGGER deployments_mac_update BEFORE UPDATE OF host, mac, state ON deployments"
+    " WHEN NEW.state NOT IN ('gone', 'destroying') AND EXISTS ("
+    "  SELECT 1 FROM deployments d WHERE d.host = NEW.host"
+    "  AND lower(d.mac) = lower(NEW.mac) AND d.tenant != NEW.tenant"
+    "  AND d.state != 'gone')"
+    " BEGIN SELECT RAISE(ABORT, 'MAC address in use by another appliance on this host');"
+    " END;",
 };
 
 static const char *const state_names[] = {"pending", "provisioning", "running",
@@ -178,39 +201,87 @@ static int migrate(struct nea_state *st, struct nea_err *err)
     }
 }
 
+/* A file of ours that others may read or write is made 0600; a file of
+ * another user (root running on a user's database) is left alone, and so
+ * is anything but a regular file.  fd may be an O_PATH descriptor (then
+ * the mode is changed through /proc/self/fd). */
+static int make_private(int fd, const char *path, const char *what, struct nea_err *err)
+{
+    struct stat sb;
+    if (fstat(fd, &sb) < 0)
+        return nea_err_set(err, NEA_ERR_IO, "%s: cannot stat the %s: %s", path, what,
+                           strerror(errno));
+    if (!S_ISREG(sb.st_mode) || sb.st_uid != geteuid() || !(sb.st_mode & 077))
+        return NEA_OK;
+    int r = fchmod(fd, 0600);
+    if (r < 0 && errno == EBADF) {
+        char proc[64];
+        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+        r = chmod(proc, 0600);
+    }
+    if (r < 0)
+        return nea_err_set(err, NEA_ERR_IO, "%s: cannot make the %s private: %s", path,
+                           what, strerror(errno));
+    return NEA_OK;
+}
+
+/* The database and SQLite's companions of it (the write-ahead log, its
+ * index, a rollback journal), as SQLite accepted them: made private.  Only
+ * O_PATH descriptors: closing a real one would drop every POSIX lock that
+ * this process's SQLite connections hold on the file, and another process
+ * would then take itself for the only one and truncate the -shm under their
+ * mapping (SIGBUS). */
+static int private_files(struct nea_state *st, struct nea_err *err)
+{
+    /* where SQLite put them: beside the database a symbolic link names */
+    const char *db = sqlite3_db_filename(st->db, "main");
+    if (!db || !*db)
+        db = st->path;
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+    for (size_t i = 0; i < NEA_ARRAY_SIZE(suffixes); i++) {
+        NEA_AUTOFREE char *p = nea_xasprintf("%s%s", db, suffixes[i]);
+        int fd = open(p, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+            continue; /* none: nothing to tighten */
+        int rc = make_private(fd, p, i ? "state database's companion file"
+                                        : "state database", err);
+        close(fd);
+        if (rc < 0)
+            return rc;
+    }
+    return NEA_OK;
+}
+
 int nea_state_open(const char *path, struct nea_state **ret, struct nea_err *err)
 {
-    /* Create the file 0600 ourselves: SQLite would honour the umask. */
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0)
+    /* Create the file 0600 ourselves: SQLite would honour the umask.  An
+     * existing one is not opened here (see private_files); when it is ours
+     * and looser (an empty file someone made, a database made readable), it
+     * is made private once SQLite has accepted it; a file that is not a
+     * database is left as it is (SQLite refuses it). */
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        close(fd);
+    else if (errno != EEXIST)
         return nea_err_set(err, NEA_ERR_IO, "%s: cannot open the state database: %s",
                            path, strerror(errno));
-    /* An existing database made readable by others is made private again;
-     * a file that is not a database is left as it is (SQLite refuses it). */
-    struct stat stbuf;
-    char magic[16] = {0};
-    bool is_db = pread(fd, magic, sizeof(magic), 0) == (ssize_t)sizeof(magic) &&
-                 !memcmp(magic, "SQLite format 3", 16);
-    if (fstat(fd, &stbuf) == 0 && (stbuf.st_mode & 077) && is_db && fchmod(fd, 0600) < 0) {
-        close(fd);
-        return nea_err_set(err, NEA_ERR_IO, "%s: cannot make the state database "
-                           "private: %s", path, strerror(errno));
-    }
-    close(fd);
     struct nea_state *st = nea_xcalloc(1, sizeof(*st));
     st->path = nea_xstrdup(path);
     st->now = default_now;
+    int rc;
     if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX,
                         NULL) != SQLITE_OK) {
-        int rc = nea_db_err(st, err, "cannot open the state database");
+        rc = nea_db_err(st, err, "cannot open the state database");
         nea_state_close(st);
         return rc;
     }
     sqlite3_busy_timeout(st->db, 10000);
-    int rc = nea_db_exec(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                      "PRAGMA foreign_keys=ON;", err);
+    rc = nea_db_exec(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                     "PRAGMA foreign_keys=ON;", err);
     if (rc == NEA_OK)
         rc = migrate(st, err);
+    if (rc == NEA_OK)
+        rc = private_files(st, err);
     if (rc < 0) {
         nea_state_close(st);
         return rc;
@@ -253,7 +324,8 @@ static char *col_str(sqlite3_stmt *s, int i)
 
 #define DEP_COLUMNS                                                            \
     "tenant, name, plan, host, pool, state, step, spec_hash, spec, mac, uuid, " \
-    "instance_id, disk_volume, seed_volume, last_error, created_at, updated_at"
+    "instance_id, disk_volume, seed_volume, last_error, created_at, updated_at, " \
+    "disk_backing"
 
 static struct nea_deployment *row_to_dep(sqlite3_stmt *s)
 {
@@ -277,16 +349,21 @@ static struct nea_deployment *row_to_dep(sqlite3_stmt *s)
     d->last_error = col_str(s, 14);
     d->created_at = sqlite3_column_int64(s, 15);
     d->updated_at = sqlite3_column_int64(s, 16);
+    d->disk_backing = col_str(s, 17);
     return d;
 }
 
-static int get_where(struct nea_state *st, const char *sql, const char *a,
-                     struct nea_deployment **ret, struct nea_err *err)
+/* The first row of a deployments query with up to three text parameters
+ * (NULL ends them), or *ret NULL. */
+static int get_where(struct nea_state *st, const char *sql, const char *a, const char *b,
+                     const char *c, struct nea_deployment **ret, struct nea_err *err)
 {
     NEA_AUTO(nea_stmt_finalizep) sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
         return nea_db_err(st, err, "cannot query deployments");
-    sqlite3_bind_text(s, 1, a, -1, SQLITE_TRANSIENT);
+    const char *params[] = {a, b, c};
+    for (int i = 0; i < 3 && params[i]; i++)
+        sqlite3_bind_text(s, i + 1, params[i], -1, SQLITE_TRANSIENT);
     int r = sqlite3_step(s);
     if (r == SQLITE_ROW) {
         *ret = row_to_dep(s);
@@ -302,7 +379,7 @@ int nea_state_get(struct nea_state *st, const char *tenant,
                   struct nea_deployment **ret, struct nea_err *err)
 {
     return get_where(st, "SELECT " DEP_COLUMNS " FROM deployments WHERE tenant = ?1",
-                     tenant, ret, err);
+                     tenant, NULL, NULL, ret, err);
 }
 
 int nea_state_find(struct nea_state *st, const char *tenant_or_name,
@@ -313,7 +390,36 @@ int nea_state_find(struct nea_state *st, const char *tenant_or_name,
         return rc;
     return get_where(st, "SELECT " DEP_COLUMNS " FROM deployments WHERE name = ?1 "
                          "ORDER BY state = 'gone', updated_at DESC LIMIT 1",
-                     tenant_or_name, ret, err);
+                     tenant_or_name, NULL, NULL, ret, err);
+}
+
+int nea_state_mac_user(struct nea_state *st, const char *host, const char *mac,
+                       const char *tenant, struct nea_deployment **ret,
+                       struct nea_err *err)
+{
+    return get_where(st, "SELECT " DEP_COLUMNS " FROM deployments WHERE host = ?1 AND "
+                         "lower(mac) = lower(?2) AND tenant != ?3 AND state != 'gone' "
+                         "ORDER BY tenant LIMIT 1", host, mac, tenant, ret, err);
+}
+
+int nea_state_disk_named(struct nea_state *st, const char *host, const char *pool,
+                         const char *volume, const char *tenant, bool *ret,
+                         struct nea_err *err)
+{
+    NEA_AUTO(nea_stmt_finalizep) sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db, "SELECT 1 FROM deployments WHERE host = ?1 AND "
+                                   "pool = ?2 AND disk_volume = ?3 AND tenant != ?4",
+                           -1, &s, NULL) != SQLITE_OK)
+        return nea_db_err(st, err, "cannot query deployments");
+    sqlite3_bind_text(s, 1, host, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 2, pool, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 3, volume, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 4, tenant, -1, SQLITE_TRANSIENT);
+    int r = sqlite3_step(s);
+    if (r != SQLITE_ROW && r != SQLITE_DONE)
+        return nea_db_err(st, err, "cannot query deployments");
+    *ret = r == SQLITE_ROW;
+    return NEA_OK;
 }
 
 int nea_state_list(struct nea_state *st, struct nea_deployment ***ret, size_t *n,
@@ -352,11 +458,11 @@ int nea_state_put(struct nea_state *st, struct nea_deployment *d, struct nea_err
     NEA_AUTO(nea_stmt_finalizep) sqlite3_stmt *s = NULL;
     static const char sql[] =
         "INSERT INTO deployments (" DEP_COLUMNS ") VALUES "
-        "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) "
+        "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) "
         "ON CONFLICT(tenant) DO UPDATE SET name=?2, plan=?3, host=?4, pool=?5, "
         "state=?6, step=?7, spec_hash=?8, spec=?9, mac=?10, uuid=?11, "
         "instance_id=?12, disk_volume=?13, seed_volume=?14, last_error=?15, "
-        "updated_at=?17";
+        "updated_at=?17, disk_backing=?18";
     if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
         return nea_db_err(st, err, "cannot record the deployment");
     int64_t now = st->now();
@@ -380,7 +486,12 @@ int nea_state_put(struct nea_state *st, struct nea_deployment *d, struct nea_err
     bind_opt(s, 15, d->last_error);
     sqlite3_bind_int64(s, 16, d->created_at);
     sqlite3_bind_int64(s, 17, d->updated_at);
-    if (sqlite3_step(s) != SQLITE_DONE)
+    bind_opt(s, 18, d->disk_backing);
+    int r = sqlite3_step(s);
+    if (r == SQLITE_CONSTRAINT)
+        return nea_err_set(err, NEA_ERR_CONFLICT, "%s: cannot record the deployment of "
+                           "tenant %s: %s", st->path, d->tenant, sqlite3_errmsg(st->db));
+    if (r != SQLITE_DONE)
         return nea_db_err(st, err, "cannot record the deployment");
     if (st->hook) {
         NEA_AUTOFREE char *what =
@@ -442,42 +553,157 @@ int nea_state_events(struct nea_state *st, const char *tenant, size_t limit,
     return NEA_OK;
 }
 
-int nea_state_lock(struct nea_state *st, const char *tenant, int *ret_fd,
-                   struct nea_err *err)
+/* ---- locks -------------------------------------------------------------- */
+
+static const char *const lock_prefixes[] = {
+    [NEA_LOCK_TENANT] = ".lock-",
+    [NEA_LOCK_UPLOAD] = ".lock.upload-",
+};
+
+static bool lock_name_ok(const char *name)
 {
-    NEA_AUTOFREE char *path = nea_xasprintf("%s.lock-%s", st->path, tenant);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return nea_err_set(err, NEA_ERR_IO, "%s: cannot create lock file: %s", path,
-                           strerror(errno));
-    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-        int e = errno;
-        close(fd);
-        if (e == EWOULDBLOCK)
-            return nea_err_set(err, NEA_ERR_BUSY, "busy: another neaprov is changing "
-                               "the appliance of tenant %s (lock %s); try again when "
-                               "it has finished", tenant, path);
-        return nea_err_set(err, NEA_ERR_IO, "%s: cannot lock: %s", path, strerror(e));
-    }
-    *ret_fd = fd;
-    return NEA_OK;
+    size_t len = strlen(name);
+    if (len < 1 || len > 64)
+        return false;
+    for (const char *p = name; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
+            return false;
+    return true;
 }
 
-int nea_state_lock_wait(struct nea_state *st, const char *key, int *ret_fd,
-                        struct nea_err *err)
+/* Every record has the same length, so a holder overwrites its
+ * predecessor's in one write and a reader never sees half of each. */
+enum { LOCK_RECORD_LEN = 80 };
+
+/* "PID COMMAND" of this process into its lock file (best effort: a lock
+ * that cannot say who holds it still locks). */
+static void lock_record(int fd)
 {
-    NEA_AUTOFREE char *path = nea_xasprintf("%s.lock-%s", st->path, key);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    char comm[32] = "";
+    int cfd = open("/proc/self/comm", O_RDONLY | O_CLOEXEC);
+    if (cfd >= 0) {
+        ssize_t n = read(cfd, comm, sizeof(comm) - 1);
+        comm[n > 0 ? n : 0] = '\0';
+        comm[strcspn(comm, "\n")] = '\0';
+        close(cfd);
+    }
+    char rec[LOCK_RECORD_LEN];
+    memset(rec, ' ', sizeof(rec));
+    char head[LOCK_RECORD_LEN];
+    int n = snprintf(head, sizeof(head), "%ld %s", (long)getpid(), *comm ? comm : "?");
+    memcpy(rec, head, n > 0 && n < LOCK_RECORD_LEN ? (size_t)n : 0);
+    rec[LOCK_RECORD_LEN - 1] = '\n';
+    if (pwrite(fd, rec, sizeof(rec), 0) < 0)
+        return; /* the lock holds all the same */
+}
+
+/* Who holds the lock, as its record says: "pid N, command C".  The record
+ * is data from a file: only a pid and a short printable command are used. */
+static char *lock_holder(int fd)
+{
+    char buf[LOCK_RECORD_LEN + 1];
+    ssize_t n = pread(fd, buf, LOCK_RECORD_LEN, 0);
+    buf[n > 0 ? n : 0] = '\0';
+    char *end = buf;
+    long pid = 0;
+    if (buf[0] >= '1' && buf[0] <= '9') {
+        errno = 0;
+        pid = strtol(buf, &end, 10);
+        if (errno || *end != ' ' || pid <= 0 || pid > 0x3fffffff)
+            pid = 0;
+    }
+    if (!pid)
+        return nea_xstrdup("it has not recorded its pid yet");
+    char comm[33];
+    size_t len = 0;
+    for (const char *p = end + 1; *p && *p != '\n' && len < sizeof(comm) - 1; p++)
+        comm[len++] = *p >= ' ' && *p < 0x7f ? *p : '?';
+    while (len && comm[len - 1] == ' ')
+        len--; /* the record's padding */
+    comm[len] = '\0';
+    if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+        return nea_xasprintf("the lock file names pid %ld, command %s, which has "
+                             "exited", pid, len ? comm : "?");
+    return nea_xasprintf("pid %ld, command %s", pid, len ? comm : "?");
+}
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int lock_busy(enum nea_lock_kind kind, const char *name, const char *path,
+                     unsigned timeout_s, int fd, struct nea_err *err)
+{
+    NEA_AUTOFREE char *holder = lock_holder(fd);
+    if (kind == NEA_LOCK_TENANT && timeout_s == 0)
+        return nea_err_set(err, NEA_ERR_BUSY, "busy: another neaprov (%s) is changing "
+                           "the appliance of tenant %s (lock %s); try again when it "
+                           "has finished", holder, name, path);
+    if (kind == NEA_LOCK_TENANT)
+        return nea_err_set(err, NEA_ERR_BUSY, "busy: waited %u s (the lock timeout) for "
+                           "the lock of tenant %s (%s), held by another process (%s); "
+                           "try again when it has finished", timeout_s, name, path, holder);
+    if (timeout_s == 0)
+        return nea_err_set(err, NEA_ERR_BUSY, "busy: another process (%s) holds the base "
+                           "image upload lock of this host and pool (%s); try again when "
+                           "it has finished", holder, path);
+    return nea_err_set(err, NEA_ERR_BUSY, "busy: waited %u s (the lock timeout) for the "
+                       "base image upload lock of this host and pool (%s), held by "
+                       "another process (%s); try again when it has finished, or give "
+                       "a longer --lock-timeout", timeout_s, path, holder);
+}
+
+int nea_state_lock(struct nea_state *st, enum nea_lock_kind kind, const char *name,
+                   unsigned timeout_s, int *ret_fd, struct nea_err *err)
+{
+    return nea_lock_at(st->path, kind, name, timeout_s, ret_fd, err);
+}
+
+int nea_lock_at(const char *base, enum nea_lock_kind kind, const char *name,
+                unsigned timeout_s, int *ret_fd, struct nea_err *err)
+{
+    if ((size_t)kind >= NEA_ARRAY_SIZE(lock_prefixes))
+        return nea_err_set(err, NEA_ERR_INTERNAL, "unknown kind of lock %d", (int)kind);
+    if (!name || !lock_name_ok(name))
+        return nea_err_set(err, NEA_ERR_INVALID, "\"%s\" cannot name a lock: a lock's "
+                           "name is 1-64 lower-case letters, digits and '-'",
+                           name ? name : "");
+    NEA_AUTOFREE char *path = nea_xasprintf("%s%s%s", base, lock_prefixes[kind], name);
+    /* never through a symbolic link: the file is ours, beside the database */
+    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
         return nea_err_set(err, NEA_ERR_IO, "%s: cannot create lock file: %s", path,
                            strerror(errno));
-    while (flock(fd, LOCK_EX) < 0) {
+    int rc = make_private(fd, path, "lock file", err);
+    int64_t deadline = monotonic_ms() + (int64_t)timeout_s * 1000;
+    int64_t pause_ms = 10;
+    while (rc == NEA_OK && flock(fd, LOCK_EX | LOCK_NB) < 0) {
         if (errno == EINTR)
             continue;
-        int e = errno;
-        close(fd);
-        return nea_err_set(err, NEA_ERR_IO, "%s: cannot lock: %s", path, strerror(e));
+        if (errno != EWOULDBLOCK) {
+            rc = nea_err_set(err, NEA_ERR_IO, "%s: cannot lock: %s", path, strerror(errno));
+            break;
+        }
+        /* flock cannot wait with a bound: poll, backing off up to 0.2 s */
+        int64_t left = deadline - monotonic_ms();
+        if (left <= 0) {
+            rc = lock_busy(kind, name, path, timeout_s, fd, err);
+            break;
+        }
+        int64_t ms = pause_ms < left ? pause_ms : left;
+        struct timespec ts = {.tv_sec = (time_t)(ms / 1000),
+                              .tv_nsec = (long)(ms % 1000) * 1000000};
+        nanosleep(&ts, NULL);
+        pause_ms = pause_ms * 2 > 200 ? 200 : pause_ms * 2;
     }
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    lock_record(fd);
     *ret_fd = fd;
     return NEA_OK;
 }
@@ -542,6 +768,7 @@ struct nea_deployment *nea_deployment_dup(const struct nea_deployment *d)
     c->uuid = dup_opt(d->uuid);
     c->instance_id = dup_opt(d->instance_id);
     c->disk_volume = dup_opt(d->disk_volume);
+    c->disk_backing = dup_opt(d->disk_backing);
     c->seed_volume = dup_opt(d->seed_volume);
     c->last_error = dup_opt(d->last_error);
     return c;
@@ -563,6 +790,7 @@ void nea_deployment_free(struct nea_deployment *d)
     free(d->uuid);
     free(d->instance_id);
     free(d->disk_volume);
+    free(d->disk_backing);
     free(d->seed_volume);
     free(d->last_error);
     free(d);

@@ -5,7 +5,9 @@
  * last applied, the step in progress (intent is written before each side
  * effect), and an event history.  WAL mode, bound parameters only, schema
  * versioned through PRAGMA user_version with forward migrations.  The file
- * is created 0600.  Knows nothing of libvirt.
+ * is created 0600, and made 0600 when it is ours and looser (so are its
+ * -wal, -shm and -journal files and the lock files).  Knows nothing of
+ * libvirt.
  */
 #ifndef NEA_STATE_H
 #define NEA_STATE_H
@@ -40,7 +42,10 @@ struct nea_deployment {
     char *mac;            /* pinned at first deploy */
     char *uuid;           /* pinned at first deploy */
     char *instance_id;
-    char *disk_volume;
+    char *disk_volume;    /* set once neaprov created it (or adopted an old one) */
+    char *disk_backing;   /* the backing store it was created on: the proof
+                           * that it is this appliance's, checked before the
+                           * disk is used or deleted */
     char *seed_volume;
     char *last_error;
     int64_t created_at, updated_at;
@@ -54,7 +59,7 @@ struct nea_event {
     char *detail;
 };
 
-#define NEA_STATE_SCHEMA_VERSION 3
+#define NEA_STATE_SCHEMA_VERSION 4
 
 int nea_state_open(const char *path, struct nea_state **ret, struct nea_err *err);
 void nea_state_close(struct nea_state *st);
@@ -65,6 +70,14 @@ int nea_state_get(struct nea_state *st, const char *tenant,
                   struct nea_deployment **ret, struct nea_err *err);
 int nea_state_find(struct nea_state *st, const char *tenant_or_name,
                    struct nea_deployment **ret, struct nea_err *err);
+/* Another tenant's deployment (not gone) on host with this MAC, or NULL. */
+int nea_state_mac_user(struct nea_state *st, const char *host, const char *mac,
+                       const char *tenant, struct nea_deployment **ret,
+                       struct nea_err *err);
+/* Whether another tenant's record (in any state) names this disk volume. */
+int nea_state_disk_named(struct nea_state *st, const char *host, const char *pool,
+                         const char *volume, const char *tenant, bool *ret,
+                         struct nea_err *err);
 int nea_state_list(struct nea_state *st, struct nea_deployment ***ret, size_t *n,
                    struct nea_err *err);
 /* Insert or replace the whole row (updated_at is set here). */
@@ -74,14 +87,32 @@ int nea_state_event(struct nea_state *st, const char *tenant, const char *kind,
 int nea_state_events(struct nea_state *st, const char *tenant, size_t limit,
                      struct nea_event **ret, size_t *n, struct nea_err *err);
 
-/* Exclusive per-tenant lock for the life of the returned fd (flock on a file
- * beside the database); NEA_ERR_BUSY when another process holds it. */
-int nea_state_lock(struct nea_state *st, const char *tenant, int *ret_fd,
-                   struct nea_err *err);
+/* Locks beside the database, each kind in a file namespace of its own that
+ * no name of another kind can reach: STATE.lock-TENANT for one tenant's
+ * appliance (apply, destroy), STATE.lock.upload-KEY for the base image
+ * upload of one host and pool (KEY names them).  Names are 1-64 of
+ * [a-z0-9-]: no '.', so a tenant never names an upload lock's file. */
+enum nea_lock_kind {
+    NEA_LOCK_TENANT,
+    NEA_LOCK_UPLOAD,
+};
+
+/* How long a lock shared by tenants (the upload) is waited for by default. */
+#define NEA_LOCK_TIMEOUT_DEFAULT_S 600u
+
+/* Exclusive lock (flock) of that kind and name for the life of the returned
+ * fd.  timeout_s 0 fails at once when another process holds it, else it is
+ * waited for up to timeout_s seconds; then NEA_ERR_BUSY, with a message
+ * naming the holder: every holder writes "PID COMMAND" into the lock file.
+ * NEA_ERR_INVALID for a name outside [a-z0-9-]{1,64}.  Lock files are made
+ * 0600. */
+int nea_state_lock(struct nea_state *st, enum nea_lock_kind kind, const char *name,
+                   unsigned timeout_s, int *ret_fd, struct nea_err *err);
+/* The same lock with files named BASE.lock...: for a lock shared by every
+ * state database of this machine (BASE in a directory of its own). */
+int nea_lock_at(const char *base, enum nea_lock_kind kind, const char *name,
+                unsigned timeout_s, int *ret_fd, struct nea_err *err);
 void nea_state_unlock(int fd);
-/* The same, waiting for the lock (for short sections shared by tenants). */
-int nea_state_lock_wait(struct nea_state *st, const char *key, int *ret_fd,
-                        struct nea_err *err);
 
 /* Base image volumes neaprov uploads: "uploading" is written before the
  * upload and "done" after, so a volume cut by a crash is never trusted;

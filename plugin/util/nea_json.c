@@ -4,6 +4,9 @@
 #include "nea_json.h"
 
 #include <inttypes.h>
+#include <string.h>
+
+#include "nea_util.h"
 
 void nea_json_begin(struct nea_json *j, FILE *f)
 {
@@ -12,24 +15,103 @@ void nea_json_begin(struct nea_json *j, FILE *f)
     j->need_comma[0] = false;
 }
 
+/* The UTF-8 sequence at p: its length (1-4) and code point, or 0 when p
+ * does not start a valid shortest-form sequence (a NUL ends it too). */
+static size_t utf8_seq(const unsigned char *p, uint32_t *ret_cp)
+{
+    if (p[0] < 0x80) {
+        *ret_cp = p[0];
+        return 1;
+    }
+    size_t n;
+    uint32_t c, min;
+    if ((p[0] & 0xe0) == 0xc0)
+        n = 2, c = p[0] & 0x1fu, min = 0x80;
+    else if ((p[0] & 0xf0) == 0xe0)
+        n = 3, c = p[0] & 0x0fu, min = 0x800;
+    else if ((p[0] & 0xf8) == 0xf0)
+        n = 4, c = p[0] & 0x07u, min = 0x10000;
+    else
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        c = (c << 6) | (p[i] & 0x3fu);
+    }
+    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+        return 0;
+    *ret_cp = c;
+    return n;
+}
+
+/* What a terminal or a log viewer would act on rather than show: C0, DEL,
+ * C1, the line and paragraph separators and the bidirectional overrides. */
+static bool is_control(uint32_t c)
+{
+    return c < 0x20 || (c >= 0x7f && c <= 0x9f) || c == 0x2028 || c == 0x2029 ||
+           (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069);
+}
+
 static void put_string(FILE *f, const char *s)
 {
     fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        switch (*p) {
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        uint32_t c;
+        size_t n = utf8_seq(p, &c);
+        if (n == 0) { /* not UTF-8: JSON text must be */
+            fputs("\\ufffd", f);
+            p++;
+            continue;
+        }
+        switch (c) {
         case '"': fputs("\\\"", f); break;
         case '\\': fputs("\\\\", f); break;
         case '\n': fputs("\\n", f); break;
         case '\r': fputs("\\r", f); break;
         case '\t': fputs("\\t", f); break;
         default:
-            if (*p < 0x20)
-                fprintf(f, "\\u%04x", *p);
+            if (is_control(c))
+                fprintf(f, "\\u%04x", (unsigned)c);
             else
-                fputc(*p, f);
+                fwrite(p, 1, n, f);
         }
+        p += n;
     }
     fputc('"', f);
+}
+
+char *nea_text_escape(const char *s)
+{
+    size_t len = strlen(s);
+    char *out = nea_xmalloc(4 * len + 1), *o = out;
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        uint32_t c;
+        size_t n = utf8_seq(p, &c);
+        if (n == 0) {
+            o += sprintf(o, "\\x%02x", *p);
+            p++;
+            continue;
+        }
+        if (c == '\\')
+            o += sprintf(o, "\\\\");
+        else if (c == '\n')
+            o += sprintf(o, "\\n");
+        else if (c == '\r')
+            o += sprintf(o, "\\r");
+        else if (c == '\t')
+            o += sprintf(o, "\\t");
+        else if (c < 0x80 && is_control(c))
+            o += sprintf(o, "\\x%02x", (unsigned)c);
+        else if (is_control(c))
+            o += sprintf(o, "\\u%04x", (unsigned)c);
+        else {
+            memcpy(o, p, n);
+            o += n;
+        }
+        p += n;
+    }
+    *o = '\0';
+    return out;
 }
 
 static void lead(struct nea_json *j, const char *key)

@@ -1,11 +1,14 @@
 /*
- * nea_util.c: allocation, whole-file I/O with size caps, atomic writes.
+ * nea_util.c: allocation, whole-file I/O with size caps, atomic writes, and
+ * URLs as they may be shown (parsed by libcurl's URL API, never by hand).
  */
 #include "nea_util.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -172,36 +175,139 @@ int nea_mkdir_p(const char *dir, unsigned mode)
     return mkdir(p, (mode_t)mode) < 0 && errno != EEXIST ? -1 : 0;
 }
 
-/* Where a URL's authority starts, and the last '@' before its query or
- * fragment (NULL: none).  Not only before the first '/': a password with a
- * raw '/' is malformed, but must not be shown either. */
-static const char *url_userinfo_end(const char *url, size_t *start, size_t *query)
+/* ---- URLs, through libcurl's URL API ------------------------------------
+ *
+ * Never split by hand: libcurl is what fetches the URL, so its reading of
+ * where the user info ends is the one that matters.  A user who types a
+ * password with a raw '/', '?' or '#' gets a URL that libcurl reads
+ * differently from what was meant (https://u:a/b@h/p is host "u", port "a",
+ * refused; https://user:p@ss#x/y@host/p is host "ss" with fragment
+ * "x/y@host/p").  The intended user info always ends at an '@'; so when the
+ * URL holds an '@' that libcurl did not take as the end of its user info,
+ * part of what was meant as user info may sit in the host, port or path, and
+ * none of the URL is shown.  file:// URLs carry no user info (libcurl refuses
+ * it there): an '@' in them is part of the path. */
+
+#define URL_FLAGS (CURLU_NON_SUPPORT_SCHEME | CURLU_PATH_AS_IS)
+#define URL_UNPARSABLE "(unparsable URL)"
+#define URL_AMBIGUOUS "(URL with ambiguous user info)"
+
+static void url_cleanupp(CURLU **u)
 {
-    const char *sep = strstr(url, "://");
-    *start = sep ? (size_t)(sep - url) + 3 : 0;
-    *query = *start + strcspn(url + *start, "?#");
-    const char *at = NULL;
-    for (size_t i = *start; i < *query; i++)
-        if (url[i] == '@')
-            at = url + i;
-    return at;
+    if (*u)
+        curl_url_cleanup(*u);
+}
+
+static void curl_freep(char **s)
+{
+    curl_free(*s);
+}
+
+/* One part of u (as written, not decoded), or NULL when the URL has none. */
+static char *url_part(CURLU *u, CURLUPart what)
+{
+    char *s = NULL;
+    CURLUcode rc = curl_url_get(u, what, &s, 0);
+    if (rc == CURLUE_OUT_OF_MEMORY)
+        abort();
+    if (rc != CURLUE_OK) {
+        curl_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+enum url_verdict { URL_OK, URL_BAD, URL_AMBIG };
+
+/* Parses url into *ret_u (URL_OK only) and says whether it may be shown. */
+static enum url_verdict url_parse(const char *url, CURLU **ret_u, CURLUcode *ret_rc)
+{
+    NEA_AUTO(url_cleanupp) CURLU *u = curl_url();
+    if (!u)
+        abort();
+    CURLUcode rc = curl_url_set(u, CURLUPART_URL, url, URL_FLAGS);
+    if (rc == CURLUE_OUT_OF_MEMORY)
+        abort();
+    if (ret_rc)
+        *ret_rc = rc;
+    if (rc != CURLUE_OK)
+        return URL_BAD;
+    NEA_AUTO(curl_freep) char *scheme = url_part(u, CURLUPART_SCHEME);
+    NEA_AUTO(curl_freep) char *user = url_part(u, CURLUPART_USER);
+    NEA_AUTO(curl_freep) char *password = url_part(u, CURLUPART_PASSWORD);
+    NEA_AUTO(curl_freep) char *options = url_part(u, CURLUPART_OPTIONS);
+    size_t ats = 0;
+    for (const char *p = strchr(url, '@'); p; p = strchr(p + 1, '@'))
+        ats++;
+    bool userinfo = user || password || options;
+    if (!(scheme && !strcmp(scheme, "file")) && ats != (userinfo ? 1u : 0u))
+        return URL_AMBIG;
+    *ret_u = TAKE_PTR(u);
+    return URL_OK;
 }
 
 char *nea_url_redact(const char *url)
 {
-    size_t start, query;
-    const char *at = url_userinfo_end(url, &start, &query);
-    const char *rest = at ? at + 1 : url + start;
+    /* a local path: nothing in it is a credential */
+    if (!strstr(url, "://") && !strchr(url, '@'))
+        return nea_xstrdup(url);
+    NEA_AUTO(url_cleanupp) CURLU *u = NULL;
+    switch (url_parse(url, &u, NULL)) {
+    case URL_BAD:
+        return nea_xstrdup(URL_UNPARSABLE);
+    case URL_AMBIG:
+        return nea_xstrdup(URL_AMBIGUOUS);
+    case URL_OK:
+        break;
+    }
+    NEA_AUTO(curl_freep) char *scheme = url_part(u, CURLUPART_SCHEME);
+    NEA_AUTO(curl_freep) char *host = url_part(u, CURLUPART_HOST);
+    NEA_AUTO(curl_freep) char *zone = url_part(u, CURLUPART_ZONEID);
+    NEA_AUTO(curl_freep) char *port = url_part(u, CURLUPART_PORT);
+    NEA_AUTO(curl_freep) char *path = url_part(u, CURLUPART_PATH);
+    NEA_AUTO(curl_freep) char *query = url_part(u, CURLUPART_QUERY);
+    /* libcurl gives an IPv6 host with its brackets and the zone apart */
+    size_t hl = host ? strlen(host) : 0;
+    bool zoned = zone && hl > 2 && host[0] == '[' && host[hl - 1] == ']';
     /* a query may carry a token (presigned URLs): shown as "?..." */
-    return nea_xasprintf("%.*s%.*s%s", (int)start, url, (int)(url + query - rest), rest,
-                         url[query] == '?' ? "?..." : "");
+    return nea_xasprintf("%s://%.*s%s%s%s%s%s%s%s", scheme ? scheme : "",
+                         (int)(zoned ? hl - 1 : hl), host ? host : "", zoned ? "%25" : "",
+                         zoned ? zone : "", zoned ? "]" : "", port ? ":" : "",
+                         port ? port : "", path ? path : "", query ? "?..." : "");
 }
 
 char *nea_url_userinfo(const char *url)
 {
-    size_t start, query;
-    const char *at = url_userinfo_end(url, &start, &query);
-    if (!at || at == url + start)
+    NEA_AUTO(url_cleanupp) CURLU *u = NULL;
+    if (url_parse(url, &u, NULL) != URL_OK)
         return NULL;
-    return nea_xstrndup(url + start, (size_t)(at - (url + start)));
+    NEA_AUTO(curl_freep) char *user = url_part(u, CURLUPART_USER);
+    NEA_AUTO(curl_freep) char *password = url_part(u, CURLUPART_PASSWORD);
+    NEA_AUTO(curl_freep) char *options = url_part(u, CURLUPART_OPTIONS);
+    if (!password && !options && (!user || !*user))
+        return NULL;
+    /* as written: user[;options][:password] */
+    return nea_xasprintf("%s%s%s%s%s", user ? user : "", options ? ";" : "",
+                         options ? options : "", password ? ":" : "",
+                         password ? password : "");
+}
+
+char *nea_url_problem(const char *url)
+{
+    NEA_AUTO(url_cleanupp) CURLU *u = NULL;
+    CURLUcode rc = CURLUE_OK;
+    switch (url_parse(url, &u, &rc)) {
+    case URL_BAD:
+        return nea_xasprintf("cannot be parsed (libcurl: %s); in a user name or password, "
+                             "write '@', ':', '/', '?', '#' and spaces percent-encoded "
+                             "(%%40, %%3A, %%2F, %%3F, %%23, %%20)", curl_url_strerror(rc));
+    case URL_AMBIG:
+        return nea_xstrdup("has an '@' that does not end its user info, so where a user "
+                           "name or password ends is ambiguous; in a user name or "
+                           "password, write '@', ':', '/', '?' and '#' percent-encoded "
+                           "(%40, %3A, %2F, %3F, %23), and any other '@' as %40");
+    case URL_OK:
+        break;
+    }
+    return NULL;
 }

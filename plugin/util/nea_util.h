@@ -46,11 +46,24 @@ int nea_read_file(const char *path, size_t max, char **ret_buf, size_t *ret_len,
 int nea_write_file(const char *path, const void *buf, size_t len, unsigned mode,
                    struct nea_err *err);
 
-/* The URL as it may be shown or stored: without "user:password@" and with
- * its query as "?..." (it may hold a token).  Newly allocated. */
+/* URLs are parsed with libcurl's URL API (curl_url), the parser that also
+ * fetches them, never split by hand.
+ *
+ * The URL as it may be shown or stored: scheme://host[:port]/path, without
+ * "user:password@", its query as "?..." (it may hold a token) and no
+ * fragment.  A URL that libcurl cannot parse gives "(unparsable URL)", and
+ * one whose user info is ambiguous (an '@' that libcurl does not take as
+ * its end: a raw '/', '?', '#' or '@' in a password) gives "(URL with
+ * ambiguous user info)": no byte of the input.  A string without "://" and
+ * without '@' is a local path and returned as it is.  Newly allocated. */
 char *nea_url_redact(const char *url);
-/* The "user:password" of a URL, or NULL: to scrub it from messages. */
+/* The user info of a URL as written ("user:password"), or NULL (none, or a
+ * URL nea_url_problem refuses): to scrub it from libcurl's messages. */
 char *nea_url_userinfo(const char *url);
+/* NULL when libcurl parses url and its user info is unambiguous, else what
+ * is wrong with it, as the end of a sentence that starts "the image URL ...":
+ * it names no part of the URL.  Newly allocated. */
+char *nea_url_problem(const char *url);
 /* mkdir -p; -1 with errno set on failure */
 int nea_mkdir_p(const char *dir, unsigned mode);
 int nea_str_has_prefix(const char *s, const char *prefix);

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "nea_uri.h"
 #include "nea_util.h"
 
 #define NEA_XMLNS_URI "urn:neaprov:appliance:1"
@@ -98,8 +99,21 @@ void nea_host_set_fault(struct nea_host *h, const char *op, unsigned nth, bool c
 
 int nea_host_open(const char *uri, struct nea_host **ret, struct nea_err *err)
 {
+    /* Every URI passes the allow-list here too, whoever hands it over (a
+     * plan, -c, the ABI, a URI recorded in the state database): a URI can
+     * make libvirt run a program or read a file (nea_uri.h). */
+    int rc = nea_host_uri_check("host URI", uri, NULL, err);
+    if (rc < 0)
+        return rc;
     pthread_once(&quiet_once, make_quiet);
     virConnectPtr conn = virConnectOpen(uri);
+    /* The test driver quotes the host definition file it failed to parse:
+     * for any test URI but test:///default, libvirt's message stays out. */
+    if (!conn && strcmp(uri, "test:///default") &&
+        (nea_str_has_prefix(uri, "test:") || nea_str_has_prefix(uri, "test+")))
+        return nea_err_set(err, NEA_ERR_HOST, "cannot connect to %s: the test driver "
+                           "cannot use that host definition (libvirt's message is not "
+                           "shown: it may quote the file)", uri);
     if (!conn)
         return nea_err_set(err, NEA_ERR_HOST, "cannot connect to %s: %s", uri, lv_msg());
     struct nea_host *h = nea_xcalloc(1, sizeof(*h));
@@ -391,24 +405,32 @@ int nea_host_pool_dir(struct nea_host *h, const char *pool, char **ret_path,
     return NEA_OK;
 }
 
-int nea_host_vol_path(struct nea_host *h, const char *pool, const char *name,
-                      char **ret_path, struct nea_err *err)
+/* The volume, or *ret NULL when the pool has none of that name. */
+static int lookup_vol(struct nea_host *h, const char *pool, const char *name,
+                      virStorageVolPtr *ret, struct nea_err *err)
 {
     NEA_AUTO(pool_freep) virStoragePoolPtr p = NULL;
     int rc = open_pool(h, pool, &p, err);
     if (rc < 0)
         return rc;
-    NEA_AUTO(vol_freep) virStorageVolPtr v = virStorageVolLookupByName(p, name);
-    if (!v) {
-        virErrorPtr e = virGetLastError();
-        if (e && e->code == VIR_ERR_NO_STORAGE_VOL) {
-            *ret_path = NULL;
-            return NEA_OK;
-        }
-        return lv_fail(err, "%s: volume %s", h->uri, name);
-    }
-    char *path = virStorageVolGetPath(v);
-    if (!path)
+    *ret = virStorageVolLookupByName(p, name);
+    if (*ret)
+        return NEA_OK;
+    virErrorPtr e = virGetLastError();
+    if (e && e->code == VIR_ERR_NO_STORAGE_VOL)
+        return NEA_OK;
+    return lv_fail(err, "%s: volume %s", h->uri, name);
+}
+
+int nea_host_vol_path(struct nea_host *h, const char *pool, const char *name,
+                      char **ret_path, struct nea_err *err)
+{
+    NEA_AUTO(vol_freep) virStorageVolPtr v = NULL;
+    int rc = lookup_vol(h, pool, name, &v, err);
+    if (rc < 0)
+        return rc;
+    char *path = v ? virStorageVolGetPath(v) : NULL;
+    if (v && !path)
         return lv_fail(err, "%s: volume %s", h->uri, name);
     *ret_path = path;
     return NEA_OK;
@@ -431,6 +453,27 @@ int nea_host_vol_format(struct nea_host *h, const char *pool, const char *name,
     xmlChar *type = fmt ? xmlGetProp(fmt, BAD_CAST "type") : NULL;
     *ret_format = type && *type ? nea_xstrdup((const char *)type) : NULL;
     xmlFree(type);
+    return NEA_OK;
+}
+
+int nea_host_vol_backing(struct nea_host *h, const char *pool, const char *name,
+                         bool *ret_exists, char **ret_backing, struct nea_err *err)
+{
+    NEA_AUTO(vol_freep) virStorageVolPtr v = NULL;
+    int rc = lookup_vol(h, pool, name, &v, err);
+    if (rc < 0)
+        return rc;
+    *ret_exists = v != NULL;
+    *ret_backing = NULL;
+    if (!v)
+        return NEA_OK;
+    NEA_AUTOFREE char *xml = virStorageVolGetXMLDesc(v, 0);
+    if (!xml)
+        return lv_fail(err, "%s: volume %s", h->uri, name);
+    NEA_AUTO(xml_doc_freep) xmlDocPtr doc = parse_xml(xml);
+    xmlNodePtr path = child(child(doc ? xmlDocGetRootElement(doc) : NULL, "backingStore"),
+                            "path");
+    *ret_backing = path ? text_of(path) : NULL;
     return NEA_OK;
 }
 

@@ -84,6 +84,9 @@ int nea_host_vol_upload_file(struct nea_host *h, const char *pool, const char *n
 int nea_host_vol_create_overlay(struct nea_host *h, const char *pool, const char *name,
                                 uint64_t capacity, const char *backing_path,
                                 const char *backing_format, struct nea_err *err);
+/* Whether the volume exists and the path of its backing store (NULL: none). */
+int nea_host_vol_backing(struct nea_host *h, const char *pool, const char *name,
+                         bool *ret_exists, char **ret_backing, struct nea_err *err);
 /* Names of the pool's volumes that start with prefix. */
 int nea_host_vol_list(struct nea_host *h, const char *pool, const char *prefix,
                       char ***ret, size_t *n, struct nea_err *err);

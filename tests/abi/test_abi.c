@@ -106,6 +106,7 @@ static void test_handshake(void **state)
     assert_null(get(NEAPROV_ABI_VERSION + 1));
     assert_null(get(UINT32_MAX));
     assert_ptr_equal(get(1), P);
+    assert_ptr_equal(get(2), P); /* 2: options.lock_timeout_s */
     assert_int_equal(P->abi_version, NEAPROV_ABI_VERSION);
     assert_true(P->struct_size >= sizeof(struct neaprov_provider));
     assert_true(NEAPROV_HAS(P, free));
@@ -128,12 +129,18 @@ static void test_usage_errors(void **state)
     struct neaprov_options tiny = {.struct_size = 4};
     assert_int_equal(P->open(c, &tiny), NEAPROV_ERR_USAGE);
     assert_non_null(strstr(P->last_error(c), "struct_size"));
-    /* one byte short of ABI 1's struct: refused, not read past its end */
-    struct neaprov_options o = {.struct_size = sizeof(o) - 1,
+    /* one byte short of ABI 1's struct (up to ca_file): refused, not read
+     * past its end; ABI 1's struct itself (an older host, without
+     * lock_timeout_s) is served */
+    const uint32_t v1 = offsetof(struct neaprov_options, ca_file) + sizeof(const char *);
+    struct neaprov_options o = {.struct_size = v1 - 1,
                                 .template_path = NEA_TEMPLATE,
                                 .plan_dirs = plans,
-                                .n_plan_dirs = 1};
+                                .n_plan_dirs = 1,
+                                .lock_timeout_s = 5};
     assert_int_equal(P->open(c, &o), NEAPROV_ERR_USAGE);
+    o.struct_size = v1;
+    assert_int_equal(P->open(c, &o), NEAPROV_OK);
     o.struct_size = sizeof(o);
     assert_int_equal(P->open(c, &o), NEAPROV_OK);
     /* output pointers are NULL after a failure */
@@ -146,6 +153,120 @@ static void test_usage_errors(void **state)
     assert_int_equal(P->destroy(c, NULL), NEAPROV_ERR_USAGE);
     P->ctx_free(c);
     P->ctx_free(NULL);
+}
+
+/* open checks every pointer and count it is given, and a failed open leaves
+ * the context closed: USAGE with a sentence, never a crash. */
+static void test_open_arguments(void **state)
+{
+    (void)state;
+    neaprov_ctx *c = P->ctx_new();
+    char *json = NULL;
+    static const char *const null_dir[] = {NULL};
+    static const char *const empty_dir[] = {""};
+    struct neaprov_options o = {.struct_size = sizeof(o), .template_path = NEA_TEMPLATE,
+                                .plan_dirs = null_dir, .n_plan_dirs = 1};
+    assert_int_equal(P->open(c, &o), NEAPROV_ERR_USAGE);
+    assert_non_null(strstr(P->last_error(c), "plan_dirs[0] is NULL"));
+    assert_int_equal(P->status(c, NULL, &json), NEAPROV_ERR_USAGE);
+    assert_non_null(strstr(P->last_error(c), "not open"));
+    o.plan_dirs = empty_dir;
+    assert_int_equal(P->open(c, &o), NEAPROV_ERR_USAGE);
+    assert_non_null(strstr(P->last_error(c), "plan_dirs[0] is empty"));
+    o.plan_dirs = NULL;
+    assert_int_equal(P->open(c, &o), NEAPROV_ERR_USAGE);
+    assert_non_null(strstr(P->last_error(c), "plan_dirs is NULL"));
+    o.plan_dirs = plans;
+    o.n_plan_dirs = SIZE_MAX;
+    assert_int_equal(P->open(c, &o), NEAPROV_ERR_USAGE);
+    assert_non_null(strstr(P->last_error(c), "n_plan_dirs"));
+    o.n_plan_dirs = 1;
+    o.state_path = "";
+    assert_int_equal(P->open(c, &o), NEAPROV_ERR_USAGE);
+    assert_non_null(strstr(P->last_error(c), "options.state_path is empty"));
+    o.state_path = NULL;
+    o.template_path = "";
+    assert_int_equal(P->open(c, &o), NEAPROV_ERR_USAGE);
+    o.template_path = NEA_TEMPLATE;
+    /* a good open after the failed ones */
+    assert_int_equal(P->open(c, &o), NEAPROV_OK);
+    assert_string_equal(P->last_error(c), "");
+    P->ctx_free(c);
+
+    /* string arguments of the calls after open */
+    c = open_ctx("args.db", NULL);
+    char *released = (char *)"x";
+    assert_int_equal(P->pool_add(c, NULL), NEAPROV_ERR_USAGE);
+    assert_non_null(strstr(P->last_error(c), "range must not be NULL"));
+    assert_int_equal(P->pool_remove(c, NULL, 0, &released), NEAPROV_ERR_USAGE);
+    assert_null(released);
+    assert_int_equal(P->rule_add(c, NULL, "203.0.113.0:443/tcp", "192.0.2.7:443", NULL),
+                     NEAPROV_ERR_USAGE);
+    assert_int_equal(P->rule_add(c, "t", NULL, "192.0.2.7:443", NULL), NEAPROV_ERR_USAGE);
+    assert_int_equal(P->rule_add(c, "t", "203.0.113.0:443/tcp", NULL, NULL),
+                     NEAPROV_ERR_USAGE);
+    assert_non_null(strstr(P->last_error(c), "to must not be NULL"));
+    assert_int_equal(P->rule_remove(c, NULL, "203.0.113.0:443/tcp"), NEAPROV_ERR_USAGE);
+    assert_int_equal(P->rule_remove(c, "t", NULL), NEAPROV_ERR_USAGE);
+    neaprov_spec *s = (neaprov_spec *)1;
+    assert_int_equal(P->spec_load_file(c, NULL, &s), NEAPROV_ERR_USAGE);
+    assert_null(s);
+    assert_int_equal(P->spec_load_buffer(c, NULL, NULL, 5, &s), NEAPROV_ERR_USAGE);
+    assert_int_equal(P->render(c, NULL, "/tmp"), NEAPROV_ERR_USAGE);
+    assert_int_equal(P->destroy(c, NULL), NEAPROV_ERR_USAGE);
+    assert_int_equal(P->networks(c, NULL, NULL), NEAPROV_ERR_USAGE);
+    P->ctx_free(c);
+}
+
+/* Host URIs through the ABI: options.uri and networks' uri pass the same
+ * allow-list as a plan's host; a refused URI runs nothing and reads
+ * nothing, and a weak one opens with a warning in diagnostics. */
+static void test_host_uri(void **state)
+{
+    (void)state;
+    char marker[600], script[600], uri[1400];
+    snprintf(marker, sizeof(marker), "%s/uri-ran", work);
+    snprintf(script, sizeof(script), "%s/uri-cmd.sh", work);
+    FILE *f = fopen(script, "w");
+    assert_non_null(f);
+    fprintf(f, "#!/bin/sh\ntouch '%s'\n", marker);
+    fclose(f);
+    assert_int_equal(chmod(script, 0755), 0);
+
+    neaprov_ctx *c = P->ctx_new();
+    snprintf(uri, sizeof(uri), "qemu+ext:///system?command=%s", script);
+    struct neaprov_options o = {.struct_size = sizeof(o), .uri = uri,
+                                .template_path = NEA_TEMPLATE, .plan_dirs = plans,
+                                .n_plan_dirs = 1};
+    assert_int_equal(P->open(c, &o), NEAPROV_ERR_INVALID);
+    assert_non_null(strstr(P->last_error(c), "options.uri"));
+    assert_non_null(strstr(P->last_error(c), "ext transport"));
+    o.uri = "test:///etc/passwd";
+    assert_int_equal(P->open(c, &o), NEAPROV_ERR_INVALID);
+    assert_non_null(strstr(P->last_error(c), "the only test URI is test:///default"));
+
+    o.uri = NULL;
+    assert_int_equal(P->open(c, &o), NEAPROV_OK);
+    char *json = (char *)"x";
+    assert_int_equal(P->networks(c, uri, &json), NEAPROV_ERR_INVALID);
+    assert_null(json);
+    assert_non_null(strstr(P->last_error(c), "ext transport"));
+    snprintf(uri, sizeof(uri), "qemu+ssh://127.0.0.1/system?command=%s", script);
+    assert_int_equal(P->networks(c, uri, &json), NEAPROV_ERR_INVALID);
+    assert_non_null(strstr(P->last_error(c), "parameter command is not allowed"));
+    assert_int_equal(P->networks(c, "test:///etc/passwd", &json), NEAPROV_ERR_INVALID);
+    assert_null(strstr(P->last_error(c), "root:"));
+    assert_int_equal(access(marker, F_OK), -1);
+
+    /* allowed, with a warning; open connects to nothing */
+    o.uri = "qemu+tcp://127.0.0.1:1/system";
+    assert_int_equal(P->open(c, &o), NEAPROV_OK);
+    assert_non_null(strstr(P->diagnostics(c), "warning: options.uri"));
+    assert_non_null(strstr(P->diagnostics(c), "tcp"));
+    o.uri = "test:///default";
+    assert_int_equal(P->open(c, &o), NEAPROV_OK);
+    assert_string_equal(P->diagnostics(c), "");
+    P->ctx_free(c);
 }
 
 /* A bad spec: INVALID, a whole sentence, and every problem with its line. */
@@ -324,6 +445,9 @@ static void test_shared_database(void **state)
     assert_int_equal(r.calls, 1);
     assert_int_equal(r.same_rc, NEAPROV_ERR_BUSY);
     assert_non_null(strstr(r.same_err, "sharedone"));
+    char holder[64]; /* the holder is named: this very process */
+    snprintf(holder, sizeof(holder), "(pid %ld, command ", (long)getpid());
+    assert_non_null(strstr(r.same_err, holder));
     assert_int_equal(r.different_rc, NEAPROV_OK);
     /* both are recorded in the one database */
     char *json = NULL;
@@ -412,6 +536,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_handshake),
         cmocka_unit_test(test_usage_errors),
+        cmocka_unit_test(test_open_arguments),
+        cmocka_unit_test(test_host_uri),
         cmocka_unit_test(test_bad_spec),
         cmocka_unit_test(test_deploy),
         cmocka_unit_test(test_shared_database),

@@ -111,5 +111,93 @@ check "crash at define kills the process" test $? = 137
 run "$scratch/s14" "$scratch/o14" status --state "$scratch/crash.db" --json
 check "record shows the interrupted step" has "$scratch/o14" '"step":"define"'
 
+# --lock-timeout: whole seconds from 1 to 86400 (default 600); anything
+# else exits 2 and names the option
+py() { /usr/bin/python3 "$@"; }
+for bad in 0 -1 +5 " 5" "5 " 5s "" 86401 1e3 0x10 99999999999999999999; do
+  run "$scratch/s21" "$scratch/o21" plan --lock-timeout "$bad" "${n[@]}" examples/lab-demo.yaml
+  check "--lock-timeout '$bad' exits 2" test "$(cat "$scratch/s21")" = 2
+  check "--lock-timeout '$bad' is named" has "$scratch/o21.err" "neaprov: --lock-timeout .*: give whole seconds from 1 to 86400"
+done
+run "$scratch/s22" "$scratch/o22" apply -q --lock-timeout 30 "${n[@]}" examples/lab-demo.yaml
+check "--lock-timeout 30 is taken" test "$(cat "$scratch/s22")" = 0
+run "$scratch/s22" "$scratch/o22" apply -q --lock-timeout=86400 "${n[@]}" examples/lab-demo.yaml
+check "--lock-timeout=86400 is taken" test "$(cat "$scratch/s22")" = 0
+
+# the base image upload lock: another process holds it (and says so in the
+# file, as neaprov does); apply waits --lock-timeout, then exits 1 naming
+# it.  A tenant named like the upload key, holding its own lock, is in
+# another namespace and blocks nothing.
+key=pool-$(py -c 'import hashlib; print(hashlib.sha256(b"test:///default\ndefault-pool").hexdigest()[:16])')
+cat > "$scratch/hold.py" <<'PY'
+import fcntl, os, sys, time
+f = open(sys.argv[1], "a+")
+fcntl.flock(f, fcntl.LOCK_EX)
+f.seek(0); f.truncate(); f.write("%d holder\n" % os.getpid()); f.flush()
+open(sys.argv[2], "w").close()
+time.sleep(30)
+PY
+hold() { # LOCKFILE: holds it in the background until killed; sets holder
+  rm -f "$scratch/held"
+  /usr/bin/python3 "$scratch/hold.py" "$1" "$scratch/held" & holder=$!
+  for _ in $(seq 100); do [ -e "$scratch/held" ] && break; sleep 0.05; done
+}
+hold "$scratch/lk.db.lock.upload-$key"
+t0=$(date +%s%N)
+run "$scratch/s23" "$scratch/o23" apply -q --state "$scratch/lk.db" --lock-timeout 1 "${n[@]}" examples/lab-demo.yaml
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+kill "$holder"; wait "$holder" 2>/dev/null
+check "a held upload lock: apply exits 1" test "$(cat "$scratch/s23")" = 1
+check "after about --lock-timeout (${ms} ms)" test "$ms" -ge 900 -a "$ms" -lt 5000
+check "naming the holder and the timeout" has "$scratch/o23.err" "busy: waited 1 s (the lock timeout) for the base image upload lock .*held by another process (pid $holder, command holder)"
+check "the upload lock file is 0600" test "$(stat -c %a "$scratch/lk.db.lock.upload-$key")" = 600
+for t in "$key" "upload-$key"; do
+  hold "$scratch/lk2.db.lock-$t"
+  run "$scratch/s24" "$scratch/o24" apply -q --state "$scratch/lk2.db" --lock-timeout 1 "${n[@]}" examples/lab-demo.yaml
+  kill "$holder"; wait "$holder" 2>/dev/null
+  check "a tenant named $t does not block the upload" test "$(cat "$scratch/s24")" = 0
+done
+
+# control characters recorded in the state reach the terminal escaped, and
+# JSON escapes them
+run "$scratch/s25" "$scratch/o25" apply -q --state "$scratch/esc.db" "${n[@]}" examples/lab-demo.yaml
+cat > "$scratch/poison.py" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("UPDATE deployments SET state = 'failed', step = ?, name = ?, "
+           "last_error = ? || CAST(x'9b5b33316d' AS TEXT)",
+           ("define\x1b]0;pwned\x07", "demo\x1b[31m-nea",
+            "boom\x1b[2J\nneaprov: fake line\r\x7f\u009b"))
+db.commit()
+PY
+py "$scratch/poison.py" "$scratch/esc.db"
+cat > "$scratch/clean.py" <<'PY'
+import sys
+data = open(sys.argv[1], "rb").read()
+text = data.decode("utf-8")  # also fails on a raw 0x9b
+bad = [c for c in text if (ord(c) < 0x20 and c != "\n") or 0x7f <= ord(c) <= 0x9f]
+sys.exit(1 if bad else 0)
+PY
+run "$scratch/s26" "$scratch/o26" status --state "$scratch/esc.db"
+check "status of a poisoned record exits 0" test "$(cat "$scratch/s26")" = 0
+check "status prints no raw control character" py "$scratch/clean.py" "$scratch/o26"
+check "status shows them escaped" grep -qF 'boom\x1b[2J\nneaprov: fake line\r\x7f\u009b\x9b[31m' "$scratch/o26"
+check "status shows an escaped name and step" grep -qF 'demo\x1b[31m-nea' "$scratch/o26"
+check "no line forged by the record" lacks "$scratch/o26" "^neaprov: fake line"
+run "$scratch/s27" "$scratch/o27" status --state "$scratch/esc.db" --json
+check "status --json prints no raw control character" py "$scratch/clean.py" "$scratch/o27"
+check "status --json keeps the text" py -c '
+import json, sys
+d = json.load(open(sys.argv[1]))[0]
+sys.exit(0 if d["last_error"] == "boom\x1b[2J\nneaprov: fake line\r\x7f\u009b\ufffd[31m"
+         and d["name"] == "demo\x1b[31m-nea" else 1)' "$scratch/o27"
+
+# an existing empty state file of mode 0644 is 0600 after the first run
+: > "$scratch/empty.db"
+chmod 644 "$scratch/empty.db"
+run "$scratch/s28" "$scratch/o28" status --state "$scratch/empty.db"
+check "status on an empty state file exits 0" test "$(cat "$scratch/s28")" = 0
+check "and makes it 0600" test "$(stat -c %a "$scratch/empty.db")" = 600
+
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]

@@ -168,6 +168,28 @@ spec ten imgname
 "$neaprov" apply "${n[@]}" --state "$scratch/s11.db" "$scratch/ten.yaml" > /dev/null 2>&1
 check "a qcow2 image named .img is a qcow2 volume" test "$(volumes "$scratch/s11.db")" = "nea-base-${lsha:0:16}.qcow2:done"
 
+# the size cap, through the CLI and the engine: --max-image-size below the
+# image's Content-Length refuses it (bad input: 2) and keeps no .part
+"$neaprov" apply "${n[@]}" --state "$scratch/s14.db" --image-cache "$scratch/cache-cap" \
+    --max-image-size 1M "$scratch/one.yaml" > /dev/null 2> "$scratch/cap.err"
+check "an image over --max-image-size is refused (2)" test $? = 2
+check "naming the size and the limit" sh -c 'grep -q "$0 bytes" "$1" && grep -q "limit of 1048576 bytes" "$1"' "$size" "$scratch/cap.err"
+check "and no partial file is kept" test -z "$(ls "$scratch/cache-cap" | grep '\.part$')"
+"$neaprov" apply "${n[@]}" --state "$scratch/s15.db" --image-cache "$scratch/cache-cap" \
+    --max-image-size 4M "$scratch/one.yaml" > /dev/null 2>&1
+check "an image of exactly --max-image-size is fine" test $? = 0
+"$neaprov" apply "${n[@]}" --max-image-size 0 "$scratch/one.yaml" > /dev/null 2>&1
+check "--max-image-size 0 is refused" test $? = 2
+
+# a password with a raw '@', '#' or '/' makes the URL ambiguous: refused at
+# validation, and no byte of it is shown
+plan rawpw "http://nea:p@ss#x/y@127.0.0.1:$port/img" "$sha"
+spec eleven rawpw
+"$neaprov" validate -p "$scratch/plans" "$scratch/eleven.yaml" > "$scratch/eleven.out" 2>&1
+check "an image URL with an unencoded password is refused (2)" test $? = 2
+check "saying to percent-encode it" grep -q "percent-encoded" "$scratch/eleven.out"
+check "without showing it" sh -c '! grep -q -e "p@ss" -e "ss#x" -e "x/y" "$0"' "$scratch/eleven.out"
+
 exec 9>&-
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]

@@ -80,6 +80,62 @@ check "rule on port 22 refused" status_is 2 rule add conc1 --public "$addr:22/tc
 check "rule on another tenant's IP refused" status_is 2 rule add conc2 --public "$addr:80/tcp" --to 192.0.2.50:80 "${n[@]}"
 check "rule mixing families refused" status_is 2 rule add conc1 --public "$addr:80/tcp" --to "[2001:db8::5]:80" "${n[@]}"
 check "duplicate rule refused" status_is 2 rule add conc1 --public "$addr:443/tcp" --to 192.0.2.51:443 "${n[@]}"
+# rule arguments take the documented syntax only (docs/pool.md); each
+# refusal exits 2, names the argument and writes nothing
+"$neaprov" rule list --json "${n[@]}" > "$scratch/rules0.json"
+refused() { # NAME TEXT-IN-MESSAGE RULE-ADD-ARGS...
+  local name=$1 want=$2; shift 2
+  "$neaprov" rule add conc1 "$@" "${n[@]}" >/dev/null 2>"$scratch/rule.err"
+  check "$name: exit 2" test $? = 2
+  check "$name: says why" grep -qF -- "$want" "$scratch/rule.err"
+}
+refused "--to with /udp" "--to 192.0.2.50:8443/udp takes no protocol: a rule forwards the protocol of --public" \
+  --public "$addr:444/tcp" --to 192.0.2.50:8443/udp
+refused "--to with /tcp" "--to 192.0.2.50:8443/tcp takes no protocol" --public "$addr:444/udp" --to 192.0.2.50:8443/tcp
+refused "--to port 0" "--to 192.0.2.50:0 has a port outside 1..65535" --public "$addr:444/tcp" --to 192.0.2.50:0
+refused "--to port 65536" "--to 192.0.2.50:65536 has a port outside 1..65535" --public "$addr:444/tcp" --to 192.0.2.50:65536
+refused "--public port 0" "--public $addr:0/tcp has a port outside" --public "$addr:0/tcp" --to 192.0.2.50:80
+refused "--public leading zero" "--public $addr:0444/tcp has a port number with a leading zero" --public "$addr:0444/tcp" --to 192.0.2.50:80
+refused "--public signed port" "--public $addr:+444/tcp has no port number" --public "$addr:+444/tcp" --to 192.0.2.50:80
+refused "--to trailing garbage" "--to 192.0.2.50:80x has something other than digits after the port" --public "$addr:444/tcp" --to 192.0.2.50:80x
+refused "--to trailing space" "--to 192.0.2.50:80  has something other than digits" --public "$addr:444/tcp" --to "192.0.2.50:80 "
+refused "--to leading space" "--to  192.0.2.50:80 does not start with a valid IPv4 address" --public "$addr:444/tcp" --to " 192.0.2.50:80"
+refused "--public upper-case protocol" "--public $addr:444/TCP has a protocol other than tcp or udp" --public "$addr:444/TCP" --to 192.0.2.50:80
+refused "--public two protocols" "--public $addr:444/tcp/udp has a protocol other than tcp or udp" --public "$addr:444/tcp/udp" --to 192.0.2.50:80
+refused "--public without protocol" "--public $addr:444 needs a protocol" --public "$addr:444" --to 192.0.2.50:80
+refused "--to IPv4 in brackets" "--to [192.0.2.50]:80 puts an IPv4 address in brackets" --public "$addr:444/tcp" --to "[192.0.2.50]:80"
+refused "--to IPv6 without brackets" "--to 2001:db8::5:80 writes an IPv6 address without brackets" --public "$addr:444/tcp" --to 2001:db8::5:80
+"$neaprov" rule list --json "${n[@]}" > "$scratch/rules1.json"
+check "refused rules changed nothing" cmp -s "$scratch/rules0.json" "$scratch/rules1.json"
+
+# at most 1000 rules per tenant: 998 more straight into the database (conc1
+# has one), then 5 adds at once for the last place: exactly one gets it
+py '
+import sqlite3,sys
+db=sqlite3.connect(sys.argv[1])
+db.executemany("INSERT INTO rules (tenant, family, public_addr, public_port, proto, replica_addr, replica_port) SELECT tenant, family, public_addr, ?, proto, replica_addr, replica_port FROM rules WHERE tenant = ? LIMIT 1", [(p, "conc1") for p in range(1000, 1998)])
+db.commit()' "$db"
+count_rules() { "$neaprov" rule list conc1 --json "${n[@]}" | py 'import json,sys; print(len(json.load(sys.stdin)))'; }
+check "conc1 has 999 rules" test "$(count_rules)" = 999
+pids=()
+for i in 1 2 3 4 5; do
+  "$neaprov" rule add conc1 --public "$addr:$((3000 + i))/tcp" --to 192.0.2.50:80 "${n[@]}" \
+    >/dev/null 2>"$scratch/lim$i.err" &
+  pids+=($!)
+done
+won=0 lost=0
+for p in "${pids[@]}"; do wait "$p"; case $? in 0) won=$((won+1));; 2) lost=$((lost+1));; esac; done
+check "of 5 adds racing for the last place one wins" test "$won/$lost" = 1/4
+check "the tenant holds exactly 1000" test "$(count_rules)" = 1000
+"$neaprov" rule add conc1 --public "$addr:4000/udp" --to 192.0.2.50:53 "${n[@]}" >/dev/null 2>"$scratch/lim.err"
+check "the 1001st is refused (exit 2)" test $? = 2
+check "naming the tenant and the limit" grep -qF "tenant conc1 has 1000 public IP rules, the most a tenant may have (1000)" "$scratch/lim.err"
+check "and nothing was written" test "$(count_rules)" = 1000
+addr2=$(py 'import json,sys; d=json.load(open(sys.argv[1]))
+print([r["first"] for r in d["runs"] if r["tenant"]=="conc2"][0])' "$scratch/conc.json")
+check "another tenant still adds rules" status_is 0 rule add conc2 --public "$addr2:443/tcp" --to 192.0.2.52:443 "${n[@]}"
+check "and removes them" status_is 0 rule remove conc2 --public "$addr2:443/tcp" "${n[@]}"
+
 "$neaprov" rule list --json "${n[@]}" > "$scratch/rules.json"
 check "rule list shows it" grep -q "\"public\":\"$addr:443/tcp\"" "$scratch/rules.json"
 check "pool remove of assigned addresses needs --force" status_is 2 pool remove "$addr" "${n[@]}"

@@ -16,6 +16,11 @@ ways, chosen by path:
   /to-http    302 to http://127.0.0.1:PLAINPORT/img (a downgrade when asked on TLS)
   /to-file    302 to file:///etc/hostname
   /loop       302 to /loop
+  /huge       announces a Content-Length of 10^15 bytes (HUGE), sends a little
+              of the image, closes
+  /chunked    HTTP/1.1 with "Transfer-Encoding: chunked" and no length: the
+              image over and over in 64 KiB chunks, CHUNKED_TOTAL (64 MiB) in
+              all, so it grows past any small cap
   /stats      "requests N" (all but /stats) and one "PATH RANGE" line per
               request, RANGE being "-" without a Range header
 
@@ -44,6 +49,9 @@ import time
 IMAGE_SIZE = 4 << 20
 IMAGE = random.Random(20240501).randbytes(IMAGE_SIZE)
 BAD = IMAGE[:1000] + bytes([IMAGE[1000] ^ 0xFF]) + IMAGE[1001:]
+
+HUGE = 10 ** 15
+CHUNKED_TOTAL = 64 << 20
 
 PLAIN_PORT = 0
 LOCK = threading.Lock()
@@ -121,6 +129,29 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.wfile.write(IMAGE[off:off + step])
                 self.wfile.flush()
                 time.sleep(0.03)
+        elif path == "/huge":
+            # a server that would fill the disk: the client must refuse it
+            # from the header alone
+            self.send_response(200)
+            self.send_header("Content-Length", str(HUGE))
+            self.end_headers()
+            self.wfile.write(IMAGE[:65536])
+            self.wfile.flush()
+            self.close_connection = True
+        elif path == "/chunked":
+            # no length at all: only the bytes as they arrive can be capped
+            self.protocol_version = "HTTP/1.1"
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            step = 65536
+            for off in range(0, CHUNKED_TOTAL, step):
+                chunk = IMAGE[off % len(IMAGE):off % len(IMAGE) + step]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+            self.close_connection = True
         elif path in ("/to-http", "/to-file"):
             # a downgrade from https to http, or a redirect to a local file
             self.send_response(302)

@@ -38,12 +38,13 @@ image: $src/hw/images/nea-lab.qcow2
 machine: q35
 domain-type: qemu
 PLAN
-spec() { # FILE NAME NETWORK V4
+spec() { # FILE NAME NETWORK V4 [TENANT [MAC]]
   cat >"$1" <<SPEC
-tenant: qa
+tenant: ${5:-qa}
 hardware-plan: qlab
 appliance:
   name: $2
+${6:+  mac: \"$6\"}
   external-network: $3
   ipv4: {mode: static, address: $4, prefix: 24, gateway: 192.0.2.1}
   ipv6: {mode: static, address: "2001:db8::10", prefix: 64, gateway: "2001:db8::1"}
@@ -110,7 +111,7 @@ spec "$scratch/a.yaml" qa-edge br-ext2 192.0.2.20
 "${N[@]}" apply -q "$scratch/a.yaml"; check "rename applied" test $? = 0
 check "renamed domain runs" test "$("${V[@]}" domstate qa-edge 2>/dev/null)" = running
 check "old name gone" test -z "$("${V[@]}" list --all --name | grep -x qa-nea)"
-check "disk volume kept" test -n "$("${V[@]}" vol-list "$NEA_POOL" | grep qa-nea.qcow2)"
+check "disk volume kept" test -n "$("${V[@]}" vol-list "$NEA_POOL" | grep -F nea-disk.qa.qcow2)"
 check "MAC unchanged after rename" test "$("${V[@]}" domiflist qa-edge | awk '{print $5}')" = "$mac1"
 
 # crash (SIGKILL) at define during an address change, then converge
@@ -124,10 +125,39 @@ check "record shows the step" has "$scratch/o7" '"step":"define"'
 check "then nothing to do" has "$scratch/o8" "nothing to do"
 check "still one seed volume" test "$("${V[@]}" vol-list "$NEA_POOL" | grep -c seed)" = 1
 
+# isolation across runs (docs/security.md): another tenant names its
+# appliance after the shared base image, then after qa's former name; an
+# old record that names the base image as its disk; qa's MAC given again
+base=nea-base-02461b271c5c14ca
+spec "$scratch/m.yaml" "$base" br-ext 192.0.2.40 mallory
+"${N[@]}" apply -q "$scratch/m.yaml"; check "an appliance named like the base image deploys" test $? = 0
+check "on a disk of its own" test -n "$("${V[@]}" domblklist "$base" | grep -F nea-disk.mallory.qcow2)"
+"${N[@]}" destroy -q mallory; check "and is destroyed" test $? = 0
+check "the base image is still there" test -n "$("${V[@]}" vol-list "$NEA_POOL" | grep -F "$base.qcow2")"
+spec "$scratch/m.yaml" qa-nea br-ext 192.0.2.41 mallory
+"${N[@]}" apply -q "$scratch/m.yaml"; check "qa's former name is free for another tenant" test $? = 0
+check "with its own disk" test -n "$("${V[@]}" domblklist qa-nea | grep -F nea-disk.mallory.qcow2)"
+check "qa keeps its disk" test -n "$("${V[@]}" domblklist qa-edge | grep -F nea-disk.qa.qcow2)"
+check "a MAC of its own" test "$("${V[@]}" domiflist qa-nea | awk '{print $5}')" != "$mac1"
+"${N[@]}" destroy -q mallory
+python3 - "$scratch/state.db" "$base.qcow2" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("UPDATE deployments SET state='failed', step='begin', spec_hash=NULL, "
+           "spec=NULL, disk_volume=?, disk_backing=NULL WHERE tenant='mallory'", (sys.argv[2],))
+db.commit()
+PY
+"${N[@]}" destroy -q mallory; check "destroy of a record naming the base image" test $? = 0
+check "leaves the base image" test -n "$("${V[@]}" vol-list "$NEA_POOL" | grep -F "$base.qcow2")"
+spec "$scratch/m.yaml" mal-nea br-ext 192.0.2.42 mallory "$mac1"
+"${N[@]}" apply -q "$scratch/m.yaml" 2>"$scratch/om"; check "qa's MAC given again is refused" test $? = 1
+check "naming tenant qa" has "$scratch/om" "tenant qa on"
+check "nothing defined" test -z "$("${V[@]}" list --all --name | grep -x mal-nea)"
+
 # destroy: nothing of the appliance left; the shared base image stays
 "${N[@]}" destroy -q qa; check "destroy exits 0" test $? = 0
 check "no domain left" test -z "$("${V[@]}" list --all --name)"
-check "only the base image volume left" test "$("${V[@]}" vol-list "$NEA_POOL" | awk '{print $1}')" = nea-lab.qcow2
+check "only the base image volume left" test "$("${V[@]}" vol-list "$NEA_POOL" | awk '{print $1}')" = "$base.qcow2"
 "${N[@]}" status --json >"$scratch/o9"
 check "state says gone" has "$scratch/o9" '"state":"gone"'
 

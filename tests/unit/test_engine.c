@@ -137,6 +137,10 @@ static unsigned plan_todo(struct nea_engine *e, struct nea_spec *s,
     if (nea_engine_plan(e, s, &cs, &err) < 0)
         fail_msg("plan: %s", err.msg);
     unsigned todo = cs.todo;
+    for (size_t i = 0; i < cs.n; i++) /* shown when an assertion fails */
+        print_message("plan: %s: %s -> %s (%s)\n", cs.v[i].field,
+                      cs.v[i].old_value ? cs.v[i].old_value : "-",
+                      cs.v[i].new_value ? cs.v[i].new_value : "-", cs.v[i].action);
     if (ret_d)
         *ret_d = cs.disruption;
     nea_changeset_clear(&cs);
@@ -225,8 +229,8 @@ static void test_fresh_noop_destroy(void **state)
     assert_int_equal(dom_state(f, "fresh-nea"), -1); /* plan touched nothing */
     apply_ok(e, s);
     assert_int_equal(dom_state(f, "fresh-nea"), VIR_DOMAIN_RUNNING);
-    assert_int_equal(count_vols(f, "fresh-nea.qcow2"), 1);
-    assert_int_equal(count_vols(f, "fresh-nea-seed-"), 1);
+    assert_int_equal(count_vols(f, "nea-disk.fresh.qcow2"), 1);
+    assert_int_equal(count_vols(f, "nea-seed.fresh."), 1);
     struct nea_deployment *r = record(e, "fresh");
     assert_int_equal(r->state, NEA_DEP_RUNNING);
     assert_null(r->step);
@@ -253,7 +257,8 @@ static void test_fresh_noop_destroy(void **state)
     /* destroy: domain and volumes gone, record says gone */
     assert_int_equal(nea_engine_destroy(e, "fresh-nea", NULL, &err), NEA_OK);
     assert_int_equal(dom_state(f, "fresh-nea"), -1);
-    assert_int_equal(count_vols(f, "fresh-nea"), 0);
+    assert_int_equal(count_vols(f, "nea-disk.fresh."), 0);
+    assert_int_equal(count_vols(f, "nea-seed.fresh."), 0);
     r = record(e, "fresh");
     assert_int_equal(r->state, NEA_DEP_GONE);
     nea_deployment_free(r);
@@ -291,7 +296,7 @@ static void test_reprovision_classes(void **state)
     assert_string_not_equal(r0->instance_id, r1->instance_id);
     assert_string_equal(r0->mac, r1->mac);
     assert_string_not_equal(r0->seed_volume, r1->seed_volume);
-    assert_int_equal(count_vols(f, "classes-nea-seed-"), 1); /* the old one is gone */
+    assert_int_equal(count_vols(f, "nea-seed.classes."), 1); /* the old one is gone */
     char *x = dom_xml(f, "classes-nea");
     assert_non_null(strstr(x, r1->seed_volume));
     free(x);
@@ -329,12 +334,11 @@ static void test_reprovision_classes(void **state)
     assert_int_equal(dom_state(f, "classes-nea"), -1);
     assert_int_equal(dom_state(f, "classes-edge"), VIR_DOMAIN_RUNNING);
     struct nea_deployment *r2 = record(e, "classes");
-    assert_string_equal(r2->disk_volume, "classes-nea.qcow2");
+    assert_string_equal(r2->disk_volume, "nea-disk.classes.qcow2");
     assert_string_equal(r2->mac, r0->mac);
     assert_string_equal(r2->uuid, r0->uuid);
-    assert_int_equal(count_vols(f, "classes-nea.qcow2"), 1);
-    assert_int_equal(count_vols(f, "classes-nea-seed-"), 0);
-    assert_int_equal(count_vols(f, "classes-edge-seed-"), 1);
+    assert_int_equal(count_vols(f, "nea-disk.classes.qcow2"), 1);
+    assert_int_equal(count_vols(f, "nea-seed.classes."), 1);
     assert_int_equal(plan_todo(e, s5, NULL), 0);
 
     /* image: the one full redeploy (a new disk) */
@@ -343,12 +347,13 @@ static void test_reprovision_classes(void **state)
     assert_true(todo & NEA_DO_DISK);
     assert_int_equal(d, NEA_DISRUPT_REDEPLOY);
     apply_ok(e, s6);
-    assert_int_equal(count_vols(f, "nea-lab-v2.qcow2"), 1);
+    assert_int_equal(count_vols(f, "nea-base-02461b271c5c14ca.qcow2"), 1);
     assert_int_equal(dom_state(f, "classes-edge"), VIR_DOMAIN_RUNNING);
     assert_int_equal(plan_todo(e, s6, NULL), 0);
 
     assert_int_equal(nea_engine_destroy(e, "classes", NULL, &err), NEA_OK);
-    assert_int_equal(count_vols(f, "classes-"), 0);
+    assert_int_equal(count_vols(f, "nea-disk.classes."), 0);
+    assert_int_equal(count_vols(f, "nea-seed.classes."), 0);
     nea_deployment_free(r0);
     nea_deployment_free(r1);
     nea_deployment_free(r2);
@@ -453,22 +458,22 @@ static void test_drift(void **state)
     assert_int_equal(plan_todo(e, s, NULL), 0);
 
     /* the disk volume deleted by hand: a new one from the image */
-    delete_vol(f, "drift-nea.qcow2");
-    status_drift(e, "drift", "volume drift-nea.qcow2 is missing");
+    delete_vol(f, "nea-disk.drift.qcow2");
+    status_drift(e, "drift", "volume nea-disk.drift.qcow2 is missing");
     enum nea_disruption dis;
     assert_true(plan_todo(e, s, &dis) & NEA_DO_DISK);
     assert_int_equal(dis, NEA_DISRUPT_REDEPLOY);
     apply_ok(e, s);
-    assert_int_equal(count_vols(f, "drift-nea.qcow2"), 1);
+    assert_int_equal(count_vols(f, "nea-disk.drift.qcow2"), 1);
     assert_int_equal(plan_todo(e, s, NULL), 0);
     status_drift(e, "drift", NULL);
 
     /* the seed volume deleted by hand: written again */
-    delete_vol(f, "drift-nea-seed-");
+    delete_vol(f, "nea-seed.drift.");
     status_drift(e, "drift", "is missing from pool default-pool");
     assert_true(plan_todo(e, s, NULL) & NEA_DO_SEED);
     apply_ok(e, s);
-    assert_int_equal(count_vols(f, "drift-nea-seed-"), 1);
+    assert_int_equal(count_vols(f, "nea-seed.drift."), 1);
     assert_int_equal(plan_todo(e, s, NULL), 0);
 
     /* domain removed by hand */
@@ -481,7 +486,7 @@ static void test_drift(void **state)
     apply_ok(e, s);
     assert_int_equal(dom_state(f, "drift-nea"), VIR_DOMAIN_RUNNING);
     assert_int_equal(plan_todo(e, s, NULL), 0);
-    assert_int_equal(count_vols(f, "drift-nea-seed-"), 1);
+    assert_int_equal(count_vols(f, "nea-seed.drift."), 1);
 
     assert_int_equal(nea_engine_destroy(e, "drift", NULL, &err), NEA_OK);
     nea_spec_free(s);
@@ -499,7 +504,7 @@ static void test_bad_input_untouched(void **state)
     assert_non_null(strstr(err.msg, "appliance.external-network br-ext does not exist on "
                                     "test:///default"));
     assert_int_equal(dom_state(f, "nonet-nea"), -1);
-    assert_int_equal(count_vols(f, "nonet-"), 0);
+    assert_int_equal(count_vols(f, "nea-disk.nonet."), 0);
     struct nea_deployment *r = record(e, "nonet");
     assert_null(r);
     nea_spec_free(s);
@@ -516,7 +521,7 @@ static void test_bad_input_untouched(void **state)
     char *x = virDomainGetXMLDesc(d, 0);
     assert_null(strstr(x, "neaprov"));
     free(x);
-    assert_int_equal(count_vols(f, "foreign-"), 0);
+    assert_int_equal(count_vols(f, "nea-disk.foreign."), 0);
     virDomainUndefine(d);
     virDomainFree(d);
     nea_spec_free(s);
@@ -524,33 +529,44 @@ static void test_bad_input_untouched(void **state)
     /* another apply of the same tenant holds the lock */
     s = spec("locked", "lab", "network:default", 42, NULL);
     int fd = -1;
-    assert_int_equal(nea_state_lock(nea_engine_state(e), "locked", &fd, &err), NEA_OK);
+    assert_int_equal(nea_state_lock(nea_engine_state(e), NEA_LOCK_TENANT, "locked", 0, &fd,
+                                    &err), NEA_OK);
     nea_err_clear(&err);
     assert_int_equal(nea_engine_apply(e, s, NULL, &err), NEA_ERR_BUSY);
     assert_non_null(strstr(err.msg, "busy"));
+    char holder[64]; /* named: this process holds fd */
+    snprintf(holder, sizeof(holder), "(pid %ld, command ", (long)getpid());
+    assert_non_null(strstr(err.msg, holder));
     nea_state_unlock(fd);
     assert_int_equal(dom_state(f, "locked-nea"), -1);
     nea_spec_free(s);
     nea_engine_close(e);
 }
 
-static struct nea_spec *spec_pub(const char *t, unsigned v4, unsigned v6)
+/* Loads spec text (freed here) that must be valid. */
+static struct nea_spec *spec_text(char *text)
 {
-    char *text = nea_xasprintf("tenant: %s\nhardware-plan: lab\nappliance:\n"
-                               "  external-network: network:default\n"
-                               "  ipv4: {mode: static, address: 192.0.2.60, prefix: 24,"
-                               " gateway: 192.0.2.1}\n"
-                               "  ipv6: {mode: static, address: \"2001:db8::60\", prefix: 64,"
-                               " gateway: \"2001:db8::1\"}\n"
-                               "public-ips: {ipv4: %u, ipv6: %u}\n", t, v4, v6);
     struct nea_diags d = {0};
     struct nea_err e = {0};
     struct nea_spec *s = NULL;
-    assert_int_equal(nea_spec_load_buffer("t.yaml", text, strlen(text), &lopts, &s, &d, &e),
-                     NEA_OK);
+    int rc = nea_spec_load_buffer("t.yaml", text, strlen(text), &lopts, &s, &d, &e);
+    for (size_t i = 0; i < d.n; i++)
+        print_error("%s\n", d.v[i].text);
+    assert_int_equal(rc, NEA_OK);
     nea_diags_clear(&d);
     free(text);
     return s;
+}
+
+static struct nea_spec *spec_pub(const char *t, unsigned v4, unsigned v6)
+{
+    return spec_text(nea_xasprintf("tenant: %s\nhardware-plan: lab\nappliance:\n"
+                                   "  external-network: network:default\n"
+                                   "  ipv4: {mode: static, address: 192.0.2.60, prefix: 24,"
+                                   " gateway: 192.0.2.1}\n"
+                                   "  ipv6: {mode: static, address: \"2001:db8::60\","
+                                   " prefix: 64, gateway: \"2001:db8::1\"}\n"
+                                   "public-ips: {ipv4: %u, ipv6: %u}\n", t, v4, v6));
 }
 
 static void test_public_ips(void **state)
@@ -570,7 +586,7 @@ static void test_public_ips(void **state)
     assert_int_equal(nea_engine_apply(e, big, NULL, &err), NEA_ERR_INVALID);
     assert_non_null(strstr(err.msg, "only 3 are free"));
     assert_int_equal(dom_state(f, "pubbig-nea"), -1);
-    assert_int_equal(count_vols(f, "pubbig-"), 0);
+    assert_int_equal(count_vols(f, "nea-disk.pubbig."), 0);
     struct nea_deployment *r = record(e, "pubbig");
     assert_null(r);
     nea_spec_free(big);
@@ -640,17 +656,17 @@ static void test_base_image_cut(void **state)
     apply_ok(e, s);
     char *got = NULL;
     assert_int_equal(nea_state_base_image(st, "test:///default", "default-pool",
-                                          "nea-lab.qcow2", &got, &err), NEA_OK);
+                                          "nea-base-02461b271c5c14ca.qcow2", &got, &err), NEA_OK);
     /* uploaded by this or an earlier test of this process: done, or the SP's */
     if (got)
         assert_string_equal(got, "done");
     free(got);
     assert_int_equal(nea_state_set_base_image(st, "test:///default", "default-pool",
-                                              "nea-lab.qcow2", "uploading", &err), NEA_OK);
+                                              "nea-base-02461b271c5c14ca.qcow2", "uploading", &err), NEA_OK);
     assert_int_equal(nea_engine_destroy(e, "cut", NULL, &err), NEA_OK);
     apply_ok(e, s); /* a fresh disk needs the base image: uploaded again */
     assert_int_equal(nea_state_base_image(st, "test:///default", "default-pool",
-                                          "nea-lab.qcow2", &got, &err), NEA_OK);
+                                          "nea-base-02461b271c5c14ca.qcow2", &got, &err), NEA_OK);
     assert_string_equal(got, "done");
     free(got);
     assert_int_equal(nea_engine_destroy(e, "cut", NULL, &err), NEA_OK);
@@ -676,7 +692,7 @@ static void test_faults_converge(void **state)
             char name[48];
             snprintf(name, sizeof(name), "%s-nea", tenant);
             char prefix[64];
-            snprintf(prefix, sizeof(prefix), "%s-nea-seed-", tenant);
+            snprintf(prefix, sizeof(prefix), "nea-seed.%s.", tenant);
 
             /* fresh deploy with the fault */
             struct nea_engine *e = engine(f, ops[i], nth);
@@ -715,7 +731,9 @@ static void test_faults_converge(void **state)
             nea_deployment_free(r);
             assert_int_equal(nea_engine_destroy(e, tenant, NULL, &err), NEA_OK);
             char all[64];
-            snprintf(all, sizeof(all), "%s-", tenant);
+            snprintf(all, sizeof(all), "nea-seed.%s.", tenant);
+            assert_int_equal(count_vols(f, all), 0);
+            snprintf(all, sizeof(all), "nea-disk.%s.", tenant);
             assert_int_equal(count_vols(f, all), 0);
             nea_engine_close(e);
             nea_spec_free(s);
@@ -803,6 +821,407 @@ static void test_arp_table(void **state)
     free(buf);
 }
 
+/* ---- isolation: tenant-chosen values never reach another tenant --------- */
+
+static const char BASE_VOL[] = "nea-base-02461b271c5c14ca.qcow2";
+
+/* A record as neaprov before the volume namespaces wrote it at step
+ * "begin", before it had checked that the volume was the appliance's. */
+static void poison(struct nea_state *st, const char *tenant, const char *name,
+                   const char *disk)
+{
+    struct nea_deployment d = {
+        .tenant = (char *)tenant, .name = (char *)name, .plan = "lab",
+        .host = "test:///default", .pool = "default-pool", .state = NEA_DEP_FAILED,
+        .step = "begin", .mac = "52:54:00:6d:61:6c", .uuid =
+        "6d616c6c-6f72-8000-8000-000000000001", .disk_volume = (char *)disk,
+    };
+    struct nea_err err = {0};
+    if (nea_state_put(st, &d, &err) < 0)
+        fail_msg("put: %s", err.msg);
+}
+
+static void assert_boots_own_disk(struct fx *f, const char *name, const char *tenant)
+{
+    char *x = dom_xml(f, name);
+    char *own = nea_xasprintf("/default-pool/nea-disk.%s.qcow2'", tenant);
+    if (!strstr(x, own))
+        fail_msg("%s does not boot from %s:\n%s", name, own, x);
+    assert_null(strstr(x, "/default-pool/nea-base-"));
+    free(own);
+    free(x);
+}
+
+static void test_volume_isolation(void **state)
+{
+    struct fx *f = *state;
+    struct nea_engine *e = engine(f, NULL, 0);
+    struct nea_state *st = nea_engine_state(e);
+    struct nea_err err = {0};
+    struct nea_spec *v = spec("victim", "lab", "network:default", 80, "victim-x");
+    apply_ok(e, v);
+    assert_int_equal(count_vols(f, BASE_VOL), 1);
+    assert_int_equal(count_vols(f, "nea-disk.victim.qcow2"), 1);
+
+    /* an appliance named after the shared base image gets a disk of its own */
+    struct nea_spec *m = spec("mallory", "lab", "network:default", 81,
+                              "nea-base-02461b271c5c14ca");
+    apply_ok(e, m);
+    assert_boots_own_disk(f, "nea-base-02461b271c5c14ca", "mallory");
+    assert_int_equal(nea_engine_destroy(e, "mallory", NULL, &err), NEA_OK);
+    assert_int_equal(count_vols(f, BASE_VOL), 1);
+    assert_int_equal(count_vols(f, "nea-disk.victim.qcow2"), 1);
+
+    /* an old record that names the base image (or the victim's disk) as the
+     * appliance's: destroy deletes neither, apply uses neither */
+    const char *const targets[] = {BASE_VOL, "nea-disk.victim.qcow2"};
+    for (size_t i = 0; i < NEA_ARRAY_SIZE(targets); i++) {
+        poison(st, "mallory", "mallory-nea", targets[i]);
+        assert_int_equal(nea_engine_destroy(e, "mallory", NULL, &err), NEA_OK);
+        assert_int_equal(count_vols(f, targets[i]), 1);
+        poison(st, "mallory", "mallory-nea", targets[i]);
+        struct nea_spec *m2 = spec("mallory", "lab", "network:default", 81, NULL);
+        apply_ok(e, m2);
+        assert_boots_own_disk(f, "mallory-nea", "mallory");
+        struct nea_deployment *r = record(e, "mallory");
+        assert_string_equal(r->disk_volume, "nea-disk.mallory.qcow2");
+        assert_non_null(r->disk_backing);
+        assert_non_null(strstr(r->disk_backing, BASE_VOL));
+        nea_deployment_free(r);
+        assert_int_equal(nea_engine_destroy(e, "mallory", NULL, &err), NEA_OK);
+        assert_int_equal(count_vols(f, targets[i]), 1);
+        assert_int_equal(count_vols(f, "nea-disk.mallory."), 0);
+        nea_spec_free(m2);
+    }
+
+    /* the victim's former name, after a rename, is just a name */
+    struct nea_spec *v2 = spec("victim", "lab", "network:default", 80, "victim-y");
+    apply_ok(e, v2);
+    struct nea_spec *m3 = spec("mallory", "lab", "network:default", 81, "victim-x");
+    apply_ok(e, m3);
+    assert_boots_own_disk(f, "victim-x", "mallory");
+    assert_boots_own_disk(f, "victim-y", "victim");
+    assert_int_equal(nea_engine_destroy(e, "mallory", NULL, &err), NEA_OK);
+    assert_int_equal(count_vols(f, "nea-disk.victim.qcow2"), 1);
+    assert_int_equal(count_vols(f, "nea-seed.victim."), 1);
+    assert_int_equal(dom_state(f, "victim-y"), VIR_DOMAIN_RUNNING);
+
+    /* a disk in the tenant's namespace that is no overlay of a base image
+     * (made by hand) is neither used nor deleted */
+    virStoragePoolPtr pool = virStoragePoolLookupByName(f->lv, "default-pool");
+    virStorageVolPtr hand = virStorageVolCreateXML(
+        pool, "<volume><name>nea-disk.mallory.qcow2</name><capacity>1048576</capacity>"
+              "<target><format type='qcow2'/></target></volume>", 0);
+    assert_non_null(hand);
+    nea_err_clear(&err);
+    assert_int_equal(nea_engine_apply(e, m3, NULL, &err), NEA_ERR_CONFLICT);
+    assert_non_null(strstr(err.msg, "not provably the disk of tenant mallory"));
+    assert_int_equal(dom_state(f, "victim-x"), -1);
+    assert_int_equal(nea_engine_destroy(e, "mallory", NULL, &err), NEA_OK);
+    assert_int_equal(count_vols(f, "nea-disk.mallory.qcow2"), 1);
+    virStorageVolDelete(hand, 0);
+    virStorageVolFree(hand);
+    virStoragePoolFree(pool);
+
+    assert_int_equal(nea_engine_destroy(e, "victim", NULL, &err), NEA_OK);
+    assert_int_equal(count_vols(f, "nea-disk.victim."), 0);
+    assert_int_equal(count_vols(f, BASE_VOL), 1); /* shared: never an appliance's */
+    nea_spec_free(v);
+    nea_spec_free(v2);
+    nea_spec_free(m);
+    nea_spec_free(m3);
+    nea_engine_close(e);
+}
+
+/* A disk pinned by a record from before the namespaces ("<name>.qcow2", no
+ * backing store recorded) is adopted when everything proves it: an overlay,
+ * named by no other tenant, the tenant's own domain boots from it. */
+static void test_legacy_disk(void **state)
+{
+    struct fx *f = *state;
+    struct nea_engine *e = engine(f, NULL, 0);
+    struct nea_state *st = nea_engine_state(e);
+    struct nea_err err = {0};
+    struct nea_spec *s = spec("legacy", "lab", "network:default", 85, NULL);
+    apply_ok(e, s);
+    /* make it what the old neaprov left: legacy-nea.qcow2 */
+    virStoragePoolPtr pool = virStoragePoolLookupByName(f->lv, "default-pool");
+    virStorageVolPtr old = virStorageVolCreateXML(
+        pool, "<volume><name>legacy-nea.qcow2</name><capacity>2147483648</capacity>"
+              "<target><format type='qcow2'/></target><backingStore>"
+              "<path>/default-pool/nea-lab.qcow2</path><format type='qcow2'/>"
+              "</backingStore></volume>", 0);
+    assert_non_null(old);
+    virStorageVolFree(old);
+    virStoragePoolFree(pool);
+    char *x = dom_xml(f, "legacy-nea");
+    char *y = replace_once(x, "nea-disk.legacy.qcow2", "legacy-nea.qcow2");
+    virDomainPtr d = virDomainLookupByName(f->lv, "legacy-nea");
+    assert_int_equal(virDomainDestroy(d), 0);
+    virDomainFree(d);
+    d = virDomainDefineXML(f->lv, y);
+    assert_non_null(d);
+    assert_int_equal(virDomainCreate(d), 0);
+    virDomainFree(d);
+    free(x);
+    free(y);
+    delete_vol(f, "nea-disk.legacy.qcow2");
+    struct nea_deployment *r = record(e, "legacy");
+    free(r->disk_volume);
+    r->disk_volume = nea_xstrdup("legacy-nea.qcow2");
+    free(r->disk_backing);
+    r->disk_backing = NULL;
+    assert_int_equal(nea_state_put(st, r, &err), NEA_OK);
+
+    /* another tenant's record naming it too: not provably this one's */
+    poison(st, "legacy2", "legacy2-nea", "legacy-nea.qcow2");
+    enum nea_disruption dis;
+    assert_true(plan_todo(e, s, &dis) & NEA_DO_DISK);
+    assert_int_equal(dis, NEA_DISRUPT_REDEPLOY);
+    struct nea_deployment *p2 = record(e, "legacy2");
+    p2->state = NEA_DEP_GONE;
+    free(p2->disk_volume);
+    p2->disk_volume = NULL;
+    assert_int_equal(nea_state_put(st, p2, &err), NEA_OK);
+    nea_deployment_free(p2);
+
+    /* otherwise adopted: nothing to change, and recorded with its proof */
+    assert_int_equal(plan_todo(e, s, NULL), 0);
+    struct nea_spec *s2 = spec("legacy", "lab", "network:default", 86, NULL);
+    apply_ok(e, s2);
+    nea_deployment_free(r);
+    r = record(e, "legacy");
+    assert_string_equal(r->disk_volume, "legacy-nea.qcow2");
+    assert_string_equal(r->disk_backing, "/default-pool/nea-lab.qcow2");
+    nea_deployment_free(r);
+    assert_int_equal(nea_engine_destroy(e, "legacy", NULL, &err), NEA_OK);
+    assert_int_equal(count_vols(f, "legacy-nea.qcow2"), 0);
+    nea_spec_free(s);
+    nea_spec_free(s2);
+    nea_engine_close(e);
+}
+
+static struct nea_spec *spec_mac(const char *t, const char *name, const char *mac)
+{
+    return spec_text(nea_xasprintf("tenant: %s\nhardware-plan: lab\nappliance:\n"
+                                   "  name: %s\n%s%s%s"
+                                   "  external-network: network:default\n"
+                                   "  ipv4: {mode: dhcp}\n", t, name,
+                                   mac ? "  mac: \"" : "", mac ? mac : "",
+                                   mac ? "\"\n" : ""));
+}
+
+/* Two appliances on one host never share a MAC: one given by the spec is
+ * refused naming the holder, a derived one is derived again, and the state
+ * refuses the write whatever the caller. */
+static void test_mac_unique(void **state)
+{
+    struct fx *f = *state;
+    struct nea_engine *e = engine(f, NULL, 0);
+    struct nea_state *st = nea_engine_state(e);
+    struct nea_err err = {0};
+    struct nea_spec *a = spec_mac("maca", "maca-one", NULL);
+    apply_ok(e, a);
+    struct nea_deployment *ra = record(e, "maca");
+
+    /* the same MAC given explicitly (any case) */
+    char upper[18];
+    snprintf(upper, sizeof(upper), "%s", ra->mac);
+    for (char *p = upper; *p; p++)
+        if (*p >= 'a' && *p <= 'f')
+            *p = (char)(*p - 'a' + 'A');
+    struct nea_spec *b = spec_mac("macb", "macb-one", upper);
+    struct nea_changeset cs = {0};
+    assert_int_equal(nea_engine_plan(e, b, &cs, &err), NEA_ERR_CONFLICT);
+    assert_non_null(strstr(err.msg, "tenant maca"));
+    assert_non_null(strstr(err.msg, "appliance.mac"));
+    nea_changeset_clear(&cs);
+    nea_err_clear(&err);
+    assert_int_equal(nea_engine_apply(e, b, NULL, &err), NEA_ERR_CONFLICT);
+    assert_int_equal(dom_state(f, "macb-one"), -1);
+    struct nea_deployment *rb = record(e, "macb");
+    assert_null(rb);
+
+    /* a derived MAC that another appliance holds: renamed, maca keeps its
+     * MAC; macc takes maca's former name, whose MAC would be the same */
+    struct nea_spec *a2 = spec_mac("maca", "maca-two", NULL);
+    apply_ok(e, a2);
+    struct nea_spec *c = spec_mac("macc", "maca-one", NULL);
+    apply_ok(e, c);
+    struct nea_deployment *rc = record(e, "macc");
+    assert_string_not_equal(rc->mac, ra->mac);
+    char *x = dom_xml(f, "maca-one");
+    assert_non_null(strstr(x, rc->mac));
+    free(x);
+
+    /* the state itself: a second row with that MAC on that host */
+    struct nea_deployment dup = {
+        .tenant = "macd", .name = "macd-nea", .plan = "lab", .host = "test:///default",
+        .pool = "default-pool", .state = NEA_DEP_PROVISIONING, .mac = upper,
+        .uuid = "6d616364-0000-8000-8000-000000000001",
+    };
+    nea_err_clear(&err);
+    assert_int_equal(nea_state_put(st, &dup, &err), NEA_ERR_CONFLICT);
+    assert_non_null(strstr(err.msg, "MAC address in use"));
+    dup.host = "qemu:///system"; /* another host may */
+    assert_int_equal(nea_state_put(st, &dup, &err), NEA_OK);
+
+    assert_int_equal(nea_engine_destroy(e, "maca", NULL, &err), NEA_OK);
+    assert_int_equal(nea_engine_destroy(e, "macc", NULL, &err), NEA_OK);
+    /* once maca is gone, its MAC is free again */
+    apply_ok(e, b);
+    assert_int_equal(nea_engine_destroy(e, "macb", NULL, &err), NEA_OK);
+    nea_deployment_free(ra);
+    nea_deployment_free(rc);
+    nea_spec_free(a);
+    nea_spec_free(a2);
+    nea_spec_free(b);
+    nea_spec_free(c);
+    nea_engine_close(e);
+}
+
+/* Local images are named by content: two plans with files of one basename
+ * and different content get two base volumes; a file that is no disk image
+ * is never uploaded. */
+static void test_local_image_names(void **state)
+{
+    struct fx *f = *state;
+    char *dirs[3];
+    const char *contents[2] = {"QFI\xfb-image-A", "QFI\xfb-image-B"};
+    for (int i = 0; i < 2; i++) {
+        dirs[i] = nea_xasprintf("%s/img%c", f->dir, 'A' + i);
+        assert_int_equal(mkdir(dirs[i], 0700), 0);
+        char *img = nea_xasprintf("%s/nea.qcow2", dirs[i]);
+        FILE *fp = fopen(img, "w");
+        fputs(contents[i], fp);
+        fclose(fp);
+        free(img);
+    }
+    dirs[2] = nea_xasprintf("%s/plans", f->dir);
+    assert_int_equal(mkdir(dirs[2], 0700), 0);
+    const char *const images[] = {"../imgA/nea.qcow2", "../imgB/nea.qcow2", "/etc/passwd",
+                                  "/dev/zero"};
+    for (size_t i = 0; i < NEA_ARRAY_SIZE(images); i++) {
+        char *path = nea_xasprintf("%s/p%zu.yaml", dirs[2], i);
+        FILE *fp = fopen(path, "w");
+        fprintf(fp, "name: p%zu\nhost: test:///default\nstorage-pool: default-pool\n"
+                    "networks: [network:default]\nvcpus: 1\nmemory-mib: 512\n"
+                    "disk-gib: 2\nimage: %s\n", i, images[i]);
+        fclose(fp);
+        free(path);
+    }
+    const char *pd[] = {dirs[2]};
+    struct nea_load_opts lo = {pd, 1};
+    struct nea_engine *e = engine(f, NULL, 0);
+    struct nea_err err = {0};
+    char *names[2];
+    for (size_t i = 0; i < NEA_ARRAY_SIZE(images); i++) {
+        char *text = nea_xasprintf("tenant: img%zu\nhardware-plan: p%zu\nappliance:\n"
+                                   "  external-network: network:default\n"
+                                   "  ipv4: {mode: dhcp}\n", i, i);
+        struct nea_diags d = {0};
+        struct nea_spec *s = NULL;
+        int lrc = nea_spec_load_buffer("t.yaml", text, strlen(text), &lo, &s, &d, &err);
+        for (size_t k = 0; k < d.n; k++)
+            print_error("%s\n", d.v[k].text);
+        assert_int_equal(lrc, NEA_OK);
+        nea_diags_clear(&d);
+        free(text);
+        int before = count_vols(f, "nea-base-");
+        nea_err_clear(&err);
+        int rc = nea_engine_apply(e, s, NULL, &err);
+        if (i < 2) {
+            if (rc < 0)
+                fail_msg("apply: %s", err.msg);
+            struct nea_deployment *r = record(e, s->tenant);
+            names[i] = nea_xstrdup(strrchr(r->disk_backing, '/') + 1);
+            nea_deployment_free(r);
+            assert_int_equal(count_vols(f, names[i]), 1);
+            assert_int_equal(nea_engine_destroy(e, s->tenant, NULL, &err), NEA_OK);
+        } else {
+            assert_int_equal(rc, NEA_ERR_INVALID);
+            assert_non_null(strstr(err.msg, "cannot be the appliance image"));
+            assert_int_equal(count_vols(f, "nea-base-"), before);
+            struct nea_deployment *r = record(e, s->tenant);
+            assert_null(r);
+        }
+        nea_spec_free(s);
+    }
+    assert_string_not_equal(names[0], names[1]);
+    free(names[0]);
+    free(names[1]);
+    for (int i = 0; i < 3; i++)
+        free(dirs[i]);
+    nea_engine_close(e);
+}
+
+/* An address taken from the tenant during its apply (pool remove --force,
+ * re-added, given to another tenant) is never recorded for both. */
+struct race {
+    const char *state_path;
+    bool done;
+};
+
+static void race_progress(void *data, const char *tenant, const char *step, int pct)
+{
+    (void)tenant;
+    (void)pct;
+    struct race *r = data;
+    if (r->done || strcmp(step, "define"))
+        return;
+    r->done = true;
+    struct nea_state *st = NULL;
+    struct nea_err err = {0};
+    assert_int_equal(nea_state_open(r->state_path, &st, &err), NEA_OK);
+    struct nea_ip a, b;
+    nea_ip_range_parse("198.51.100.7-198.51.100.7", &a, &b);
+    char *released = NULL;
+    assert_int_equal(nea_pool_remove(st, &a, &b, true, &released, &err), NEA_OK);
+    free(released);
+    assert_int_equal(nea_pool_add(st, &a, &b, &err), NEA_OK);
+    struct nea_ip *got = NULL;
+    size_t n = 0;
+    assert_int_equal(nea_pool_allocate(st, "racer", 1, 0, false, &got, &n, &err), NEA_OK);
+    assert_int_equal(n, 1);
+    free(got);
+    nea_state_close(st);
+}
+
+static void test_pool_race(void **state)
+{
+    struct fx *f = *state;
+    struct race rr = {.state_path = f->state_path};
+    struct nea_engine_opts o = {.state_path = f->state_path, .template_path = NEA_TEMPLATE,
+                                .stop_timeout_s = 1, .progress = race_progress,
+                                .progress_data = &rr};
+    struct nea_engine *e = NULL;
+    struct nea_err err = {0};
+    assert_int_equal(nea_engine_open(&o, &e, &err), NEA_OK);
+    struct nea_state *st = nea_engine_state(e);
+    struct nea_ip a, b;
+    nea_ip_range_parse("198.51.100.7-198.51.100.8", &a, &b);
+    assert_int_equal(nea_pool_add(st, &a, &b, &err), NEA_OK);
+    struct nea_spec *s = spec_pub("victimpub", 1, 0);
+    assert_int_equal(nea_engine_apply(e, s, NULL, &err), NEA_ERR_CONFLICT);
+    assert_non_null(strstr(err.msg, "198.51.100.7 was taken from tenant victimpub"));
+    assert_true(rr.done);
+    struct nea_deployment *r = record(e, "victimpub");
+    assert_int_equal(r->state, NEA_DEP_FAILED);
+    assert_null(r->spec_hash); /* the seed with .7 was never recorded as applied */
+    nea_deployment_free(r);
+    /* the next apply converges on the address that is still free */
+    struct nea_spec *s2 = spec_pub("victimpub", 1, 0);
+    apply_ok(e, s2);
+    assert_int_equal(s2->n_public_addrs, 1);
+    char got[NEA_IP_STRLEN];
+    nea_ip_format(&s2->public_addrs[0], got);
+    assert_string_equal(got, "198.51.100.8");
+    assert_int_equal(nea_engine_destroy(e, "victimpub", NULL, &err), NEA_OK);
+    nea_spec_free(s);
+    nea_spec_free(s2);
+    nea_engine_close(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -814,6 +1233,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_public_ips, setup, teardown),
         cmocka_unit_test_setup_teardown(test_base_image_cut, setup, teardown),
         cmocka_unit_test_setup_teardown(test_image_by_sha, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_volume_isolation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_legacy_disk, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mac_unique, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_local_image_names, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pool_race, setup, teardown),
         cmocka_unit_test(test_arp_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -617,6 +617,167 @@ static void test_credentials_hidden(void **state)
     assert_null(strstr(buf, "alice"));
 }
 
+/* A URL libcurl would read otherwise than meant (a raw '@', '/', '?' or '#'
+ * in the password) is refused before any request, and the message shows no
+ * part of the password; percent-encoded, the same credentials work. */
+static void test_ambiguous_credentials(void **state)
+{
+    (void)state;
+    struct nea_fetch_opts o = opts();
+    /* the user info as typed, unencoded */
+    const char *bad[] = {"alice:s3c@ret#x/y", "alice:s3c/ret", "al/ice:s3cret",
+                         "alice:s3c?ret"};
+    int before = requests(NULL);
+    for (size_t i = 0; i < NEA_ARRAY_SIZE(bad); i++) {
+        NEA_AUTOFREE char *u = nea_xasprintf("http://%s@127.0.0.1:%d/img", bad[i], port);
+        struct nea_err e = {0};
+        char *path = NULL;
+        assert_int_equal(nea_fetch_image(u, image_sha, &o, &path, &e), NEA_ERR_INVALID);
+        assert_null(path);
+        assert_non_null(strstr(e.msg, "image URL"));
+        assert_null(strstr(e.msg, "s3c"));
+        assert_null(strstr(e.msg, "ret"));
+        assert_null(strstr(e.msg, "alice"));
+        assert_null(strstr(e.msg, "al/ice"));
+    }
+    assert_int_equal(requests(NULL), before);
+
+    char out[] = "/tmp/nea-fetch-progress-XXXXXX";
+    int fd = mkstemp(out);
+    assert_true(fd >= 0);
+    unlink(out);
+    o.progress_fd = fd;
+    NEA_AUTOFREE char *u = nea_xasprintf("http://al%%2Fice:s3c%%40ret%%23x%%2Fy%%3F@"
+                                         "127.0.0.1:%d/img?sig=s3cret", port);
+    struct nea_err e = {0};
+    NEA_AUTOFREE char *path = NULL;
+    assert_int_equal(nea_fetch_image(u, image_sha, &o, &path, &e), NEA_OK);
+    assert_cached_image(path);
+    char buf[8192];
+    ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+    close(fd);
+    assert_true(n > 0);
+    buf[n] = '\0';
+    NEA_AUTOFREE char *shown = nea_xasprintf("http://127.0.0.1:%d/img?...: done", port);
+    assert_non_null(strstr(buf, shown));
+    assert_null(strstr(buf, "s3c"));
+    assert_null(strstr(buf, "ice"));
+}
+
+/* The size cap, announced: a Content-Length over it is refused before the
+ * body (10^15 bytes against the default 64 GiB; the 4 MiB image against a
+ * cap one byte short), naming the URL, the size and the cap; no .part. */
+static void test_size_cap_announced(void **state)
+{
+    (void)state;
+    struct nea_fetch_opts o = opts();
+    struct nea_err e = {0};
+    NEA_AUTOFREE char *u = url("/huge");
+    NEA_AUTOFREE char *part = cache_path(".part");
+    NEA_AUTOFREE char *path = NULL;
+    assert_int_equal(nea_fetch_image(u, image_sha, &o, &path, &e), NEA_ERR_INVALID);
+    assert_null(path);
+    assert_non_null(strstr(e.msg, u));
+    assert_non_null(strstr(e.msg, "1000000000000000 bytes"));
+    assert_non_null(strstr(e.msg, "68719476736 bytes (64.0 GiB)"));
+    assert_non_null(strstr(e.msg, "image size limit"));
+    assert_int_equal(file_size(part), -1);
+
+    /* the credentials of the URL are not in the sentence */
+    NEA_AUTOFREE char *cred = nea_xasprintf("http://alice:s3cret@127.0.0.1:%d/huge", port);
+    nea_err_clear(&e);
+    assert_int_equal(nea_fetch_image(cred, image_sha, &o, &path, &e), NEA_ERR_INVALID);
+    assert_non_null(strstr(e.msg, u));
+    assert_null(strstr(e.msg, "s3cret"));
+
+    NEA_AUTOFREE char *img = url("/img");
+    o.max_bytes = (uint64_t)image_size - 1;
+    nea_err_clear(&e);
+    assert_int_equal(nea_fetch_image(img, image_sha, &o, &path, &e), NEA_ERR_INVALID);
+    NEA_AUTOFREE char *sz = nea_xasprintf("%ld bytes", image_size);
+    NEA_AUTOFREE char *cap = nea_xasprintf("%ld bytes", image_size - 1);
+    assert_non_null(strstr(e.msg, img));
+    assert_non_null(strstr(e.msg, sz));
+    assert_non_null(strstr(e.msg, cap));
+    assert_int_equal(file_size(part), -1);
+
+    /* a file:// source is capped by its size the same way */
+    NEA_AUTOFREE char *src = nea_xasprintf("%s/big.raw", tmp_dir);
+    NEA_AUTOFREE char *body = nea_xmalloc(10000);
+    memset(body, 'x', 10000);
+    assert_int_equal(nea_write_file(src, body, 10000, 0600, &e), NEA_OK);
+    NEA_AUTOFREE char *file = nea_xasprintf("file://%s", src);
+    o.max_bytes = 5000;
+    nea_err_clear(&e);
+    assert_int_equal(nea_fetch_image(file, image_sha, &o, &path, &e), NEA_ERR_INVALID);
+    assert_non_null(strstr(e.msg, "10000 bytes"));
+    assert_non_null(strstr(e.msg, "5000 bytes"));
+    assert_int_equal(file_size(part), -1);
+
+    /* exactly at the cap is fine */
+    o.max_bytes = (uint64_t)image_size;
+    nea_err_clear(&e);
+    assert_int_equal(nea_fetch_image(img, image_sha, &o, &path, &e), NEA_OK);
+    assert_cached_image(path);
+}
+
+/* The size cap, as the bytes arrive: a chunked body without a length is
+ * cut off once it passes the cap, and the .part is removed. */
+static void test_size_cap_chunked(void **state)
+{
+    (void)state;
+    struct nea_fetch_opts o = opts();
+    o.max_bytes = 1 << 20;
+    struct nea_err e = {0};
+    NEA_AUTOFREE char *u = url("/chunked");
+    NEA_AUTOFREE char *part = cache_path(".part");
+    NEA_AUTOFREE char *path = NULL;
+    double t = now_s();
+    assert_int_equal(nea_fetch_image(u, image_sha, &o, &path, &e), NEA_ERR_INVALID);
+    t = now_s() - t;
+    assert_true(t < 10);
+    assert_null(path);
+    assert_non_null(strstr(e.msg, u));
+    assert_non_null(strstr(e.msg, "grew past the image size limit of 1048576 bytes (1.0 MiB)"));
+    assert_int_equal(file_size(part), -1);
+}
+
+/* The size cap counts a resumed .part: its bytes plus the rest a 206
+ * announces are refused before anything is appended; and a .part already
+ * over the cap (kept from a run with a larger one) is refused without a
+ * request.  Both .part files are removed. */
+static void test_size_cap_resume(void **state)
+{
+    (void)state;
+    struct nea_fetch_opts o = opts();
+    struct nea_err e = {0};
+    NEA_AUTOFREE char *u = url("/img");
+    NEA_AUTOFREE char *part = cache_path(".part");
+    NEA_AUTOFREE char *path = NULL;
+    /* the rest (4 MiB - 1 KiB) is under a 4 MiB - 1 cap, the whole is not */
+    write_part(part, 1024);
+    o.max_bytes = (uint64_t)image_size - 1;
+    int before = requests(NULL);
+    assert_int_equal(nea_fetch_image(u, image_sha, &o, &path, &e), NEA_ERR_INVALID);
+    char last[128];
+    assert_int_equal(requests(last), before + 1);
+    assert_string_equal(last, "/img bytes=1024-");
+    NEA_AUTOFREE char *sz = nea_xasprintf("%ld bytes", image_size);
+    assert_non_null(strstr(e.msg, sz));
+    assert_non_null(strstr(e.msg, u));
+    assert_int_equal(file_size(part), -1);
+
+    write_part(part, 4096);
+    o.max_bytes = 2048;
+    before = requests(NULL);
+    nea_err_clear(&e);
+    assert_int_equal(nea_fetch_image(u, image_sha, &o, &path, &e), NEA_ERR_INVALID);
+    assert_int_equal(requests(NULL), before);
+    assert_non_null(strstr(e.msg, "4096 bytes"));
+    assert_non_null(strstr(e.msg, "2048 bytes"));
+    assert_int_equal(file_size(part), -1);
+}
+
 static void test_progress_lines(void **state)
 {
     (void)state;
@@ -784,6 +945,10 @@ int main(void)
         T(test_refused_input),
         T(test_bad_sha256),
         T(test_credentials_hidden),
+        T(test_ambiguous_credentials),
+        T(test_size_cap_announced),
+        T(test_size_cap_chunked),
+        T(test_size_cap_resume),
         T(test_progress_lines),
         T(test_progress_tty),
         T(test_tls),

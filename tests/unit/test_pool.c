@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "nea_pool.h"
@@ -226,12 +227,208 @@ static void test_allocate(void **state)
     nea_state_close(st);
 }
 
+/* Rule endpoints take the documented syntax and nothing else
+ * (docs/pool.md): IPv4:PORT, [IPv6]:PORT, a decimal port 1-65535, and
+ * /tcp or /udp after a public endpoint only. */
+static void test_endpoint_syntax(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        bool pub;
+        const char *why; /* NULL: accepted; else a part of the reason */
+    } cases[] = {
+        {"203.0.113.5:443/tcp", true, NULL},
+        {"203.0.113.5:1/udp", true, NULL},
+        {"203.0.113.5:65535/tcp", true, NULL},
+        {"[2001:db8:100::10]:53/udp", true, NULL},
+        {"192.0.2.50:8443", false, NULL},
+        {"[2001:db8:5::5]:5353", false, NULL},
+        /* a protocol where none is allowed, or none where one is needed */
+        {"192.0.2.50:8443/udp", false, "takes no protocol"},
+        {"192.0.2.50:8443/tcp", false, "--public"},
+        {"[2001:db8:5::5]:53/udp", false, "takes no protocol"},
+        {"192.0.2.50:8443/", false, "takes no protocol"},
+        {"203.0.113.5:443", true, "needs a protocol"},
+        {"203.0.113.5:443/", true, "other than tcp or udp"},
+        {"203.0.113.5:443/TCP", true, "other than tcp or udp"},
+        {"203.0.113.5:443/icmp", true, "other than tcp or udp"},
+        {"203.0.113.5:443/tcp/udp", true, "other than tcp or udp"},
+        {"203.0.113.5:443/tcp ", true, "other than tcp or udp"},
+        {"203.0.113.5:443/tcp\n", true, "other than tcp or udp"},
+        /* ports */
+        {"192.0.2.50:0", false, "outside 1..65535"},
+        {"192.0.2.50:65536", false, "outside 1..65535"},
+        {"192.0.2.50:99999", false, "outside 1..65535"},
+        {"192.0.2.50:4294967297", false, "outside 1..65535"},
+        {"192.0.2.50:18446744073709551617", false, "outside 1..65535"},
+        {"192.0.2.50:080", false, "leading zero"},
+        {"192.0.2.50:00", false, "leading zero"},
+        {"192.0.2.50:+80", false, "no port number"},
+        {"192.0.2.50:-80", false, "no port number"},
+        {"192.0.2.50: 80", false, "no port number"},
+        {"192.0.2.50:", false, "no port number"},
+        {"192.0.2.50:0x50", false, "after the port"},
+        {"192.0.2.50:80 ", false, "after the port"},
+        {"192.0.2.50:8 0", false, "after the port"},
+        {"192.0.2.50:80abc", false, "after the port"},
+        {"203.0.113.5:443tcp", true, "after the port"},
+        /* addresses */
+        {"192.0.2.50", false, "needs a port"},
+        {" 192.0.2.50:80", false, "valid IPv4"},
+        {"192.0.2.50 :80", false, "valid IPv4"},
+        {"192.0.2.050:80", false, "valid IPv4"},
+        {":80", false, "valid IPv4"},
+        {"192.0.2.50:80:81", false, "without brackets"},
+        {"2001:db8::5:80", false, "without brackets"},
+        {"[192.0.2.50]:80", false, "brackets are for IPv6"},
+        {"[2001:db8::5]80", false, "[IPv6-ADDRESS]:PORT"},
+        {"[2001:db8::5]", false, "[IPv6-ADDRESS]:PORT"},
+        {"[[2001:db8::5]]:80", false, "[IPv6-ADDRESS]:PORT"},
+        {"[[2001:db8::5]:80", false, "IPv6 address in its brackets"},
+        {"[fe80::1%eth0]:80", false, "IPv6 address in its brackets"},
+        {"[ 2001:db8::5]:80", false, "IPv6 address in its brackets"},
+        {"", false, "needs a port"},
+    };
+    for (size_t i = 0; i < NEA_ARRAY_SIZE(cases); i++) {
+        struct nea_ip ip;
+        unsigned port = 0;
+        enum nea_proto proto;
+        const char *why = nea_endpoint_parse(cases[i].s, cases[i].pub, &ip, &port, &proto);
+        if (!cases[i].why && why)
+            fail_msg("\"%s\" refused: %s", cases[i].s, why);
+        if (cases[i].why && (!why || !strstr(why, cases[i].why)))
+            fail_msg("\"%s\": want \"%s\", got %s", cases[i].s, cases[i].why,
+                     why ? why : "accepted");
+    }
+    struct nea_ip ip;
+    unsigned port = 0;
+    enum nea_proto proto = NEA_PROTO_UDP;
+    assert_null(nea_endpoint_parse("203.0.113.5:65535/udp", true, &ip, &port, &proto));
+    assert_int_equal(port, 65535);
+    assert_int_equal(proto, NEA_PROTO_UDP);
+    assert_null(nea_endpoint_parse("192.0.2.50:1", false, &ip, &port, &proto));
+    assert_int_equal(port, 1);
+}
+
+static void rule_on(struct nea_state *st, const char *tenant, const char *pub, unsigned port,
+                    int want)
+{
+    struct nea_rule r = {0};
+    assert_null(nea_endpoint_parse(pub, true, &r.pub, &r.pub_port, &r.proto));
+    r.pub_port = port;
+    enum nea_proto ignored;
+    assert_null(nea_endpoint_parse("192.0.2.50:8443", false, &r.to, &r.to_port, &ignored));
+    struct nea_err err = {0};
+    int rc = nea_rule_add(st, tenant, &r, &err);
+    if (rc != want)
+        fail_msg("rule add %s port %u: %d %s", tenant, port, rc, err.msg);
+}
+
+static size_t count_rules(struct nea_state *st, const char *tenant)
+{
+    struct nea_rule *v = NULL;
+    size_t n = 0;
+    struct nea_err err = {0};
+    assert_int_equal(nea_rule_list(st, tenant, &v, NULL, &n, &err), NEA_OK);
+    nea_rules_free(v, NULL, n);
+    return n;
+}
+
+/* A tenant holds at most NEA_RULES_PER_TENANT_MAX rules: the next one is
+ * refused naming the tenant and the limit, nothing written; the count is
+ * taken in the inserting transaction, so adds racing at the limit from
+ * several processes never pass it together. */
+static void test_rule_limit(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/nea-pool-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char *path = nea_xasprintf("%s/state.db", dir);
+    struct nea_state *st = NULL;
+    struct nea_err err = {0};
+    assert_int_equal(nea_state_open(path, &st, &err), NEA_OK);
+    add(st, "203.0.113.16-203.0.113.17", NEA_OK);
+    struct nea_ip *v = NULL;
+    size_t n = 0;
+    assert_int_equal(nea_pool_allocate(st, "acme", 1, 0, false, &v, &n, &err), NEA_OK);
+    free(v);
+    assert_int_equal(nea_pool_allocate(st, "globex", 1, 0, false, &v, &n, &err), NEA_OK);
+    free(v);
+    /* acme has 203.0.113.16, globex 203.0.113.17 */
+    const unsigned max = NEA_RULES_PER_TENANT_MAX;
+    assert_int_equal(max, 1000);
+    unsigned port = 1;
+    for (unsigned i = 0; i < max - 8; i++, port++) {
+        if (port == 22)
+            port++;
+        rule_on(st, "acme", "203.0.113.16:1/tcp", port, NEA_OK);
+    }
+    assert_int_equal(count_rules(st, "acme"), max - 8);
+
+    /* 16 processes add one rule each at once, 8 below the limit */
+    pid_t kids[16];
+    for (size_t k = 0; k < NEA_ARRAY_SIZE(kids); k++) {
+        kids[k] = fork();
+        assert_true(kids[k] >= 0);
+        if (kids[k] == 0) {
+            struct nea_state *cst = NULL;
+            if (nea_state_open(path, &cst, NULL) < 0)
+                _exit(3);
+            struct nea_rule r = {0};
+            nea_endpoint_parse("203.0.113.16:1/tcp", true, &r.pub, &r.pub_port, &r.proto);
+            r.pub_port = 2000 + (unsigned)k;
+            enum nea_proto ignored;
+            nea_endpoint_parse("192.0.2.50:8443", false, &r.to, &r.to_port, &ignored);
+            int rc = nea_rule_add(cst, "acme", &r, NULL);
+            nea_state_close(cst);
+            _exit(rc == NEA_OK ? 0 : rc == NEA_ERR_INVALID ? 2 : 1);
+        }
+    }
+    int ok = 0, refused = 0;
+    for (size_t k = 0; k < NEA_ARRAY_SIZE(kids); k++) {
+        int status;
+        assert_int_equal(waitpid(kids[k], &status, 0), kids[k]);
+        assert_true(WIFEXITED(status));
+        ok += WEXITSTATUS(status) == 0;
+        refused += WEXITSTATUS(status) == 2;
+    }
+    assert_int_equal(ok, 8);
+    assert_int_equal(refused, 8);
+    assert_int_equal(count_rules(st, "acme"), max);
+
+    /* the next one: refused, naming the tenant and the limit */
+    struct nea_rule r = {0};
+    assert_null(nea_endpoint_parse("203.0.113.16:3000/udp", true, &r.pub, &r.pub_port,
+                                   &r.proto));
+    assert_null(nea_endpoint_parse("192.0.2.50:53", false, &r.to, &r.to_port, &r.proto));
+    r.proto = NEA_PROTO_UDP;
+    nea_err_clear(&err);
+    assert_int_equal(nea_rule_add(st, "acme", &r, &err), NEA_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "tenant acme"));
+    assert_non_null(strstr(err.msg, "(1000)"));
+    assert_non_null(strstr(err.msg, "nothing was added"));
+    assert_int_equal(count_rules(st, "acme"), max);
+    /* another tenant has a budget of its own */
+    rule_on(st, "globex", "203.0.113.17:1/tcp", 443, NEA_OK);
+    /* and a removal makes room again */
+    nea_err_clear(&err);
+    assert_int_equal(nea_rule_remove(st, "acme", &r.pub, 1, NEA_PROTO_TCP, &err), NEA_OK);
+    nea_err_clear(&err);
+    assert_int_equal(nea_rule_add(st, "acme", &r, &err), NEA_OK);
+    assert_int_equal(count_rules(st, "acme"), max);
+    nea_state_close(st);
+    free(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ranges),
         cmocka_unit_test(test_add_remove_list),
         cmocka_unit_test(test_allocate),
+        cmocka_unit_test(test_endpoint_syntax),
+        cmocka_unit_test(test_rule_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

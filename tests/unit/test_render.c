@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "nea_iso.h"
 #include "nea_nft.h"
 #include "nea_render.h"
 #include "nea_spec.h"
@@ -198,10 +199,91 @@ static void test_template_errors(void **state)
                           "must have <os> and <devices>");
     expect_template_error("", NEA_ERR_INVALID, "not well-formed");
     expect_template_error(NULL, NEA_ERR_IO, "cannot open");
-    /* an external entity is never fetched nor expanded */
+    /* an external entity is never fetched nor expanded: its DTD is refused */
     expect_template_error("<!DOCTYPE domain [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>"
                           "<domain>&x;<os/></domain>",
-                          NEA_ERR_INVALID, "must have <os> and <devices>");
+                          NEA_ERR_INVALID, "document type declaration");
+}
+
+/* A template with a DTD of any kind is refused, naming the template and
+ * quoting nothing of a file the DTD names (render/err-template-* check the
+ * CLI's text). */
+static void test_template_dtd(void **state)
+{
+    (void)state;
+    static const char *const dtds[] = {
+        /* an internal subset: the entity would be left unresolved */
+        "<!DOCTYPE domain [<!ENTITY extra \"<watchdog model='i6300esb'/>\">]>\n"
+        "<domain><os/><devices>&extra;</devices></domain>",
+        /* an external DTD, a local file */
+        "<!DOCTYPE domain SYSTEM \"file:///etc/passwd\">\n<domain><os/><devices/></domain>",
+        "<!DOCTYPE domain PUBLIC \"-//x//y\" \"/etc/passwd\">\n<domain><os/><devices/></domain>",
+        /* an external parameter entity, referenced in the subset */
+        "<!DOCTYPE domain [<!ENTITY % leak SYSTEM \"file:///etc/passwd\"> %leak;]>\n"
+        "<domain><os/><devices/></domain>",
+        /* an internal parameter entity declaring a general one */
+        "<!DOCTYPE domain [<!ENTITY % p \"<!ENTITY x 'y'>\"> %p;]>\n"
+        "<domain><os/><devices/></domain>",
+        /* nested entities, not referenced (libxml2 2.9 refuses a referenced
+         * amplification itself, as not well-formed: see below) */
+        "<!DOCTYPE domain [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;&a;\">"
+        "<!ENTITY c \"&b;&b;&b;&b;&b;&b;\">]>\n<domain><os/><devices/></domain>",
+        /* an empty DOCTYPE, and one naming another root */
+        "<!DOCTYPE domain>\n<domain><os/><devices/></domain>",
+        "<!DOCTYPE x []>\n<domain><os/><devices/></domain>",
+    };
+    for (size_t i = 0; i < NEA_ARRAY_SIZE(dtds); i++)
+        expect_template_error(dtds[i], NEA_ERR_INVALID,
+                              "a template may not declare a DTD or entities");
+    expect_template_error("<!DOCTYPE domain [<!ENTITY a \"aaaaaaaaaa\">"
+                          "<!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\">"
+                          "<!ENTITY c \"&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;\">]>\n"
+                          "<domain><os/><devices/><title>&c;</title></domain>",
+                          NEA_ERR_INVALID, "domain template"); /* either refusal */
+}
+
+/* The seed image's time: 1970 to 9999-12-31T23:59:59Z, refused outside it by
+ * the render layer itself, whoever calls (CLI, engine, plugin ABI). */
+static void test_epoch_range(void **state)
+{
+    (void)state;
+    static const struct {
+        long long epoch;
+        int code;
+    } cases[] = {
+        {0, NEA_OK},
+        {253402300799LL, NEA_OK},
+        {253402300800LL, NEA_ERR_INVALID},
+        {-1, NEA_ERR_INVALID},
+        {9223372036854775807LL, NEA_ERR_INVALID},
+    };
+    struct nea_spec *s = load(base);
+    for (size_t i = 0; i < NEA_ARRAY_SIZE(cases); i++) {
+        struct nea_render_opts o = ropts(NEA_TEMPLATE);
+        o.epoch = (time_t)cases[i].epoch;
+        struct nea_artifacts a = {0};
+        struct nea_err e = {0};
+        int rc = nea_render(s, &o, &a, &e);
+        if (rc != cases[i].code)
+            fail_msg("epoch %lld: %d, expected %d (%s)", cases[i].epoch, rc,
+                     cases[i].code, e.msg);
+        if (rc == NEA_OK) {
+            assert_non_null(a.iso);
+        } else {
+            assert_null(a.iso);
+            assert_non_null(strstr(e.msg, "9999-12-31T23:59:59Z"));
+        }
+        nea_artifacts_clear(&a);
+    }
+    nea_spec_free(s);
+    /* the ISO builder refuses it too, for any other caller */
+    struct nea_iso_file f = {"x", "y", 1};
+    char *buf = NULL;
+    size_t len = 0;
+    struct nea_err e = {0};
+    assert_int_equal(nea_iso_build("cidata", &f, 1, (time_t)253402300800LL, &buf, &len, &e),
+                     NEA_ERR_INVALID);
+    assert_null(buf);
 }
 
 /* Golden: the seed of an appliance with public addresses and rules
@@ -274,6 +356,8 @@ int main(void)
         cmocka_unit_test(test_domain_content),
         cmocka_unit_test(test_iso_header),
         cmocka_unit_test(test_template_errors),
+        cmocka_unit_test(test_template_dtd),
+        cmocka_unit_test(test_epoch_range),
         cmocka_unit_test(test_public_golden),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

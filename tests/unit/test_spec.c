@@ -10,11 +10,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "nea_spec.h"
+#include "nea_uri.h"
 #include "nea_util.h"
 
 static const char *const plan_dirs[] = {NEA_TEST_PLANS};
@@ -273,6 +275,272 @@ static void test_limits(void **state)
     free(big);
 }
 
+/* A plan's image URL that libcurl cannot parse, or whose user info it would
+ * read otherwise than meant (a raw '@', '/', '?' or '#' in a password), is
+ * refused at validation, and the message shows no part of it; the same
+ * credentials percent-encoded are accepted. */
+static void test_image_url_credentials(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *image;
+        bool ok;
+    } cases[] = {
+        {"https://alice:p@ss#x/y@img.example.net/nea.qcow2", false},
+        {"https://alice:a/b@img.example.net/nea.qcow2", false},
+        {"https://al/ice:pw@img.example.net/nea.qcow2", false},
+        {"https://alice:p?w@[2001:db8::1]:8443/nea.qcow2", false},
+        {"https://alice:p w@img.example.net/nea.qcow2", false},
+        {"https://alice:p%40ss%23x%2Fy@img.example.net/nea.qcow2", true},
+        {"https://al%2Fice:a%3Fb@[2001:db8::1]:8443/nea.qcow2?sig=1", true},
+    };
+    for (size_t i = 0; i < NEA_ARRAY_SIZE(cases); i++) {
+        char *text = nea_xasprintf(
+            "name: urlimage\nhost: qemu:///system\nstorage-pool: default\n"
+            "networks: [br-ext]\nvcpus: 1\nmemory-mib: 512\ndisk-gib: 2\n"
+            "image: \"%s\"\nimage-sha256: %064d\n", cases[i].image, 0);
+        struct nea_diags d = {0};
+        struct nea_err e = {0};
+        struct nea_plan *p = NULL;
+        int rc = nea_plan_load_buffer("/plans/urlimage.yaml", text, strlen(text), &p, &d, &e);
+        if (cases[i].ok) {
+            if (rc != NEA_OK)
+                fail_msg("%s: refused: %s", cases[i].image, d.n ? d.v[0].text : e.msg);
+            assert_string_equal(p->image, cases[i].image);
+        } else {
+            assert_int_equal(rc, NEA_ERR_INVALID);
+            assert_null(p);
+            assert_true(d.n_errors >= 1);
+            bool found = false;
+            for (size_t k = 0; k < d.n; k++) {
+                found |= strstr(d.v[k].text, "image URL") != NULL;
+                assert_int_equal(d.v[k].line, 8);
+                static const char *const parts[] = {"alice", "p@ss", "x/y", "a/b",
+                                                    "al/ice", "p?w", "p w", "img.example",
+                                                    "2001:db8"};
+                for (size_t m = 0; m < NEA_ARRAY_SIZE(parts); m++)
+                    if (strstr(d.v[k].text, parts[m]))
+                        fail_msg("%s: the message shows %s: %s", cases[i].image, parts[m],
+                                 d.v[k].text);
+            }
+            assert_true(found);
+        }
+        nea_plan_free(p);
+        nea_diags_clear(&d);
+        free(text);
+    }
+}
+
+/* Host URIs (nea_uri.h): each allowed and refused form, straight through the
+ * checker.  A refusal names the rule; a weak but allowed URI gives a warning. */
+enum uri_verdict { URI_OK, URI_WARN, URI_REFUSED };
+
+static void expect_uri(const char *uri, enum uri_verdict want, const char *msg)
+{
+    struct nea_err e = {0};
+    char *warning = (char *)"unset";
+    int rc = nea_host_uri_check("host", uri, &warning, &e);
+    if (want == URI_REFUSED) {
+        if (rc != NEA_ERR_INVALID)
+            fail_msg("%s: allowed, expected refused (%s)", uri, msg);
+        assert_null(warning);
+        if (!strstr(e.msg, msg))
+            fail_msg("%s: \"%s\" does not contain \"%s\"", uri, e.msg, msg);
+        return;
+    }
+    if (rc != NEA_OK)
+        fail_msg("%s: refused: %s", uri, e.msg);
+    if (want == URI_OK && warning)
+        fail_msg("%s: unexpected warning: %s", uri, warning);
+    if (want == URI_WARN && (!warning || !strstr(warning, msg)))
+        fail_msg("%s: warning \"%s\" does not contain \"%s\"", uri,
+                 warning ? warning : "(none)", msg);
+    free(warning);
+}
+
+static void test_host_uris(void **state)
+{
+    (void)state;
+    unsetenv("NEAPROV_ALLOW_TEST_URI");
+    static const struct {
+        const char *uri;
+        enum uri_verdict v;
+        const char *msg;
+    } cases[] = {
+        /* allowed */
+        {"qemu:///system", URI_OK, NULL},
+        {"qemu:///session", URI_OK, NULL},
+        {"qemu+unix:///system", URI_OK, NULL},
+        {"qemu:///system?socket=/run/libvirt/virtqemud-sock", URI_OK, NULL},
+        {"qemu+unix:///system?socket=/tmp/neaprov-test/libvirt-sock&mode=legacy", URI_OK,
+         NULL},
+        {"qemu+ssh://user@host/system", URI_OK, NULL},
+        {"qemu+ssh://root@kvm1.example.net:2222/system?no_tty=1&mode=direct&proxy=native",
+         URI_OK, NULL},
+        {"qemu+ssh://[2001:db8::1]/system", URI_OK, NULL},
+        {"qemu+libssh://user@host/system", URI_OK, NULL},
+        {"qemu+libssh2://user@host/system?sshauth=agent,privkey", URI_OK, NULL},
+        {"qemu+libssh2://user@host/system?known_hosts_verify=normal", URI_OK, NULL},
+        {"qemu+tls://h/system", URI_OK, NULL},
+        {"qemu://kvm1.example.net/system", URI_OK, NULL}, /* a server alone: TLS */
+        {"qemu+ssh://198.51.100.7/system?no_verify=0", URI_OK, NULL},
+        {"test:///default", URI_OK, NULL},
+        /* allowed, with a warning */
+        {"qemu+tcp://kvm1.example.net/system", URI_WARN, "unencrypted"},
+        {"qemu+tls://h/system?no_verify=1", URI_WARN, "no_verify=1"},
+        {"qemu+ssh://h/system?no_verify=1", URI_WARN, "no_verify=1"},
+        {"qemu+libssh2://u@h/system?known_hosts_verify=ignore", URI_WARN,
+         "known_hosts_verify=ignore"},
+        /* programs */
+        {"qemu+ext:///system?command=/bin/true", URI_REFUSED, "the ext transport runs"},
+        {"qemu+ext:///system", URI_REFUSED, "the ext transport runs"},
+        {"qemu+EXT:///system?command=/bin/true", URI_REFUSED, "the ext transport runs"},
+        {"qemu+Ext://h/system", URI_REFUSED, "the ext transport runs"},
+        {"test+ext:///default?command=/bin/true", URI_REFUSED, "the ext transport runs"},
+        {"qemu+ssh://h/system?command=/bin/sh", URI_REFUSED,
+         "parameter command is not allowed"},
+        {"qemu+ssh://h/system?COMMAND=/bin/sh", URI_REFUSED,
+         "parameter command is not allowed"},
+        {"qemu+ssh://h/system?comm%61nd=/bin/sh", URI_REFUSED,
+         "parameter command is not allowed"},
+        {"qemu:///system?command%3D/bin/true", URI_REFUSED,
+         "parameter \"command=/bin/true\" is not one"},
+        {"qemu:///system?mode=auto;command=/bin/true", URI_REFUSED,
+         "parameter command is not allowed"},
+        {"qemu:///system?mode=auto&&command=/bin/true", URI_REFUSED,
+         "parameter command is not allowed"},
+        {"qemu+ssh://h/system?netcat=/tmp/nc", URI_REFUSED, "parameter netcat"},
+        {"qemu+ssh://h/system?proxy=netcat&netcat=nc%20-e%20sh", URI_REFUSED,
+         "parameter netcat"},
+        /* ssh must never see an option as host or user */
+        {"qemu+ssh://-oProxyCommand=touch%20x/system", URI_REFUSED, "its server"},
+        {"qemu+ssh://%2DoProxyCommand=x/system", URI_REFUSED, "its server"},
+        {"qemu+ssh://-oProxyCommand=x@h/system", URI_REFUSED, "its user name"},
+        /* files and other URIs */
+        {"test:///etc/shadow", URI_REFUSED, "the only test URI is test:///default"},
+        {"test:///default?x=1", URI_REFUSED, "the only test URI is test:///default"},
+        {"test:///%64efault", URI_REFUSED, "the only test URI is test:///default"},
+        {"test+tcp://localhost/default", URI_REFUSED, "the only test URI"},
+        {"TEST:///etc/shadow", URI_REFUSED, "lower case"},
+        {"qemu:///system?name=test:///etc/shadow", URI_REFUSED, "parameter name"},
+        {"qemu+ssh://h/system?keyfile=/root/.ssh/id_rsa", URI_REFUSED, "parameter keyfile"},
+        {"qemu+libssh2://h/system?known_hosts=/etc/shadow", URI_REFUSED,
+         "parameter known_hosts is"},
+        {"qemu+tls://h/system?pkipath=/etc", URI_REFUSED, "parameter pkipath"},
+        {"qemu+tls://h/system?authfile=/etc/shadow", URI_REFUSED, "parameter authfile"},
+        {"qemu+tls://h/system?tls_priority=NONE", URI_REFUSED, "parameter tls_priority"},
+        {"qemu+tls://h/system?no_sanity=1", URI_REFUSED, "parameter no_sanity"},
+        {"qemu:///embed?root=/tmp/x", URI_REFUSED, "/system or /session"},
+        {"qemu:///system?foo=bar", URI_REFUSED, "parameter \"foo\" is not one"},
+        {"qemu:///system?=x", URI_REFUSED, "no name"},
+        /* where parameters apply, and their values */
+        {"qemu+ssh://h/system?socket=/var/run/libvirt/libvirt-sock", URI_REFUSED,
+         "socket applies to the unix transport only"},
+        {"qemu+tls://h/system?socket=/x", URI_REFUSED, "socket applies"},
+        {"qemu:///system?socket=relative/sock", URI_REFUSED, "absolute path"},
+        {"qemu+tls://h/system?no_tty=1", URI_REFUSED, "no_tty applies"},
+        {"qemu:///system?mode=evil", URI_REFUSED, "mode=evil is not one of"},
+        {"qemu+tls://h/system?no_verify=yes", URI_REFUSED, "no_verify=yes"},
+        {"qemu+libssh://h/system?sshauth=agent,gssapi", URI_REFUSED, "gssapi"},
+        /* the form */
+        {"QEMU:///system", URI_REFUSED, "lower case"},
+        {"qemu+SSH://h/system", URI_REFUSED, "lower case"},
+        {"lxc:///", URI_REFUSED, "driver \"lxc\""},
+        {"xen+ssh://h/system", URI_REFUSED, "driver \"xen\""},
+        {"qemu+foo:///system", URI_REFUSED, "transport \"foo\""},
+        {"qemu+unix://h/system", URI_REFUSED, "cannot name a server"},
+        {"qemu+ssh://root:secret@h/system", URI_REFUSED, "password"},
+        {"qemu:///system#x", URI_REFUSED, "fragment"},
+        {"qemu:///system#", URI_REFUSED, "fragment"},
+        {"just-a-host", URI_REFUSED, "is not a libvirt URI"},
+        {"qemu:/system", URI_REFUSED, "is not a libvirt URI"},
+        {"qemu%2Bext:///system", URI_REFUSED, "is not a libvirt URI"},
+        {"qemu:///sys%00tem", URI_REFUSED, "control character"},
+        {"qemu:///system?mode=auto%0a", URI_REFUSED, "control character"},
+        {"qemu:///system\n", URI_REFUSED, "control character"},
+        {"", URI_REFUSED, "is empty"},
+    };
+    for (size_t i = 0; i < NEA_ARRAY_SIZE(cases); i++)
+        expect_uri(cases[i].uri, cases[i].v, cases[i].msg ? cases[i].msg : "");
+
+    /* the test driver's files only when the tests say so, and only "1" */
+    setenv("NEAPROV_ALLOW_TEST_URI", "yes", 1);
+    expect_uri("test:///etc/shadow", URI_REFUSED, "the only test URI");
+    setenv("NEAPROV_ALLOW_TEST_URI", "1", 1);
+    expect_uri("test:///etc/shadow", URI_OK, NULL);
+    expect_uri("test:///tmp/host.xml", URI_OK, NULL);
+    /* ...and the other rules still hold */
+    expect_uri("test+ext:///default?command=/bin/true", URI_REFUSED, "ext transport");
+    expect_uri("test:///default?command=/bin/true", URI_REFUSED, "parameter command");
+    expect_uri("test:///", URI_REFUSED, "/default or a host definition file");
+    unsetenv("NEAPROV_ALLOW_TEST_URI");
+    expect_uri("test:///etc/shadow", URI_REFUSED, "the only test URI");
+
+    /* a long URI is shown cut short, never past the message's end */
+    char long_uri[900];
+    snprintf(long_uri, sizeof(long_uri), "qemu+ext:///%0*d", 800, 0);
+    expect_uri(long_uri, URI_REFUSED, "the ext transport runs");
+    /* NULL ret_warning is allowed */
+    struct nea_err e = {0};
+    assert_int_equal(nea_host_uri_check("-c", "qemu+tcp://h/system", NULL, &e), NEA_OK);
+    assert_int_equal(nea_host_uri_check("-c", NULL, NULL, &e), NEA_ERR_INVALID);
+    assert_non_null(strstr(e.msg, "-c is empty"));
+}
+
+/* The plan loader applies the checker to host: an error at the field's
+ * line and column naming the URI and the rule, or a warning that does not
+ * stop the load. */
+static void test_plan_host_uri(void **state)
+{
+    (void)state;
+    unsetenv("NEAPROV_ALLOW_TEST_URI");
+    static const struct {
+        const char *host;
+        enum uri_verdict v;
+        const char *msg;
+    } cases[] = {
+        {"qemu+ext:///system?command=/tmp/x.sh", URI_REFUSED,
+         "host \"qemu+ext:///system?command=/tmp/x.sh\" is refused: the ext transport"},
+        {"test:///etc/shadow", URI_REFUSED,
+         "host \"test:///etc/shadow\" is refused: the only test URI"},
+        {"qemu+ssh://kvm1/system?socket=/x", URI_REFUSED, "socket applies to the unix"},
+        {"qemu+tcp://kvm1/system", URI_WARN, "host \"qemu+tcp://kvm1/system\" uses the tcp"},
+        {"qemu+ssh://root@kvm1/system", URI_OK, NULL},
+    };
+    for (size_t i = 0; i < NEA_ARRAY_SIZE(cases); i++) {
+        char *text = nea_xasprintf("name: p\nhost: \"%s\"\nstorage-pool: default\n"
+                                   "networks: [br-ext]\nvcpus: 1\nmemory-mib: 512\n"
+                                   "disk-gib: 2\nimage: /images/nea.qcow2\n",
+                                   cases[i].host);
+        struct nea_diags d = {0};
+        struct nea_err e = {0};
+        struct nea_plan *p = NULL;
+        int rc = nea_plan_load_buffer("/plans/p.yaml", text, strlen(text), &p, &d, &e);
+        if (cases[i].v == URI_REFUSED) {
+            assert_int_equal(rc, NEA_ERR_INVALID);
+            assert_null(p);
+            assert_int_equal(d.n, 1);
+            assert_int_equal(d.v[0].severity, NEA_DIAG_ERROR);
+        } else {
+            if (rc != NEA_OK)
+                fail_msg("%s: refused: %s", cases[i].host, d.n ? d.v[0].text : e.msg);
+            assert_string_equal(p->host, cases[i].host);
+            assert_int_equal(d.n, cases[i].v == URI_WARN ? 1 : 0);
+        }
+        if (d.n) {
+            assert_int_equal(d.v[0].line, 2);
+            assert_int_equal(d.v[0].col, 7);
+            if (!strstr(d.v[0].text, cases[i].msg))
+                fail_msg("\"%s\" does not contain \"%s\"", d.v[0].text, cases[i].msg);
+            if (cases[i].v == URI_WARN)
+                assert_int_equal(d.v[0].severity, NEA_DIAG_WARNING);
+        }
+        nea_plan_free(p);
+        nea_diags_clear(&d);
+        free(text);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -284,6 +552,9 @@ int main(void)
         cmocka_unit_test(test_structure),
         cmocka_unit_test(test_all_reported),
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_image_url_credentials),
+        cmocka_unit_test(test_host_uris),
+        cmocka_unit_test(test_plan_host_uri),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

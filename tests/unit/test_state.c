@@ -5,13 +5,18 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "nea_sha256.h"
 #include "nea_state.h"
 #include "nea_util.h"
 
@@ -88,14 +93,15 @@ static void test_roundtrip(void **state)
 
     /* the lock is exclusive per tenant */
     int fd1 = -1, fd2 = -1;
-    assert_int_equal(nea_state_lock(st, "acme", &fd1, &err), NEA_OK);
-    assert_int_equal(nea_state_lock(st, "acme", &fd2, &err), NEA_ERR_BUSY);
+    assert_int_equal(nea_state_lock(st, NEA_LOCK_TENANT, "acme", 0, &fd1, &err), NEA_OK);
+    assert_int_equal(nea_state_lock(st, NEA_LOCK_TENANT, "acme", 0, &fd2, &err),
+                     NEA_ERR_BUSY);
     assert_non_null(strstr(err.msg, "busy"));
     nea_err_clear(&err);
-    assert_int_equal(nea_state_lock(st, "other", &fd2, &err), NEA_OK);
+    assert_int_equal(nea_state_lock(st, NEA_LOCK_TENANT, "other", 0, &fd2, &err), NEA_OK);
     nea_state_unlock(fd1);
     nea_state_unlock(fd2);
-    assert_int_equal(nea_state_lock(st, "acme", &fd1, &err), NEA_OK);
+    assert_int_equal(nea_state_lock(st, NEA_LOCK_TENANT, "acme", 0, &fd1, &err), NEA_OK);
     nea_state_unlock(fd1);
     nea_state_close(st);
 
@@ -144,12 +150,245 @@ static void test_bad_paths(void **state)
     free(path);
 }
 
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The upload lock's key as the engine makes it: "pool-" and 16 hex digits
+ * of sha256("URI\nPOOL"). */
+static char *upload_key(const char *uri, const char *pool)
+{
+    uint8_t h[NEA_SHA256_LEN];
+    char hex[NEA_SHA256_HEX_LEN + 1];
+    char *where = nea_xasprintf("%s\n%s", uri, pool);
+    nea_sha256(where, strlen(where), h);
+    nea_hex(h, sizeof(h), hex);
+    free(where);
+    return nea_xasprintf("pool-%.16s", hex);
+}
+
+/* Tenant locks and upload locks live in namespaces of their own: a tenant
+ * named like an upload key (or like an upload lock's file) never contends
+ * with an upload, for any host and pool, nor the other way round. */
+static void test_lock_namespaces(void **state)
+{
+    (void)state;
+    char *path = tmp_db();
+    struct nea_state *st = NULL;
+    struct nea_err err = {0};
+    assert_int_equal(nea_state_open(path, &st, &err), NEA_OK);
+    static const char *const uris[] = {"test:///default", "qemu:///system",
+                                       "qemu+ssh://root@kvm1.example/system"};
+    static const char *const pools[] = {"default", "default-pool", "images"};
+    for (size_t u = 0; u < 3; u++)
+        for (size_t p = 0; p < 3; p++) {
+            char *key = upload_key(uris[u], pools[p]);
+            char *tenants[] = {key, nea_xasprintf("upload-%s", key),
+                               nea_xasprintf("lock-upload-%s", key)};
+            for (size_t t = 0; t < NEA_ARRAY_SIZE(tenants); t++) {
+                int tfd = -1, ufd = -1;
+                assert_int_equal(nea_state_lock(st, NEA_LOCK_TENANT, tenants[t], 0, &tfd,
+                                                &err), NEA_OK);
+                double t0 = now_s();
+                assert_int_equal(nea_state_lock(st, NEA_LOCK_UPLOAD, key, 1, &ufd, &err),
+                                 NEA_OK);
+                assert_true(now_s() - t0 < 0.5); /* taken at once, not after a wait */
+                nea_state_unlock(ufd);
+                nea_state_unlock(tfd);
+                /* and the other way round */
+                assert_int_equal(nea_state_lock(st, NEA_LOCK_UPLOAD, key, 1, &ufd, &err),
+                                 NEA_OK);
+                assert_int_equal(nea_state_lock(st, NEA_LOCK_TENANT, tenants[t], 0, &tfd,
+                                                &err), NEA_OK);
+                nea_state_unlock(tfd);
+                nea_state_unlock(ufd);
+            }
+            /* the two files are apart: STATE.lock-NAME, STATE.lock.upload-KEY */
+            char *tf = nea_xasprintf("%s.lock-%s", path, key);
+            char *uf = nea_xasprintf("%s.lock.upload-%s", path, key);
+            struct stat sb;
+            assert_int_equal(stat(tf, &sb), 0);
+            assert_int_equal(sb.st_mode & 0777, 0600);
+            assert_int_equal(stat(uf, &sb), 0);
+            assert_int_equal(sb.st_mode & 0777, 0600);
+            free(tf);
+            free(uf);
+            free(tenants[1]);
+            free(tenants[2]);
+            free(key);
+        }
+    /* no name reaches another kind's files or leaves the directory */
+    static const char *const bad[] = {"", ".upload-x", "a.b", "../x", "a/b", "Acme",
+                                      "a b", "acme\n",
+                                      "a1234567890123456789012345678901234567890123456789"
+                                      "0123456789abcde"};
+    for (size_t i = 0; i < NEA_ARRAY_SIZE(bad); i++) {
+        int fd = -1;
+        nea_err_clear(&err);
+        assert_int_equal(nea_state_lock(st, NEA_LOCK_TENANT, bad[i], 0, &fd, &err),
+                         NEA_ERR_INVALID);
+        nea_err_clear(&err);
+        assert_int_equal(nea_state_lock(st, NEA_LOCK_UPLOAD, bad[i], 1, &fd, &err),
+                         NEA_ERR_INVALID);
+    }
+    nea_state_close(st);
+    free(path);
+}
+
+/* A child process takes a lock and says so on a pipe, then waits to be
+ * killed; returns its pid. */
+static pid_t hold_in_child(struct nea_state *st, enum nea_lock_kind kind, const char *name)
+{
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = -1;
+        char ok = nea_state_lock(st, kind, name, 0, &fd, NULL) == NEA_OK ? 'y' : 'n';
+        if (write(p[1], &ok, 1) != 1)
+            _exit(1);
+        for (;;)
+            pause();
+    }
+    close(p[1]);
+    char ok = 0;
+    assert_int_equal(read(p[0], &ok, 1), 1);
+    close(p[0]);
+    assert_int_equal(ok, 'y');
+    return pid;
+}
+
+static void end_child(pid_t pid)
+{
+    kill(pid, SIGKILL);
+    int status;
+    waitpid(pid, &status, 0);
+}
+
+/* Waiting is bounded: an upload lock held by another process fails with
+ * BUSY after the timeout, naming the holder's pid and command; a tenant's
+ * lock fails at once, naming it too; once the holder is gone both are
+ * free. */
+static void test_lock_wait_bounded(void **state)
+{
+    (void)state;
+    char *path = tmp_db();
+    struct nea_state *st = NULL;
+    struct nea_err err = {0};
+    assert_int_equal(nea_state_open(path, &st, &err), NEA_OK);
+    char *key = upload_key("test:///default", "default-pool");
+
+    pid_t child = hold_in_child(st, NEA_LOCK_UPLOAD, key);
+    char *who = nea_xasprintf("(pid %ld, command test_state)", (long)child);
+    int fd = -1;
+    double t0 = now_s();
+    assert_int_equal(nea_state_lock(st, NEA_LOCK_UPLOAD, key, 1, &fd, &err), NEA_ERR_BUSY);
+    double waited = now_s() - t0;
+    assert_true(waited >= 0.95 && waited < 3.0);
+    assert_non_null(strstr(err.msg, who));
+    assert_non_null(strstr(err.msg, "waited 1 s"));
+    assert_int_equal(fd, -1);
+    end_child(child);
+    nea_err_clear(&err);
+    assert_int_equal(nea_state_lock(st, NEA_LOCK_UPLOAD, key, 1, &fd, &err), NEA_OK);
+    nea_state_unlock(fd);
+    free(who);
+
+    child = hold_in_child(st, NEA_LOCK_TENANT, "acme");
+    who = nea_xasprintf("(pid %ld, command test_state)", (long)child);
+    nea_err_clear(&err);
+    t0 = now_s();
+    assert_int_equal(nea_state_lock(st, NEA_LOCK_TENANT, "acme", 0, &fd, &err),
+                     NEA_ERR_BUSY);
+    assert_true(now_s() - t0 < 0.5);
+    assert_non_null(strstr(err.msg, "busy: another neaprov"));
+    assert_non_null(strstr(err.msg, who));
+    assert_non_null(strstr(err.msg, "tenant acme"));
+    end_child(child);
+    nea_err_clear(&err);
+    assert_int_equal(nea_state_lock(st, NEA_LOCK_TENANT, "acme", 0, &fd, &err), NEA_OK);
+    nea_state_unlock(fd);
+    free(who);
+
+    /* a holder that lets go within the timeout: the waiter gets the lock */
+    pid_t brief = fork();
+    assert_true(brief >= 0);
+    if (brief == 0) {
+        int cfd = -1;
+        if (nea_state_lock(st, NEA_LOCK_UPLOAD, key, 0, &cfd, NULL) < 0)
+            _exit(1);
+        struct timespec ts = {0, 300 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        _exit(0);
+    }
+    struct timespec ts = {0, 100 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    nea_err_clear(&err);
+    assert_int_equal(nea_state_lock(st, NEA_LOCK_UPLOAD, key, 5, &fd, &err), NEA_OK);
+    nea_state_unlock(fd);
+    int status;
+    waitpid(brief, &status, 0);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    free(key);
+    nea_state_close(st);
+    free(path);
+}
+
+/* An existing empty state file of mode 0644 (and looser companion and
+ * lock files) are made 0600 by the first open. */
+static void test_private_files(void **state)
+{
+    (void)state;
+    char *path = tmp_db();
+    char *wal = nea_xasprintf("%s-wal", path);
+    char *journal = nea_xasprintf("%s-journal", path);
+    char *lock = nea_xasprintf("%s.lock-acme", path);
+    mode_t old = umask(0);
+    const char *loose[] = {path, wal, journal, lock};
+    for (size_t i = 0; i < NEA_ARRAY_SIZE(loose); i++) {
+        int fd = open(loose[i], O_WRONLY | O_CREAT | O_EXCL, 0644);
+        assert_true(fd >= 0);
+        close(fd);
+    }
+    struct nea_state *st = NULL;
+    struct nea_err err = {0};
+    assert_int_equal(nea_state_open(path, &st, &err), NEA_OK);
+    int fd = -1;
+    assert_int_equal(nea_state_lock(st, NEA_LOCK_TENANT, "acme", 0, &fd, &err), NEA_OK);
+    umask(old);
+    struct stat sb;
+    for (size_t i = 0; i < NEA_ARRAY_SIZE(loose); i++)
+        if (stat(loose[i], &sb) == 0) /* SQLite may have removed the empty journal */
+            assert_int_equal(sb.st_mode & 0777, 0600);
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(stat(wal, &sb), 0);
+    nea_state_unlock(fd);
+    nea_state_close(st);
+    /* a database made readable later is private again at the next open */
+    assert_int_equal(chmod(path, 0644), 0);
+    assert_int_equal(nea_state_open(path, &st, &err), NEA_OK);
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    nea_state_close(st);
+    free(wal);
+    free(journal);
+    free(lock);
+    free(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_newer_schema_refused),
         cmocka_unit_test(test_bad_paths),
+        cmocka_unit_test(test_lock_namespaces),
+        cmocka_unit_test(test_lock_wait_bounded),
+        cmocka_unit_test(test_private_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

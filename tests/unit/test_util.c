@@ -1,16 +1,20 @@
-/* SHA-256 against the NIST vectors, the error record, diagnostics, file I/O. */
+/* SHA-256 against the NIST vectors, the error record, diagnostics, file I/O,
+ * URLs as they may be shown. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "nea_err.h"
+#include "nea_json.h"
 #include "nea_sha256.h"
 #include "nea_util.h"
 
@@ -156,7 +160,12 @@ static void test_files(void **state)
     free(nodir);
 }
 
-/* URLs as they may be shown: no credentials, no query. */
+#define UNPARSABLE "(unparsable URL)"
+#define AMBIGUOUS "(URL with ambiguous user info)"
+
+/* URLs as they may be shown: no credentials, no query.  A URL libcurl
+ * cannot parse, or whose user info it would read otherwise than meant, is
+ * not shown at all (and nea_url_problem says why). */
 static void test_url_redact(void **state)
 {
     (void)state;
@@ -165,16 +174,37 @@ static void test_url_redact(void **state)
     } cases[] = {
         {"https://img.example.net/a.qcow2", "https://img.example.net/a.qcow2", NULL},
         {"https://u:pw@img.example.net/a.qcow2", "https://img.example.net/a.qcow2", "u:pw"},
-        {"http://u:p/w@192.0.2.1:8080/a.img", "http://192.0.2.1:8080/a.img", "u:p/w"},
-        {"https://u:p@ss@h.example/x", "https://h.example/x", "u:p@ss"},
+        /* a raw '/' in the password: libcurl reads host "u", port "p" */
+        {"http://u:p/w@192.0.2.1:8080/a.img", UNPARSABLE, NULL},
+        {"https://u:a/b@host/p", UNPARSABLE, NULL},
+        /* a raw '@' in the password: host "ss@h.example" */
+        {"https://u:p@ss@h.example/x", UNPARSABLE, NULL},
+        /* libcurl: password "p", host "ss", fragment "x/y@host/path" */
+        {"https://user:p@ss#x/y@host/path", AMBIGUOUS, NULL},
+        /* a raw '/' in the user name: host "us", path "/er:pw@host/p" */
+        {"https://us/er:pw@host/p", AMBIGUOUS, NULL},
+        {"https://u:1?pw@host/p", AMBIGUOUS, NULL},
         {"https://h.example/x.qcow2?X-Token=secret", "https://h.example/x.qcow2?...", NULL},
         {"https://a:b@h.example/x?sig=1#frag", "https://h.example/x?...", "a:b"},
+        {"https://u:pw@[2001:db8::1]:8443/x?q#f", "https://[2001:db8::1]:8443/x?...",
+         "u:pw"},
+        {"https://[fe80::1%25eth0]:8443/x", "https://[fe80::1%25eth0]:8443/x", NULL},
+        {"https://u%3Ax:p%40%2F%3F%23w@h.example/x", "https://h.example/x",
+         "u%3Ax:p%40%2F%3F%23w"},
         {"file:///srv/img.qcow2", "file:///srv/img.qcow2", NULL},
+        {"file:///srv/a@b.qcow2", "file:///srv/a@b.qcow2", NULL},
         {"https://@h.example/x", "https://h.example/x", NULL},
+        {"https://:pw@h.example/x", "https://h.example/x", ":pw"},
+        /* local paths are not URLs: shown as they are, unless an '@' */
+        {"/srv/images/nea.qcow2", "/srv/images/nea.qcow2", NULL},
+        {"images/nea.qcow2", "images/nea.qcow2", NULL},
+        {"bob:hunter2@127.0.0.1/x", UNPARSABLE, NULL},
+        {"https://h example/x", UNPARSABLE, NULL},
     };
     for (size_t i = 0; i < NEA_ARRAY_SIZE(cases); i++) {
         char *r = nea_url_redact(cases[i].in);
-        assert_string_equal(r, cases[i].out);
+        if (strcmp(r, cases[i].out))
+            fail_msg("%s: redacted \"%s\", expected \"%s\"", cases[i].in, r, cases[i].out);
         free(r);
         char *u = nea_url_userinfo(cases[i].in);
         if (cases[i].userinfo)
@@ -182,17 +212,141 @@ static void test_url_redact(void **state)
         else
             assert_null(u);
         free(u);
+        /* what is not shown is refused, with a reason that quotes nothing */
+        if (strstr(cases[i].in, "://")) {
+            char *why = nea_url_problem(cases[i].in);
+            bool hidden = !strcmp(cases[i].out, UNPARSABLE) ||
+                          !strcmp(cases[i].out, AMBIGUOUS);
+            if (hidden != (why != NULL))
+                fail_msg("%s: nea_url_problem says \"%s\"", cases[i].in,
+                         why ? why : "(nothing)");
+            if (why) {
+                static const char *const parts[] = {"h.example", "host/", "p@ss", "x/y",
+                                                    "er:pw", "a/b", "p/w", "192.0.2"};
+                for (size_t k = 0; k < NEA_ARRAY_SIZE(parts); k++)
+                    assert_null(strstr(why, parts[k]));
+            }
+            free(why);
+        }
+    }
+}
+
+/* Every reserved character, raw and percent-encoded, in the user name, the
+ * password or both, with a name, an IPv4 and an IPv6 host, with and without
+ * a port and a query: no byte of the user name or password is ever shown
+ * (each is two markers around the character, and neither marker may
+ * appear), and what is shown is scheme://host[:port]/path[?...] exactly, or
+ * a fixed text that shows nothing. */
+static void test_url_reserved(void **state)
+{
+    (void)state;
+    static const char reserved[] = ":/?#[]@!$&'()*+,;=% ";
+    static const char *const hosts[] = {"img.example.net", "192.0.2.7", "[2001:db8::1]"};
+    static const char *const ports[] = {"", ":8443"};
+    static const char *const queries[] = {"", "?X-Sig=abc"};
+    static const char *const markers[] = {"USRA", "USRB", "PWDA", "PWDB"};
+    size_t shown = 0, hidden = 0;
+    for (const char *r = reserved; *r; r++) {
+        for (int enc = 0; enc < 2; enc++) {
+            char ch[4];
+            if (enc)
+                snprintf(ch, sizeof(ch), "%%%02X", (unsigned char)*r);
+            else
+                snprintf(ch, sizeof(ch), "%c", *r);
+            for (int where = 0; where < 3; where++) { /* user, password, both */
+                NEA_AUTOFREE char *user = nea_xasprintf("USRA%sUSRB", where != 1 ? ch : "");
+                NEA_AUTOFREE char *pw = nea_xasprintf("PWDA%sPWDB", where != 0 ? ch : "");
+                for (size_t h = 0; h < NEA_ARRAY_SIZE(hosts); h++)
+                    for (size_t p = 0; p < NEA_ARRAY_SIZE(ports); p++)
+                        for (size_t q = 0; q < NEA_ARRAY_SIZE(queries); q++) {
+                            NEA_AUTOFREE char *url = nea_xasprintf(
+                                "https://%s:%s@%s%s/a/nea.qcow2%s", user, pw, hosts[h],
+                                ports[p], queries[q]);
+                            NEA_AUTOFREE char *want = nea_xasprintf(
+                                "https://%s%s/a/nea.qcow2%s", hosts[h], ports[p],
+                                *queries[q] ? "?..." : "");
+                            NEA_AUTOFREE char *got = nea_url_redact(url);
+                            NEA_AUTOFREE char *info = nea_url_userinfo(url);
+                            NEA_AUTOFREE char *why = nea_url_problem(url);
+                            for (size_t m = 0; m < NEA_ARRAY_SIZE(markers); m++)
+                                if (strstr(got, markers[m]))
+                                    fail_msg("%s: shown as \"%s\"", url, got);
+                            if (!strcmp(got, want)) {
+                                shown++;
+                                assert_null(why);
+                                NEA_AUTOFREE char *ui = nea_xasprintf("%s:%s", user, pw);
+                                assert_non_null(info);
+                                assert_string_equal(info, ui);
+                            } else if (!strcmp(got, UNPARSABLE) || !strcmp(got, AMBIGUOUS)) {
+                                hidden++;
+                                assert_non_null(why);
+                                assert_null(info);
+                                for (size_t m = 0; m < NEA_ARRAY_SIZE(markers); m++)
+                                    assert_null(strstr(why, markers[m]));
+                            } else {
+                                fail_msg("%s: shown as \"%s\", expected \"%s\"", url, got,
+                                         want);
+                            }
+                            /* percent-encoded, anything is fine; raw, the
+                             * characters that end a user info never are */
+                            if (enc || !strchr("/?#@ ", *r))
+                                continue;
+                            if (strcmp(got, UNPARSABLE) && strcmp(got, AMBIGUOUS))
+                                fail_msg("%s: shown as \"%s\"", url, got);
+                        }
+            }
+        }
+    }
+    /* all encoded cases are shown; the raw delimiters never */
+    assert_true(shown >= (sizeof(reserved) - 1) * 3 * 12);
+    assert_true(hidden >= 5 * 3 * 12);
+}
+
+/* Recorded strings reach a terminal with their control characters as
+ * visible escapes, and JSON escapes them too (C0, DEL, C1; bytes that are
+ * not UTF-8 become U+FFFD). */
+static void test_escape(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *text, *json;
+    } cases[] = {
+        {"plain: caf\xc3\xa9", "plain: caf\xc3\xa9", "\"plain: caf\xc3\xa9\""},
+        {"\x1b[2J\nfake line", "\\x1b[2J\\nfake line", "\"\\u001b[2J\\nfake line\""},
+        {"a\tb\rc\x07" "d\x7f", "a\\tb\\rc\\x07d\\x7f", "\"a\\tb\\rc\\u0007d\\u007f\""},
+        {"back\\slash \"q\"", "back\\\\slash \"q\"", "\"back\\\\slash \\\"q\\\"\""},
+        {"c1 \xc2\x9b" "31m", "c1 \\u009b31m", "\"c1 \\u009b31m\""},
+        {"raw \x9b" "31m", "raw \\x9b31m", "\"raw \\ufffd31m\""},
+        {"rtl \xe2\x80\xae!", "rtl \\u202e!", "\"rtl \\u202e!\""},
+        {"cut \xe2\x80", "cut \\xe2\\x80", "\"cut \\ufffd\\ufffd\""},
+        {"long \xc0\xaf", "long \\xc0\\xaf", "\"long \\ufffd\\ufffd\""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *t = nea_text_escape(cases[i].in);
+        assert_string_equal(t, cases[i].text);
+        free(t);
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        struct nea_json j;
+        nea_json_begin(&j, f);
+        nea_json_str(&j, NULL, cases[i].in);
+        fclose(f);
+        assert_string_equal(buf, cases[i].json);
+        free(buf);
     }
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_escape),
         cmocka_unit_test(test_sha256_vectors),
         cmocka_unit_test(test_err_first_wins),
         cmocka_unit_test(test_diags),
         cmocka_unit_test(test_files),
         cmocka_unit_test(test_url_redact),
+        cmocka_unit_test(test_url_reserved),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -47,7 +47,7 @@
 extern "C" {
 #endif
 
-#define NEAPROV_ABI_VERSION 1u
+#define NEAPROV_ABI_VERSION 2u
 #define NEAPROV_ENTRY "neaprov_provider"
 
 /* Whether the table t (as the library filled it) holds field f. */
@@ -62,7 +62,8 @@ enum neaprov_status {
     NEAPROV_ERR_INVALID = -3,     /* input (spec, plan, argument) is wrong */
     NEAPROV_ERR_INTERNAL = -4,
     NEAPROV_ERR_LIBRARY = -5,     /* libxml2, libyaml, libisofs, libcurl failed */
-    NEAPROV_ERR_BUSY = -6,        /* another process works on that tenant */
+    NEAPROV_ERR_BUSY = -6,        /* another process works on that tenant, or
+                                   * holds a shared lock past lock_timeout_s */
     NEAPROV_ERR_STATE = -7,       /* the state database failed */
     NEAPROV_ERR_HOST = -8,        /* the libvirt host refused or failed */
     NEAPROV_ERR_TIMEOUT = -9,
@@ -85,10 +86,16 @@ typedef void (*neaprov_event_fn)(void *user, const char *tenant, const char *kin
 
 struct neaprov_options {
     uint32_t struct_size;           /* sizeof(struct neaprov_options) of the host */
-    const char *uri;                /* libvirt URI for every spec; NULL: each plan's host */
+    const char *uri;                /* libvirt URI for every spec; NULL: each plan's host.
+                                     * It passes the host URI allow-list (no ext
+                                     * transport, no command=, test:///default as the
+                                     * only test URI, ...: docs/spec.md): else open
+                                     * fails with INVALID */
     const char *state_path;         /* the SQLite state database; NULL: render only */
-    const char *const *plan_dirs;   /* hardware plan directories, searched in order */
-    size_t n_plan_dirs;             /* 0: /etc/neaprov/plans, then the installed ones */
+    const char *const *plan_dirs;   /* hardware plan directories, searched in order;
+                                     * n_plan_dirs non-empty strings */
+    size_t n_plan_dirs;             /* 0: /etc/neaprov/plans, then the installed ones;
+                                     * at most 256 */
     const char *template_path;      /* NULL: /etc/neaprov/templates/domain.xml or the
                                      * installed one */
     const char *volume_dir;         /* render: where the domain's volumes live */
@@ -103,6 +110,10 @@ struct neaprov_options {
                                      * for root, else ~/.cache/neaprov/images */
     const char *ca_file;            /* PEM bundle for https images; NULL: the
                                      * system's.  Verification is always on. */
+    /* ABI 2 */
+    uint32_t lock_timeout_s;        /* how long apply waits for another upload of
+                                     * the base image to the same host and pool
+                                     * before BUSY; 0: 600 */
 };
 
 struct neaprov_provider {
@@ -117,12 +128,15 @@ struct neaprov_provider {
     void (*ctx_free)(neaprov_ctx *ctx);
     /* The first error of the last call, one sentence; "" after a success. */
     const char *(*last_error)(const neaprov_ctx *ctx);
-    /* Every problem of the last spec loaded, one per line, "" if none. */
+    /* Every problem of the last spec loaded, one per line, "" if none; after
+     * open, a warning about options.uri (tcp, no_verify=1) or "". */
     const char *(*diagnostics)(const neaprov_ctx *ctx);
 
     /* Sets the options (copied).  The state database and the hosts are
      * opened on first need, so a bad state_path shows at the first plan,
-     * apply, status, destroy, pool or rule call. */
+     * apply, status, destroy, pool or rule call.  A NULL or empty entry in
+     * plan_dirs, or an empty path, is USAGE; a refused uri is INVALID; a
+     * failed open leaves the context closed. */
     int (*open)(neaprov_ctx *ctx, const struct neaprov_options *opts);
 
     /* Loads and validates a spec; name is what errors call the buffer. */
@@ -144,7 +158,8 @@ struct neaprov_provider {
      * or appliance name, NULL for all. */
     int (*status)(neaprov_ctx *ctx, const char *filter, char **json);
     int (*destroy)(neaprov_ctx *ctx, const char *tenant_or_name);
-    /* External networks of a host (uri NULL: the options' uri). */
+    /* External networks of a host (uri NULL: the options' uri; either passes
+     * the host URI allow-list, else INVALID). */
     int (*networks)(neaprov_ctx *ctx, const char *uri, char **json);
 
     /* The public IP pool: RANGE is ADDR, FIRST-LAST or ADDR/PREFIX. */

@@ -22,7 +22,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bench_fetch URL SHA256 CACHE_DIR\n");
         return 2;
     }
-    struct nea_fetch_opts o = {.cache_dir = argv[3], .progress_fd = -1};
+    struct nea_fetch_opts o = {.cache_dir = argv[3]};
     struct nea_err err = {0};
     char *path = NULL;
     double t0 = now_ms();

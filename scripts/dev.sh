@@ -12,16 +12,29 @@ root=$(pwd)
 
 build_pkgs=(build-essential cmake pkg-config libxml2-dev libyaml-dev libisofs-dev
             libvirt-dev libcurl4-openssl-dev libsqlite3-dev libcmocka-dev)
-# the real consumers the tests hand our artefacts to, the fuzz build, and a
-# private libvirtd with the qemu driver (tests/qemu/libvirtd-netns.sh);
-# libvirt-daemon-system only for the libvirt-qemu user the qemu driver needs
-# (virt-xml-validate runs xmllint, which is in libxml2-utils: a Recommends
-# of libvirt-clients, so --no-install-recommends leaves it out)
+# Every package whose command a test runs, named even when another package
+# pulls it in: installs use --no-install-recommends, so a Recommends is
+# never enough (virt-xml-validate runs xmllint, from libxml2-utils, only a
+# Recommends of libvirt-daemon).  By what needs it:
+#   consumers/*: libvirt-clients (virt-xml-validate) libxml2-utils (xmllint)
+#     genisoimage (isoinfo) util-linux (blkid) cloud-init python3 python3-yaml
+#   consumers/public-ips: nftables (nft) util-linux (unshare)
+#   fuzz build: clang libclang-rt-14-dev
+#   qemu/*, lab/boot: a private libvirtd with the qemu driver
+#     (tests/qemu/libvirtd-netns.sh): libvirt-daemon libvirt-daemon-driver-qemu
+#     libvirt-daemon-system (only for the libvirt-qemu user the driver needs)
+#     qemu-system-x86 iproute2 (ip) mount (mount, umount) util-linux (setsid)
+#   lab/boot: mmdebstrap e2fsprogs (mkfs.ext4) qemu-utils (qemu-img)
+#     iputils-ping (ping) dnsmasq-base (dnsmasq)
+#   cli/image-url, unit/fetch: openssl (the test server's certificate)
+#   vagrant/validate: vagrant vagrant-libvirt
+#   dist/manpage-completion, install/prefix: groff-base (groff) bash-completion
+#   abi/symbols, install/prefix: binutils (nm, objdump, readelf)
 test_pkgs=(libvirt-clients libxml2-utils cloud-init genisoimage util-linux python3 python3-yaml
            clang libclang-rt-14-dev libvirt-daemon libvirt-daemon-driver-qemu
-           libvirt-daemon-system qemu-system-x86 qemu-utils iproute2 nftables
+           libvirt-daemon-system qemu-system-x86 qemu-utils iproute2 mount nftables
            mmdebstrap e2fsprogs iputils-ping dnsmasq-base openssl vagrant vagrant-libvirt
-           groff-base bash-completion)
+           groff-base bash-completion binutils)
 
 log() { printf '\n== %s\n' "$*"; }
 
@@ -86,31 +99,45 @@ cmd_demo() {
   "${neaprov[@]}" apply examples/lab-demo.yaml
 }
 
+# As root everything the tests need is here, so no test may skip
+# (tests/lib.sh: a skip then fails); NEA_NO_SKIP=0 allows skips again.
+no_skip() {
+  if [ "$(id -u)" = 0 ]; then export NEA_NO_SKIP=${NEA_NO_SKIP:-1}; fi
+}
+
 cmd_test() {
   install_missing "${build_pkgs[@]}" "${test_pkgs[@]}"
+  no_skip
+  # every build with -Werror (NEA_WERROR): a warning fails CI
   log "fuzz targets: build with clang and run them for 20 s together (specs; plans and host URIs)"
-  CC=clang configure_build build-fuzz -DNEA_FUZZ=ON -DBUILD_TESTING=OFF
-  local corpus; corpus=$(mktemp -d)
+  CC=clang configure_build build-fuzz -DNEA_FUZZ=ON -DBUILD_TESTING=OFF -DNEA_WERROR=ON
+  local corpus spec; corpus=$(mktemp -d)
   mkdir -p "$corpus/spec" "$corpus/plan"
+  # the spec target's seeds are the golden cases' specs, copied into the
+  # scratch corpus (the repository keeps no copy of them)
+  for spec in tests/data/render/*/spec.yaml; do
+    cp "$spec" "$corpus/spec/$(basename "$(dirname "$spec")").yaml"
+  done
   build-fuzz/tests/fuzz/fuzz_spec -max_total_time=10 -rss_limit_mb=2048 \
-      "$corpus/spec" tests/fuzz/corpus 2>&1 | tail -n 1
+      "$corpus/spec" 2>&1 | tail -n 1
   build-fuzz/tests/fuzz/fuzz_plan -max_total_time=10 -rss_limit_mb=2048 \
       "$corpus/plan" tests/fuzz/corpus-plan 2>&1 | tail -n 1
   rm -rf "$corpus"
   log "every test under AddressSanitizer and UBSan"
-  configure_build build-asan -DNEA_SANITIZE=ON
+  configure_build build-asan -DNEA_SANITIZE=ON -DNEA_WERROR=ON
   # the real-boot lab (label "lab") runs once, in the normal build below
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
       ctest --output-on-failure -j"$(nproc)" -LE lab)
   # last, so that ctest's summary line closes the output
-  configure_build build
+  configure_build build -DNEA_WERROR=ON
   log "every test"
   (cd build && ctest --output-on-failure -j"$(nproc)")
 }
 
 cmd_lab() {
   install_missing "${build_pkgs[@]}" "${test_pkgs[@]}"
-  configure_build build
+  no_skip
+  configure_build build -DNEA_WERROR=ON
   log "the real-boot lab alone"
   (cd build && ctest --output-on-failure -L lab)
 }

@@ -226,7 +226,7 @@ static void on_event(void *data, const char *tenant, const char *kind, const cha
         c->event(c->event_user, tenant, kind, detail);
 }
 
-static int engine(neaprov_ctx *c, struct nea_engine **ret)
+static int engine(neaprov_ctx *c, struct nea_engine **ret_engine)
 {
     if (!c->engine) {
         if (!c->state_path)
@@ -252,7 +252,7 @@ static int engine(neaprov_ctx *c, struct nea_engine **ret)
         if (rc < 0)
             return rc;
     }
-    *ret = c->engine;
+    *ret_engine = c->engine;
     return NEAPROV_OK;
 }
 

@@ -64,12 +64,6 @@ void nea_report_statuses(struct nea_json *j, const struct nea_app_status *v, siz
     nea_json_arr_end(j);
 }
 
-const char *nea_host_net_kind_name(enum nea_host_net_kind k)
-{
-    static const char *const kinds[] = {"bridge", "openvswitch", "libvirt network"};
-    return (size_t)k < NEA_ARRAY_SIZE(kinds) ? kinds[k] : "?";
-}
-
 void nea_report_networks(struct nea_json *j, const struct nea_host_net *v, size_t n)
 {
     nea_json_arr(j, NULL);
@@ -110,15 +104,15 @@ void nea_report_pool(struct nea_json *j, const struct nea_pool_run *v, size_t n,
     nea_json_obj_end(j);
 }
 
-void nea_rule_endpoints(const struct nea_rule *r, char pub[80], char to[80])
+void nea_rule_endpoints(const struct nea_rule *r, char ret_pub[80], char ret_to[80])
 {
     char a[NEA_IP_STRLEN], b[NEA_IP_STRLEN];
     nea_ip_format(&r->pub, a);
     nea_ip_format(&r->to, b);
     bool v6 = r->pub.family == AF_INET6;
-    snprintf(pub, 80, v6 ? "[%s]:%u/%s" : "%s:%u/%s", a, r->pub_port,
+    snprintf(ret_pub, 80, v6 ? "[%s]:%u/%s" : "%s:%u/%s", a, r->pub_port,
              r->proto == NEA_PROTO_TCP ? "tcp" : "udp");
-    snprintf(to, 80, v6 ? "[%s]:%u" : "%s:%u", b, r->to_port);
+    snprintf(ret_to, 80, v6 ? "[%s]:%u" : "%s:%u", b, r->to_port);
 }
 
 void nea_report_rules(struct nea_json *j, const struct nea_rule *v, char *const *tenants,
@@ -167,13 +161,16 @@ int nea_artifacts_write(const struct nea_artifacts *a, const char *dir,
     return NEA_OK;
 }
 
-int nea_range_arg(const char *verb, const char *range, struct nea_ip *first,
-                  struct nea_ip *last, struct nea_err *err)
+int nea_range_arg(const char *verb, const char *range, struct nea_ip *ret_first,
+                  struct nea_ip *ret_last, struct nea_err *err)
 {
-    const char *why = range ? nea_ip_range_parse(range, first, last) : "is missing";
+    struct nea_ip first, last;
+    const char *why = range ? nea_ip_range_parse(range, &first, &last) : "is missing";
     if (why)
         return nea_err_set(err, NEA_ERR_INVALID, "pool %s: \"%s\" %s", verb,
                            range ? range : "", why);
+    *ret_first = first;
+    *ret_last = last;
     return NEA_OK;
 }
 
@@ -235,11 +232,11 @@ const char *nea_datadir(void)
     return datadir;
 }
 
-size_t nea_default_plan_dirs(const char *dirs[2])
+size_t nea_default_plan_dirs(const char *ret_dirs[2])
 {
     pthread_once(&datadir_once, find_datadir);
-    dirs[0] = "/etc/neaprov/plans";
-    dirs[1] = plans_dir;
+    ret_dirs[0] = "/etc/neaprov/plans";
+    ret_dirs[1] = plans_dir;
     return 2;
 }
 
@@ -262,26 +259,34 @@ static bool tenant_name_ok(const char *t)
 }
 
 int nea_rule_args(const char *verb, const char *tenant, const char *pub, const char *to,
-                  const char *description, struct nea_rule *r, struct nea_err *err)
+                  const char *description, struct nea_rule *ret_rule, struct nea_err *err)
 {
     bool list = !strcmp(verb, "list"), add = !strcmp(verb, "add");
-    memset(r, 0, sizeof(*r));
-    r->description = (char *)description;
+    struct nea_rule r = {.description = (char *)description};
     if (!tenant && !list)
         return nea_err_set(err, NEA_ERR_INVALID, "rule %s: name exactly one TENANT", verb);
     if (tenant && !tenant_name_ok(tenant))
         return nea_err_set(err, NEA_ERR_INVALID, "rule %s: \"%s\" is not a tenant name "
                            "(1-48 lower-case letters, digits and '-')", verb, tenant);
-    if (list)
-        return NEA_OK;
-    if (!pub || (add && !to))
+    if (!list && (!pub || (add && !to)))
         return nea_err_set(err, NEA_ERR_INVALID, "rule %s: give --public IP:PORT/PROTO%s",
                            verb, add ? " and --to IP:PORT" : "");
-    const char *why = nea_endpoint_parse(pub, true, &r->pub, &r->pub_port, &r->proto);
+    const char *why = list ? NULL
+                           : nea_endpoint_parse(pub, true, &r.pub, &r.pub_port, &r.proto);
     if (why)
         return nea_err_set(err, NEA_ERR_INVALID, "rule %s: --public %s %s", verb, pub, why);
     enum nea_proto ignored;
-    if (to && (why = nea_endpoint_parse(to, false, &r->to, &r->to_port, &ignored)))
+    if (!list && to && (why = nea_endpoint_parse(to, false, &r.to, &r.to_port, &ignored))) {
+        /* a replica endpoint that would do for --public: it only has a
+         * protocol too many */
+        struct nea_ip ip;
+        unsigned port;
+        if (!nea_endpoint_parse(to, true, &ip, &port, &ignored))
+            return nea_err_set(err, NEA_ERR_INVALID, "rule %s: --to %s takes no protocol: "
+                               "a rule forwards the protocol of --public IP:PORT/tcp or "
+                               "/udp to the replica's IP:PORT", verb, to);
         return nea_err_set(err, NEA_ERR_INVALID, "rule %s: --to %s %s", verb, to, why);
+    }
+    *ret_rule = r;
     return NEA_OK;
 }

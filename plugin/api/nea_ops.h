@@ -19,19 +19,18 @@
 
 void nea_report_changeset(struct nea_json *j, const struct nea_changeset *cs);
 void nea_report_statuses(struct nea_json *j, const struct nea_app_status *v, size_t n);
-const char *nea_host_net_kind_name(enum nea_host_net_kind k);
 void nea_report_networks(struct nea_json *j, const struct nea_host_net *v, size_t n);
 void nea_report_pool(struct nea_json *j, const struct nea_pool_run *v, size_t n,
                      const struct nea_pool_summary *sum);
 /* "IP:PORT/PROTO" and "IP:PORT" ("[IP]:..." for IPv6) of a rule */
-void nea_rule_endpoints(const struct nea_rule *r, char pub[80], char to[80]);
+void nea_rule_endpoints(const struct nea_rule *r, char ret_pub[80], char ret_to[80]);
 void nea_report_rules(struct nea_json *j, const struct nea_rule *v, char *const *tenants,
                       size_t n);
 
 /* The installed defaults: /etc/neaprov/plans then the shipped plans (dirs
  * gets both, returns 2); /etc/neaprov/templates/domain.xml when it exists,
  * else the shipped template (under nea_datadir()). */
-size_t nea_default_plan_dirs(const char *dirs[2]);
+size_t nea_default_plan_dirs(const char *ret_dirs[2]);
 /* DATADIR as compiled in, or share/neaprov beside the running binary or
  * library when that is not there (a relocated install). */
 const char *nea_datadir(void);
@@ -43,12 +42,14 @@ int nea_artifacts_write(const struct nea_artifacts *a, const char *dir,
                         struct nea_err *err);
 
 /* A pool RANGE argument (ADDR, FIRST-LAST, ADDR/PREFIX). */
-int nea_range_arg(const char *verb, const char *range, struct nea_ip *first,
-                  struct nea_ip *last, struct nea_err *err);
+int nea_range_arg(const char *verb, const char *range, struct nea_ip *ret_first,
+                  struct nea_ip *ret_last, struct nea_err *err);
 /* Rule arguments of "rule add|remove|list": tenant (NULL only for list),
  * public "IP:PORT/PROTO" (add, remove), to "IP:PORT" (add), description.
- * r->description points into description. */
+ * ret_rule->description points into description.  The messages name the
+ * arguments as the CLI's options (--public, --to). */
 int nea_rule_args(const char *verb, const char *tenant, const char *pub, const char *to,
-                  const char *description, struct nea_rule *r, struct nea_err *err);
+                  const char *description, struct nea_rule *ret_rule,
+                  struct nea_err *err);
 
 #endif

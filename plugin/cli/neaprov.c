@@ -54,7 +54,7 @@ static const char *esc(const char *s)
 
 /* SIZE of --max-image-size: digits, then optionally one of K, M, G, T
  * (binary multiples); at least 1 byte, no overflow. */
-static int parse_size(const char *s, uint64_t *ret)
+static int parse_size(const char *s, uint64_t *ret_bytes)
 {
     uint64_t v = 0;
     const char *p = s;
@@ -76,7 +76,7 @@ static int parse_size(const char *s, uint64_t *ret)
     }
     if (v == 0)
         return -1;
-    *ret = v;
+    *ret_bytes = v;
     return 0;
 }
 
@@ -171,6 +171,7 @@ struct cli {
     const char *ca_file;
     uint64_t max_image_bytes;
     int quiet;
+    struct nea_progress_text fetch_text; /* image downloads, on stderr */
 };
 
 static int print_diags(struct nea_diags *d)
@@ -187,6 +188,21 @@ static int print_diags(struct nea_diags *d)
 static int exit_for(int code)
 {
     return code == NEA_ERR_INVALID ? EXIT_INVALID : EXIT_RUNTIME;
+}
+
+/* The library's messages name no option of ours: where one of them is the
+ * way out, a line of its own says which.  The state layer calls the upload
+ * lock's wait "the lock timeout" and a pool removal that releases
+ * addresses "a forced removal". */
+static void option_hint(const struct cli *c, const struct nea_err *err)
+{
+    if (err->code == NEA_ERR_BUSY && strstr(err->msg, "(the lock timeout)"))
+        fprintf(stderr, "%s: --lock-timeout S waits longer for the upload (now %u s)\n",
+                prog, c->lock_timeout_s ? c->lock_timeout_s : NEA_LOCK_TIMEOUT_DEFAULT_S);
+    else if (err->code == NEA_ERR_INVALID && !c->force &&
+             strstr(err->msg, "a forced removal releases them"))
+        fprintf(stderr, "%s: pool remove --force releases them and removes their rules\n",
+                prog);
 }
 
 static void default_paths(struct cli *c)
@@ -213,13 +229,13 @@ static void default_paths(struct cli *c)
         c->volume_dir = NEA_DEFAULT_VOLUME_DIR;
 }
 
-static int load_spec(struct cli *c, const char *path, struct nea_spec **ret)
+static int load_spec(struct cli *c, const char *path, struct nea_spec **ret_spec)
 {
     struct nea_load_opts lo = {.plan_dirs = c->plan_dirs,
                                .n_plan_dirs = c->n_plan_dirs};
     struct nea_diags diags = {0};
     struct nea_err err = {0};
-    int rc = nea_spec_load_file(path, &lo, ret, &diags, &err);
+    int rc = nea_spec_load_file(path, &lo, ret_spec, &diags, &err);
     int ex = print_diags(&diags);
     nea_diags_clear(&diags);
     if (rc == NEA_ERR_INVALID && err.code == NEA_OK)
@@ -369,10 +385,10 @@ static void sweep_dead_runs(void)
 /* The state database: --state, else a per-run one for the in-process test
  * driver (its domains die with the process, so must its record), else the
  * system or user default. */
-static int resolve_state(struct cli *c, bool test_host, const char **ret)
+static int resolve_state(struct cli *c, bool test_host, const char **ret_path)
 {
     if (c->state_path) {
-        *ret = c->state_path;
+        *ret_path = c->state_path;
         return 0;
     }
     if (test_host) {
@@ -392,7 +408,7 @@ static int resolve_state(struct cli *c, bool test_host, const char **ret)
         if (!c->quiet && !c->json)
             printf("state: %s (per run: the test driver keeps nothing after exit)\n",
                    c->state_path);
-        *ret = c->state_path;
+        *ret_path = c->state_path;
         return 0;
     }
     NEA_AUTOFREE char *dir = NULL;
@@ -416,7 +432,7 @@ static int resolve_state(struct cli *c, bool test_host, const char **ret)
         return EXIT_RUNTIME;
     }
     c->state_path = nea_xasprintf("%s/state.db", dir);
-    *ret = c->state_path;
+    *ret_path = c->state_path;
     return 0;
 }
 
@@ -438,7 +454,7 @@ static void on_planned(void *data, const struct nea_changeset *cs)
     fflush(stdout);
 }
 
-static int open_engine(struct cli *c, bool test_host, struct nea_engine **ret)
+static int open_engine(struct cli *c, bool test_host, struct nea_engine **ret_engine)
 {
     const char *state = NULL;
     int ex = resolve_state(c, test_host, &state);
@@ -471,8 +487,10 @@ static int open_engine(struct cli *c, bool test_host, struct nea_engine **ret)
         .max_image_bytes = c->max_image_bytes,
         .lock_timeout_s = c->lock_timeout_s,
         /* image downloads: a bar on a terminal, plain lines otherwise */
-        .fetch_progress_fd = c->quiet ? 0 : STDERR_FILENO,
+        .fetch_progress = c->quiet ? NULL : nea_progress_text,
+        .fetch_progress_data = &c->fetch_text,
     };
+    nea_progress_text_init(&c->fetch_text, STDERR_FILENO);
     /* Tests make one libvirt operation fail, or crash the process there:
      * NEAPROV_FAULT=OP[:N][:crash] (see docs/cli.md, docs/deploy.md). */
     const char *fault = getenv("NEAPROV_FAULT");
@@ -480,14 +498,7 @@ static int open_engine(struct cli *c, bool test_host, struct nea_engine **ret)
     if (fcopy) {
         char *save = NULL;
         o.fault_op = strtok_r(fcopy, ":", &save);
-        static const char *const ops[] = {"list-networks", "lookup", "vol-upload",
-                                          "vol-create", "vol-delete", "define", "start",
-                                          "stop", "undefine", "rename", "update-device",
-                                          "set-metadata"};
-        bool known = false;
-        for (size_t i = 0; i < NEA_ARRAY_SIZE(ops); i++)
-            known |= o.fault_op && !strcmp(o.fault_op, ops[i]);
-        if (!known) {
+        if (nea_fault_op_parse(o.fault_op) < 0) {
             fprintf(stderr, "%s: NEAPROV_FAULT=%s: unknown operation\n", prog, fault);
             return EXIT_INVALID;
         }
@@ -499,7 +510,7 @@ static int open_engine(struct cli *c, bool test_host, struct nea_engine **ret)
         }
     }
     struct nea_err err = {0};
-    if (nea_engine_open(&o, ret, &err) < 0) {
+    if (nea_engine_open(&o, ret_engine, &err) < 0) {
         fprintf(stderr, "%s: %s\n", prog, esc(err.msg));
         return exit_for(err.code);
     }
@@ -533,7 +544,7 @@ static bool is_test_uri(const char *uri)
 }
 
 /* Loads every spec first: a bad one stops the run before any host change. */
-static int load_specs(struct cli *c, int argc, char **argv, struct nea_spec ***ret,
+static int load_specs(struct cli *c, int argc, char **argv, struct nea_spec ***ret_specs,
                       bool *ret_test)
 {
     if (argc < 1) {
@@ -569,7 +580,7 @@ static int load_specs(struct cli *c, int argc, char **argv, struct nea_spec ***r
         free(v);
         return worst;
     }
-    *ret = v;
+    *ret_specs = v;
     *ret_test = test;
     return 0;
 }
@@ -623,6 +634,7 @@ static int cmd_plan_apply(struct cli *c, int argc, char **argv, bool apply)
         nea_changeset_clear(&cs);
         if (rc < 0) {
             fprintf(stderr, "%s: %s\n", prog, esc(err.msg));
+            option_hint(c, &err);
             int x = exit_for(rc);
             if (x > worst)
                 worst = x;
@@ -791,6 +803,7 @@ static int cmd_pool(struct cli *c, int argc, char **argv)
         char *released = NULL;
         if (nea_pool_remove(st, &first, &last, c->force, &released, &err) < 0) {
             fprintf(stderr, "%s: %s\n", prog, esc(err.msg));
+            option_hint(c, &err);
             return exit_for(err.code);
         }
         if (!c->quiet) {

@@ -18,7 +18,9 @@
 
 #include "nea_err.h"
 #include "nea_model.h"
+#include "nea_progress.h"
 #include "nea_state.h"
+#include "nea_util.h"
 
 enum nea_disruption { NEA_DISRUPT_NONE, NEA_DISRUPT_REBOOT, NEA_DISRUPT_REDEPLOY };
 
@@ -75,11 +77,12 @@ struct nea_engine_opts {
     void *planned_data;
     /* images by URL: the cache (NULL: /var/cache/neaprov/images for root,
      * else $XDG_CACHE_HOME or ~/.cache/neaprov/images), the CA bundle
-     * (NULL: the system's), and the descriptor download progress goes to (0:
-     * none; a terminal gets a bar, anything else plain lines) */
+     * (NULL: the system's), and who is told of a download's progress (NULL:
+     * nobody; the CLI passes nea_progress_text) */
     const char *image_cache_dir;
     const char *ca_file;
-    int fetch_progress_fd;
+    nea_progress_fn *fetch_progress;
+    void *fetch_progress_data;
     /* every state change and event the engine records (nea_state_set_hook) */
     nea_state_hook_fn event;
     void *event_data;
@@ -97,7 +100,7 @@ struct nea_engine;
 int nea_engine_open(const struct nea_engine_opts *opts, struct nea_engine **ret,
                     struct nea_err *err);
 void nea_engine_close(struct nea_engine *e);
-void nea_engine_closep(struct nea_engine **e);
+NEA_DEFINE_CLEANUP(struct nea_engine *, nea_engine_close)
 struct nea_state *nea_engine_state(struct nea_engine *e);
 
 int nea_engine_plan(struct nea_engine *e, struct nea_spec *spec,

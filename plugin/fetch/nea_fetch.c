@@ -14,8 +14,9 @@
  * (CURLOPT_MAXFILESIZE_LARGE, and the write callback for a resume), and a
  * body without one (chunked) is cut off once the .part would pass it.
  *
- * It must not print anything but progress lines to the caller's fd, and must
- * never show the user:password@ part of a URL.
+ * It prints nothing: progress goes to the caller's callback (nea_progress.h),
+ * and no message or progress event ever shows the user:password@ part of a
+ * URL.
  */
 #include "nea_fetch.h"
 
@@ -29,19 +30,18 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "nea_lock.h"
+#include "nea_progress.h"
 #include "nea_sha256.h"
 #include "nea_util.h"
 
 #define DEFAULT_CONNECT_S 30
 #define DEFAULT_STALL_S 60
 #define DEFAULT_REDIRECTS 5
-#define TTY_REFRESH_S 0.25
-#define LINE_EVERY_S 5.0
 
 /* curl_global_init is not thread-safe, and curl_easy_init would call it
  * lazily from whichever thread comes first: do it once, here.  It is never
@@ -54,17 +54,7 @@ static void curl_init(void)
     curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-static void fd_closep(int *fd)
-{
-    if (*fd >= 0)
-        close(*fd);
-}
-
-static void easy_cleanupp(CURL **c)
-{
-    if (*c)
-        curl_easy_cleanup(*c);
-}
+NEA_DEFINE_CLEANUP(CURL *, curl_easy_cleanup)
 
 bool nea_fetch_is_url(const char *s)
 {
@@ -171,16 +161,14 @@ struct xfer {
     curl_off_t seen;
     double seen_at;
     bool stalled;
-    /* progress */
-    int pfd;
-    bool tty;
-    bool bar_shown;
+    /* progress, told to the caller's callback (NULL: nobody asked) */
+    nea_progress_fn *progress;
+    void *progress_data;
     const char *shown;      /* the URL, redacted */
     curl_off_t base;        /* bytes in the .part when this attempt began */
     curl_off_t now;         /* bytes in the .part now */
     curl_off_t total;       /* 0: unknown */
-    double t0, last;
-    int decile;
+    double t0;
 };
 
 static double mono_s(void)
@@ -190,91 +178,35 @@ static double mono_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void fmt_bytes(char *buf, size_t n, double v)
+/* One event to the caller, with the numbers of this attempt. */
+static void tell(struct xfer *x, enum nea_progress_event ev, const char *note)
 {
-    static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    size_t u = 0;
-    while (v >= 1024 && u + 1 < NEA_ARRAY_SIZE(unit)) {
-        v /= 1024;
-        u++;
-    }
-    if (u == 0)
-        snprintf(buf, n, "%.0f B", v);
-    else
-        snprintf(buf, n, "%.1f %s", v, unit[u]);
-}
-
-static void fmt_eta(char *buf, size_t n, double s)
-{
-    unsigned long t = (unsigned long)(s + 0.5);
-    if (t < 60)
-        snprintf(buf, n, "%lus", t);
-    else if (t < 3600)
-        snprintf(buf, n, "%lum%02lus", t / 60, t % 60);
-    else
-        snprintf(buf, n, "%luh%02lum", t / 3600, t / 60 % 60);
-}
-
-__attribute__((format(printf, 2, 3))) static void say(struct xfer *x, const char *fmt, ...)
-{
-    if (x->pfd < 0)
+    if (!x->progress)
         return;
-    char line[1536];
+    double el = mono_s() - x->t0;
+    struct nea_progress p = {
+        .event = ev,
+        .what = x->shown,
+        .done = (uint64_t)x->now,
+        .total = (uint64_t)x->total,
+        .start = (uint64_t)x->base,
+        .rate = el > 0.001 ? (double)(x->now - x->base) / el : 0,
+        .elapsed_s = el,
+        .note = note,
+    };
+    x->progress(x->progress_data, &p);
+}
+
+__attribute__((format(printf, 2, 3))) static void note(struct xfer *x, const char *fmt, ...)
+{
+    if (!x->progress)
+        return;
+    char line[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
-    /* a line of its own even while a bar is shown */
-    dprintf(x->pfd, "%s%s: %s\n", x->bar_shown ? "\n" : "", x->shown, line);
-    x->bar_shown = false;
-}
-
-static void progress_show(struct xfer *x, bool force)
-{
-    double t = mono_s();
-    double el = t - x->t0;
-    double rate = el > 0.001 ? (double)(x->now - x->base) / el : 0;
-    char got[32], tot[32], rt[32] = "-", eta[32];
-    fmt_bytes(got, sizeof(got), (double)x->now);
-    fmt_bytes(tot, sizeof(tot), (double)x->total);
-    if (rate > 0)
-        fmt_bytes(rt, sizeof(rt), rate);
-    int pct = x->total > 0 ? (int)(x->now * 100 / x->total) : -1;
-    if (rate > 0 && x->total > x->now)
-        fmt_eta(eta, sizeof(eta), (double)(x->total - x->now) / rate);
-    else
-        snprintf(eta, sizeof(eta), "-");
-
-    if (x->tty) {
-        if (!force && t - x->last < TTY_REFRESH_S)
-            return;
-        x->last = t;
-        if (pct >= 0) {
-            char bar[21];
-            int fill = pct / 5;
-            for (int i = 0; i < 20; i++)
-                bar[i] = i < fill ? '=' : ' ';
-            bar[20] = '\0';
-            dprintf(x->pfd, "\r%s [%s] %3d%% %s of %s, %s/s, ETA %s\033[K", x->shown,
-                    bar, pct, got, tot, rt, eta);
-        } else {
-            dprintf(x->pfd, "\r%s %s, %s/s\033[K", x->shown, got, rt);
-        }
-        x->bar_shown = true;
-        return;
-    }
-    int dec = pct >= 0 ? pct / 10 : -1;
-    bool step = dec > x->decile && dec < 10;
-    if (!step && t - x->last < LINE_EVERY_S)
-        return;
-    x->last = t;
-    if (dec > x->decile)
-        x->decile = dec;
-    if (pct >= 0)
-        dprintf(x->pfd, "%s: %d%%, %s of %s, %s/s, ETA %s\n", x->shown, pct, got, tot,
-                rt, eta);
-    else
-        dprintf(x->pfd, "%s: %s, %s/s\n", x->shown, got, rt);
+    tell(x, NEA_PROGRESS_NOTE, line);
 }
 
 static int xferinfo_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
@@ -293,15 +225,12 @@ static int xferinfo_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
         x->stalled = true;
         return 1; /* CURLE_ABORTED_BY_CALLBACK */
     }
-    if (x->pfd < 0 || (!x->got_body && dlnow == 0))
+    if (!x->progress || (!x->got_body && dlnow == 0))
         return 0;
     x->now = x->base + dlnow;
-    if (dltotal > 0 && x->total == 0) {
+    if (dltotal > 0 && x->total == 0)
         x->total = x->base + dltotal;
-        /* a resumed download starts its lines at the next tenth */
-        x->decile = (int)(x->base * 10 / x->total);
-    }
-    progress_show(x, false);
+    tell(x, NEA_PROGRESS_BYTES, NULL);
     return 0;
 }
 
@@ -434,7 +363,7 @@ static int transfer_failed(CURL *c, CURLcode rc, const char *url, const char *sh
     char kept[96] = "";
     if (x->now > 0) {
         char b[32];
-        fmt_bytes(b, sizeof(b), (double)x->now);
+        nea_fmt_bytes(b, sizeof(b), (double)x->now);
         snprintf(kept, sizeof(kept), "; the %s received are kept and the next fetch "
                  "resumes", b);
     }
@@ -510,8 +439,8 @@ static int refuse_too_big(const char *part, const char *shown, enum too_big why,
 {
     unlink(part);
     char sz[32], cp[32];
-    fmt_bytes(sz, sizeof(sz), (double)size);
-    fmt_bytes(cp, sizeof(cp), (double)cap);
+    nea_fmt_bytes(sz, sizeof(sz), (double)size);
+    nea_fmt_bytes(cp, sizeof(cp), (double)cap);
     switch (why) {
     case TOO_BIG_KEPT:
         return nea_err_set(err, NEA_ERR_INVALID, "%s: the partial download %s holds %"
@@ -554,40 +483,14 @@ static int start_over(int fd, const char *part, struct nea_err *err)
     return NEA_OK;
 }
 
-/* Downloads into part (resuming what is there) until its sha256 matches,
- * then renames it to final.  Called with the image's lock held. */
-static int download(const char *url, const char *shown, const char *sha256,
-                    const struct nea_fetch_opts *o, const char *dir, const char *part,
-                    const char *final, struct nea_err *err)
+/* The attempts of one download into x->part (resuming what is there) until
+ * its sha256 matches; the .part is then complete, and x->now its size. */
+static int attempts(struct xfer *x, const char *url, const char *sha256,
+                    const struct eff_opts *eo, char *errbuf, struct nea_err *err)
 {
-    struct eff_opts eo = {
-        .connect_s = o->connect_timeout_s ? o->connect_timeout_s : DEFAULT_CONNECT_S,
-        .stall_s = o->stall_timeout_s ? o->stall_timeout_s : DEFAULT_STALL_S,
-        .redirects = o->max_redirects ? o->max_redirects : DEFAULT_REDIRECTS,
-        .ca_file = o->ca_file,
-        .max_bytes = o->max_bytes ? o->max_bytes : NEA_FETCH_DEFAULT_MAX_BYTES,
-    };
-    NEA_AUTO(fd_closep) int fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd < 0)
-        return nea_err_set(err, NEA_ERR_IO, "%s: cannot open: %s", part, strerror(errno));
-    NEA_AUTO(easy_cleanupp) CURL *c = curl_easy_init();
-    if (!c)
-        return nea_err_set(err, NEA_ERR_LIBRARY, "libcurl: cannot create a handle");
-    char errbuf[CURL_ERROR_SIZE];
-    struct xfer x = {
-        .curl = c,
-        .fd = fd,
-        .part = part,
-        .pfd = o->progress_fd,
-        .tty = o->progress_fd >= 0 && isatty(o->progress_fd),
-        .shown = shown,
-        .stall_s = eo.stall_s,
-        .cap = eo.max_bytes,
-    };
-    if (setup(c, url, &eo, &x, errbuf) < 0)
-        return nea_err_set(err, NEA_ERR_LIBRARY, "libcurl: cannot set the options for "
-                           "%s", shown);
-
+    CURL *c = x->curl;
+    int fd = x->fd;
+    const char *part = x->part, *shown = x->shown;
     char got[NEA_SHA256_HEX_LEN + 1];
     for (int attempt = 0;; attempt++) {
         struct stat st;
@@ -596,26 +499,26 @@ static int download(const char *url, const char *shown, const char *sha256,
                                strerror(errno));
         curl_off_t off = st.st_size;
         /* kept from a run with a larger cap, say: it cannot become an image */
-        if ((uint64_t)off > eo.max_bytes)
-            return refuse_too_big(part, shown, TOO_BIG_KEPT, (uint64_t)off, eo.max_bytes,
+        if ((uint64_t)off > eo->max_bytes)
+            return refuse_too_big(part, shown, TOO_BIG_KEPT, (uint64_t)off, eo->max_bytes,
                                   err);
-        int r = hash_kept(&x, st.st_size, err);
+        int r = hash_kept(x, st.st_size, err);
         if (r < 0)
             return r;
-        x.base = x.now = off;
-        x.total = 0;
-        x.decile = 0;
-        x.got_body = x.restarted = false;
-        x.too_big = TOO_BIG_NO;
-        x.too_big_at = 0;
-        x.write_errno = 0;
-        x.stalled = false;
-        x.seen = 0;
-        x.t0 = x.last = x.seen_at = mono_s();
+        x->base = x->now = off;
+        x->total = 0;
+        x->got_body = x->restarted = false;
+        x->too_big = TOO_BIG_NO;
+        x->too_big_at = 0;
+        x->write_errno = 0;
+        x->stalled = false;
+        x->seen = 0;
+        x->t0 = x->seen_at = mono_s();
+        tell(x, NEA_PROGRESS_START, NULL);
         if (off > 0) {
             char b[32];
-            fmt_bytes(b, sizeof(b), (double)off);
-            say(&x, "resuming at %s", b);
+            nea_fmt_bytes(b, sizeof(b), (double)off);
+            note(x, "resuming at %s", b);
         }
         errbuf[0] = '\0';
         curl_easy_setopt(c, CURLOPT_RESUME_FROM_LARGE, off);
@@ -624,54 +527,53 @@ static int download(const char *url, const char *shown, const char *sha256,
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
         if (rc == CURLE_HTTP_RETURNED_ERROR && code == 416 && off > 0)
             rc = CURLE_OK; /* nothing past our end: complete, or longer; the hash tells */
-        if (x.restarted)
-            say(&x, "the server ignored the range request; the download started again "
+        if (x->restarted)
+            note(x, "the server ignored the range request; the download started again "
                     "from the beginning");
         if ((rc == CURLE_RANGE_ERROR || rc == CURLE_BAD_DOWNLOAD_RESUME) && off > 0 &&
             attempt == 0) {
-            say(&x, "the server cannot resume; starting again from the beginning");
+            note(x, "the server cannot resume; starting again from the beginning");
             r = start_over(fd, part, err);
             if (r < 0)
                 return r;
             continue;
         }
-        if (rc == CURLE_FILESIZE_EXCEEDED || (rc == CURLE_WRITE_ERROR && x.too_big)) {
-            if (x.bar_shown)
-                dprintf(x.pfd, "\n");
+        if (rc == CURLE_FILESIZE_EXCEEDED || (rc == CURLE_WRITE_ERROR && x->too_big)) {
             if (rc == CURLE_FILESIZE_EXCEEDED) {
                 /* libcurl checks the Content-Length alone; a 206's is the rest */
                 curl_off_t cl = announced_length(c);
-                x.too_big = TOO_BIG_ANNOUNCED;
-                x.too_big_at = cl < 0 ? 0 : (uint64_t)cl + (code == 206 ? (uint64_t)off : 0);
+                x->too_big = TOO_BIG_ANNOUNCED;
+                x->too_big_at = cl < 0 ? 0 : (uint64_t)cl + (code == 206 ? (uint64_t)off : 0);
             }
-            return refuse_too_big(part, shown, x.too_big, x.too_big_at, eo.max_bytes, err);
+            return refuse_too_big(part, shown, x->too_big, x->too_big_at, eo->max_bytes,
+                                  err);
         }
         if (rc != CURLE_OK) {
-            if (x.bar_shown)
-                dprintf(x.pfd, "\n");
             if (fstat(fd, &st) == 0 && st.st_size == 0)
                 unlink(part); /* nothing worth resuming */
-            x.now = st.st_size;
-            return transfer_failed(c, rc, url, shown, &eo, &x, errbuf, err);
+            x->now = st.st_size;
+            return transfer_failed(c, rc, url, shown, eo, x, errbuf, err);
         }
-        /* x.sha holds what was kept and all that was written since (a 416
+        /* x->sha holds what was kept and all that was written since (a 416
          * wrote nothing: the .part as it is).  Should the file not be exactly
          * those bytes, hash it again rather than trust the sum. */
-        if (fstat(fd, &st) == 0 && st.st_size == x.hashed) {
+        if (fstat(fd, &st) == 0 && st.st_size == x->hashed) {
             uint8_t sum[NEA_SHA256_LEN];
-            nea_sha256_final(&x.sha, sum);
+            nea_sha256_final(&x->sha, sum);
             nea_hex(sum, sizeof(sum), got);
         } else {
             r = nea_sha256_fd(fd, part, got, err);
             if (r < 0)
                 return r;
         }
-        if (strcmp(got, sha256) == 0)
-            break;
+        if (strcmp(got, sha256) == 0) {
+            x->now = st.st_size;
+            return NEA_OK;
+        }
         if (off > 0 && attempt == 0) {
             /* what was kept may be of another file (the one at the URL changed,
              * or a 416 because the .part is longer): once more from zero */
-            say(&x, "the resumed download does not match its sha256; starting again "
+            note(x, "the resumed download does not match its sha256; starting again "
                     "from the beginning");
             r = start_over(fd, part, err);
             if (r < 0)
@@ -682,29 +584,59 @@ static int download(const char *url, const char *shown, const char *sha256,
         return nea_err_set(err, NEA_ERR_INVALID, "%s: the downloaded image has sha256 %s, "
                            "expected %s; the download was discarded", shown, got, sha256);
     }
+}
 
-    double el = mono_s() - x.t0;
-    if (x.pfd >= 0) {
-        struct stat st;
-        char b[32] = "?";
-        if (fstat(fd, &st) == 0)
-            fmt_bytes(b, sizeof(b), (double)st.st_size);
-        if (x.tty) {
-            x.now = x.total = st.st_size;
-            progress_show(&x, true);
-        }
-        say(&x, "done, %s in %.1f s, sha256 verified", b, el);
+/* Downloads into part (resuming what is there) until its sha256 matches,
+ * then renames it to final.  Called with the image's lock held. */
+static int download(const char *url, const char *shown, const char *sha256,
+                    const struct nea_fetch_opts *o, nea_progress_fn *progress,
+                    void *progress_data, const char *part, const char *final,
+                    struct nea_err *err)
+{
+    struct eff_opts eo = {
+        .connect_s = o->connect_timeout_s ? o->connect_timeout_s : DEFAULT_CONNECT_S,
+        .stall_s = o->stall_timeout_s ? o->stall_timeout_s : DEFAULT_STALL_S,
+        .redirects = o->max_redirects ? o->max_redirects : DEFAULT_REDIRECTS,
+        .ca_file = o->ca_file,
+        .max_bytes = o->max_bytes ? o->max_bytes : NEA_FETCH_DEFAULT_MAX_BYTES,
+    };
+    NEA_AUTO(nea_closep) int fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0)
+        return nea_err_set(err, NEA_ERR_IO, "%s: cannot open: %s", part, strerror(errno));
+    NEA_AUTO(curl_easy_cleanupp) CURL *c = curl_easy_init();
+    if (!c)
+        return nea_err_set(err, NEA_ERR_LIBRARY, "libcurl: cannot create a handle");
+    char errbuf[CURL_ERROR_SIZE];
+    struct xfer x = {
+        .curl = c,
+        .fd = fd,
+        .part = part,
+        .progress = progress,
+        .progress_data = progress_data,
+        .shown = shown,
+        .stall_s = eo.stall_s,
+        .cap = eo.max_bytes,
+    };
+    if (setup(c, url, &eo, &x, errbuf) < 0)
+        return nea_err_set(err, NEA_ERR_LIBRARY, "libcurl: cannot set the options for "
+                           "%s", shown);
+    int rc = attempts(&x, url, sha256, &eo, errbuf, err);
+    if (rc == NEA_OK && fchmod(fd, 0644) < 0)
+        rc = nea_err_set(err, NEA_ERR_IO, "%s: cannot set mode: %s", part,
+                         strerror(errno));
+    if (rc == NEA_OK && fsync(fd) < 0)
+        rc = nea_err_set(err, NEA_ERR_IO, "%s: cannot sync: %s", part, strerror(errno));
+    if (rc < 0) {
+        tell(&x, NEA_PROGRESS_STOPPED, NULL);
+        return rc;
     }
-
-    if (fchmod(fd, 0644) < 0)
-        return nea_err_set(err, NEA_ERR_IO, "%s: cannot set mode: %s", part,
-                           strerror(errno));
-    if (fsync(fd) < 0)
-        return nea_err_set(err, NEA_ERR_IO, "%s: cannot sync: %s", part, strerror(errno));
+    x.total = x.now;
+    tell(&x, NEA_PROGRESS_DONE, "sha256 verified");
     if (rename(part, final) < 0)
         return nea_err_set(err, NEA_ERR_IO, "%s: cannot rename into place: %s", final,
                            strerror(errno));
-    NEA_AUTO(fd_closep) int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    const char *dir = o->cache_dir;
+    NEA_AUTO(nea_closep) int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0 || fsync(dfd) < 0)
         return nea_err_set(err, NEA_ERR_IO, "%s: cannot sync the directory: %s", dir,
                            strerror(errno));
@@ -738,6 +670,9 @@ int nea_fetch_image(const char *url, const char *sha256, const struct nea_fetch_
         return nea_err_set(err, NEA_ERR_INVALID, "%s: no image cache directory given",
                            shown);
 
+    nea_progress_fn *progress = o->progress;
+    void *progress_data = o->progress_data;
+
     int rc = make_dirs(o->cache_dir, err);
     if (rc < 0)
         return rc;
@@ -749,17 +684,12 @@ int nea_fetch_image(const char *url, const char *sha256, const struct nea_fetch_
     if (rc < 0)
         return rc;
     if (rc == 0) {
-        NEA_AUTO(fd_closep) int lfd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-        if (lfd < 0)
-            return nea_err_set(err, NEA_ERR_IO, "%s: cannot create lock file: %s", lockp,
-                               strerror(errno));
         /* Blocks while another process or thread fetches the same image; that
          * one ends by itself (stall and connect timeouts). */
-        while (flock(lfd, LOCK_EX) < 0) {
-            if (errno != EINTR)
-                return nea_err_set(err, NEA_ERR_IO, "%s: cannot lock: %s", lockp,
-                                   strerror(errno));
-        }
+        NEA_AUTO(nea_closep) int lfd = -1;
+        rc = nea_lock_take(lockp, NEA_LOCK_WAIT_FOREVER, NULL, NULL, &lfd, err);
+        if (rc < 0)
+            return rc;
         rc = cached(final, err); /* the one we waited for may have fetched it */
         if (rc < 0)
             return rc;
@@ -768,15 +698,17 @@ int nea_fetch_image(const char *url, const char *sha256, const struct nea_fetch_
             if (curl_init_rc != CURLE_OK)
                 return nea_err_set(err, NEA_ERR_LIBRARY, "libcurl: cannot initialise: "
                                    "%s", curl_easy_strerror(curl_init_rc));
-            rc = download(url, shown, sha256, o, o->cache_dir, part, final, err);
+            rc = download(url, shown, sha256, o, progress, progress_data, part, final,
+                          err);
             if (rc < 0)
                 return rc;
             *ret_path = TAKE_PTR(final);
             return NEA_OK;
         }
     }
-    if (o->progress_fd >= 0)
-        dprintf(o->progress_fd, "%s: already in the cache (%s)\n", shown, final);
+    if (progress)
+        progress(progress_data, &(struct nea_progress){.event = NEA_PROGRESS_CACHED,
+                                                        .what = shown, .note = final});
     *ret_path = TAKE_PTR(final);
     return NEA_OK;
 }

@@ -9,8 +9,9 @@
  * CACHE/sha256-HEX.part and resumed; CACHE/sha256-HEX.lock serialises
  * processes and threads fetching the same image.
  *
- * Library code: nothing is printed except the progress lines written to the
- * caller's progress_fd.  Only util headers may be included here.
+ * Library code: nothing is printed.  Progress goes to the caller's callback
+ * (nea_progress.h), which may show it (the CLI: nea_progress_text).  Only
+ * util headers may be included here.
  */
 #ifndef NEA_FETCH_H
 #define NEA_FETCH_H
@@ -19,6 +20,7 @@
 #include <stdint.h>
 
 #include "nea_err.h"
+#include "nea_progress.h"
 
 /* The largest image fetched when nea_fetch_opts.max_bytes is 0: 64 GiB. */
 #define NEA_FETCH_DEFAULT_MAX_BYTES (UINT64_C(64) << 30)
@@ -31,9 +33,12 @@ struct nea_fetch_opts {
     unsigned connect_timeout_s; /* 0: 30 */
     unsigned stall_timeout_s;   /* abort after this long below 1 byte/s; 0: 60 */
     unsigned max_redirects;     /* 0: 5 */
-    int progress_fd;            /* -1: silent.  A tty gets one bar rewritten
-                                 * with \r; anything else one line per 10 %
-                                 * or 5 s, and a last line "done". */
+    /* Told of every step of a download (NULL: nobody asked): an attempt
+     * starting, bytes arriving (total and rate), notes (resuming, starting
+     * again), the verified end, a cache hit.  Called from the thread that
+     * called nea_fetch_image, never after it returned. */
+    nea_progress_fn *progress;
+    void *progress_data;
     uint64_t max_bytes;         /* the largest image accepted, a resumed
                                  * .part's bytes included; 0:
                                  * NEA_FETCH_DEFAULT_MAX_BYTES */

@@ -15,18 +15,7 @@
 
 #include "nea_iso.h"
 #include "nea_util.h"
-
-static void xml_doc_freep(xmlDocPtr *d)
-{
-    if (*d)
-        xmlFreeDoc(*d);
-}
-
-static void xml_ctxt_freep(xmlParserCtxtPtr *c)
-{
-    if (*c)
-        xmlFreeParserCtxt(*c);
-}
+#include "nea_xml.h"
 
 static bool is_el(xmlNodePtr n, const char *name)
 {
@@ -215,22 +204,46 @@ static bool has_dtd_parts(xmlNodePtr n)
     return false;
 }
 
+/* One element as XML text: the interface for a live device update, the
+ * metadata element the way virDomainSetMetadata takes it (it adds the
+ * namespace itself, so none is declared or used). */
+static char *element_xml(xmlDocPtr doc, xmlNodePtr n, bool strip_ns)
+{
+    xmlNodePtr copy = xmlDocCopyNode(n, doc, 1);
+    if (!copy)
+        abort();
+    if (strip_ns) {
+        xmlFreeNsList(copy->nsDef);
+        copy->nsDef = NULL;
+        copy->ns = NULL;
+        for (xmlNodePtr f = copy->children; f; f = f->next)
+            f->ns = NULL;
+    }
+    xmlBufferPtr buf = xmlBufferCreate();
+    if (!buf || xmlNodeDump(buf, doc, copy, 0, 0) < 0)
+        abort();
+    char *out = nea_xstrdup((const char *)xmlBufferContent(buf));
+    xmlBufferFree(buf);
+    xmlFreeNode(copy);
+    return out;
+}
+
 int nea_domain_render(const struct nea_spec *s, const struct nea_seed *seed,
-                      const struct nea_render_opts *o, char **ret_xml,
-                      size_t *ret_len, struct nea_err *err)
+                      const struct nea_render_opts *o, struct nea_artifacts *ret,
+                      struct nea_err *err)
 {
     NEA_AUTOFREE char *tbuf = NULL;
     size_t tlen = 0;
     int rc = nea_read_file(o->template_path, 1 << 20, &tbuf, &tlen, err);
     if (rc < 0)
         return rc;
-    NEA_AUTO(xml_ctxt_freep) xmlParserCtxtPtr ctxt = xmlNewParserCtxt();
+    NEA_AUTO(nea_xml_ctxt_freep) xmlParserCtxtPtr ctxt = xmlNewParserCtxt();
     if (!ctxt)
         abort();
     /* Never XML_PARSE_NOENT or XML_PARSE_DTDLOAD: libxml2 then neither
      * substitutes entities nor loads an external DTD or parameter entity
      * (a file of this machine), and NONET keeps it off the network. */
-    NEA_AUTO(xml_doc_freep) xmlDocPtr doc =
+    NEA_AUTO(nea_xml_doc_freep) xmlDocPtr doc =
         xmlCtxtReadMemory(ctxt, tbuf, (int)tlen, o->template_path, NULL,
                           XML_PARSE_NONET | XML_PARSE_NOBLANKS | XML_PARSE_NOERROR |
                               XML_PARSE_NOWARNING | XML_PARSE_NOCDATA);
@@ -377,14 +390,17 @@ int nea_domain_render(const struct nea_spec *s, const struct nea_seed *seed,
         const char *nl = strchr(body, '\n');
         body = nl ? nl + 1 : body;
     }
-    *ret_len = strlen(body);
-    *ret_xml = nea_xstrdup(body);
+    ret->domain_xml_len = strlen(body);
+    ret->domain_xml = nea_xstrdup(body);
     xmlFree(out);
+    ret->metadata_xml = element_xml(doc, app, true);
+    xmlNodePtr nic = child_el(devices, "interface");
+    ret->interface_xml = nic ? element_xml(doc, nic, false) : NULL;
     return NEA_OK;
 }
 
 int nea_render(const struct nea_spec *spec, const struct nea_render_opts *opts,
-               struct nea_artifacts *ret, struct nea_err *err)
+               struct nea_artifacts *ret_artifacts, struct nea_err *err)
 {
     /* before any work: whoever calls (CLI, engine, ABI), an ISO with a date
      * past 9999 is never written */
@@ -394,8 +410,7 @@ int nea_render(const struct nea_spec *spec, const struct nea_render_opts *opts,
     struct nea_artifacts a = {0};
     rc = nea_seed_build(spec, &a.seed, err);
     if (rc == NEA_OK)
-        rc = nea_domain_render(spec, &a.seed, opts, &a.domain_xml, &a.domain_xml_len,
-                               err);
+        rc = nea_domain_render(spec, &a.seed, opts, &a, err);
     if (rc == NEA_OK) {
         const struct nea_iso_file files[] = {
             {"meta-data", a.seed.meta_data, a.seed.meta_data_len},
@@ -413,13 +428,15 @@ int nea_render(const struct nea_spec *spec, const struct nea_render_opts *opts,
                                       : nea_xasprintf("%s.qcow2", spec->name);
     a.seed_volume = opts->seed_volume ? nea_xstrdup(opts->seed_volume)
                                       : nea_xasprintf("%s-seed.iso", spec->name);
-    *ret = a;
+    *ret_artifacts = a;
     return NEA_OK;
 }
 
 void nea_artifacts_clear(struct nea_artifacts *a)
 {
     free(a->domain_xml);
+    free(a->interface_xml);
+    free(a->metadata_xml);
     nea_seed_clear(&a->seed);
     free(a->iso);
     free(a->disk_volume);

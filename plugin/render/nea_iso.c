@@ -29,17 +29,8 @@ static void do_init(void)
         iso_set_msgs_severities("NEVER", "NEVER", "neaprov");
 }
 
-static void image_unrefp(IsoImage **img)
-{
-    if (*img)
-        iso_image_unref(*img);
-}
-
-static void opts_freep(IsoWriteOpts **o)
-{
-    if (*o)
-        iso_write_opts_free(*o);
-}
+NEA_DEFINE_CLEANUP_NAMED(image_unrefp, IsoImage *, iso_image_unref)
+NEA_DEFINE_CLEANUP_NAMED(opts_freep, IsoWriteOpts *, iso_write_opts_free)
 
 #define NEA_ISO_MAX (16u << 20)
 

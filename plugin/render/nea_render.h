@@ -14,9 +14,7 @@
 #include "nea_err.h"
 #include "nea_model.h"
 #include "nea_seed.h"
-
-#define NEA_XMLNS "urn:neaprov:appliance:1"
-#define NEA_XMLNS_PREFIX "neaprov"
+#include "nea_xml.h" /* NEA_XMLNS, NEA_XMLNS_PREFIX */
 #define NEA_DEFAULT_VOLUME_DIR "/var/lib/libvirt/images"
 /* 2000-01-01T00:00:00Z: the default timestamp of every seed ISO. */
 #define NEA_DEFAULT_EPOCH ((time_t)946684800)
@@ -32,6 +30,9 @@ struct nea_render_opts {
 struct nea_artifacts {
     char *domain_xml;
     size_t domain_xml_len;
+    char *interface_xml;         /* its vNIC, for a live device update */
+    char *metadata_xml;          /* neaprov's metadata element, for
+                                  * virDomainSetMetadata (no namespace) */
     struct nea_seed seed;
     char *iso;
     size_t iso_len;
@@ -39,13 +40,14 @@ struct nea_artifacts {
     char *seed_volume;           /* "<name>-seed.iso" */
 };
 
+/* Fills the domain XML, its interface and its metadata element of ret. */
 int nea_domain_render(const struct nea_spec *spec, const struct nea_seed *seed,
-                      const struct nea_render_opts *opts, char **ret_xml,
-                      size_t *ret_len, struct nea_err *err);
+                      const struct nea_render_opts *opts, struct nea_artifacts *ret,
+                      struct nea_err *err);
 
 /* Everything at once: seed, ISO and domain XML. */
 int nea_render(const struct nea_spec *spec, const struct nea_render_opts *opts,
-               struct nea_artifacts *ret, struct nea_err *err);
+               struct nea_artifacts *ret_artifacts, struct nea_err *err);
 void nea_artifacts_clear(struct nea_artifacts *a);
 
 #endif

@@ -96,7 +96,7 @@ static void em_seq_end(struct emitter *em)
     em_event(em, &ev, yaml_sequence_end_event_initialize(&ev));
 }
 
-static int em_finish(struct emitter *em, char **ret, size_t *ret_len,
+static int em_finish(struct emitter *em, char **ret_buf, size_t *ret_len,
                      struct nea_err *err, const char *what)
 {
     yaml_event_t ev;
@@ -113,7 +113,7 @@ static int em_finish(struct emitter *em, char **ret, size_t *ret_len,
         return nea_err_set(err, NEA_ERR_LIBRARY, "cannot emit %s: libyaml: %s", what,
                            msg);
     }
-    *ret = em->buf;
+    *ret_buf = em->buf;
     *ret_len = em->len;
     return NEA_OK;
 }
@@ -124,7 +124,7 @@ static void em_kv(struct emitter *em, const char *k, const char *v)
     em_quoted(em, v);
 }
 
-static int build_network_config(const struct nea_spec *s, char **ret, size_t *len,
+static int build_network_config(const struct nea_spec *s, char **ret_buf, size_t *ret_len,
                                 struct nea_err *err)
 {
     struct emitter em;
@@ -230,7 +230,7 @@ static int build_network_config(const struct nea_spec *s, char **ret, size_t *le
     }
     em_seq_end(&em);
     em_map_end(&em);
-    return em_finish(&em, ret, len, err, "network-config");
+    return em_finish(&em, ret_buf, ret_len, err, "network-config");
 }
 
 static void em_literal(struct emitter *em, const char *v)
@@ -280,7 +280,7 @@ static const char forwarding_conf[] =
     "net.ipv6.conf.default.accept_ra = 2\n"
     "net.ipv6.conf." NEA_NIC_NAME ".accept_ra = 2\n";
 
-static int build_user_data(const struct nea_spec *s, char **ret, size_t *len,
+static int build_user_data(const struct nea_spec *s, char **ret_buf, size_t *ret_len,
                            struct nea_err *err)
 {
     struct emitter em;
@@ -329,13 +329,13 @@ static int build_user_data(const struct nea_spec *s, char **ret, size_t *len,
     memcpy(out, header, sizeof(header) - 1);
     memcpy(out + sizeof(header) - 1, body, body_len);
     out[sizeof(header) - 1 + body_len] = '\0';
-    *ret = out;
-    *len = sizeof(header) - 1 + body_len;
+    *ret_buf = out;
+    *ret_len = sizeof(header) - 1 + body_len;
     return NEA_OK;
 }
 
 static int build_meta_data(const struct nea_spec *s, const char *instance_id,
-                           char **ret, size_t *len, struct nea_err *err)
+                           char **ret_buf, size_t *ret_len, struct nea_err *err)
 {
     struct emitter em;
     em_begin(&em);
@@ -343,10 +343,10 @@ static int build_meta_data(const struct nea_spec *s, const char *instance_id,
     em_kv(&em, "instance-id", instance_id);
     em_kv(&em, "local-hostname", s->name);
     em_map_end(&em);
-    return em_finish(&em, ret, len, err, "meta-data");
+    return em_finish(&em, ret_buf, ret_len, err, "meta-data");
 }
 
-int nea_seed_build(const struct nea_spec *spec, struct nea_seed *ret,
+int nea_seed_build(const struct nea_spec *spec, struct nea_seed *ret_seed,
                    struct nea_err *err)
 {
     struct nea_seed seed = {0};
@@ -374,7 +374,7 @@ int nea_seed_build(const struct nea_spec *spec, struct nea_seed *ret,
         nea_seed_clear(&seed);
         return rc;
     }
-    *ret = seed;
+    *ret_seed = seed;
     return NEA_OK;
 }
 

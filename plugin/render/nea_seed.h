@@ -28,7 +28,7 @@ struct nea_seed {
     char instance_id[96];
 };
 
-int nea_seed_build(const struct nea_spec *spec, struct nea_seed *ret,
+int nea_seed_build(const struct nea_spec *spec, struct nea_seed *ret_seed,
                    struct nea_err *err);
 void nea_seed_clear(struct nea_seed *seed);
 

@@ -2,8 +2,8 @@
  * nea_model.h: the validated appliance model.
  *
  * This struct is the truth: the spec and plan YAML are parsed into it once
- * (spec/nea_spec.c) and every artefact is formatted out of it
- * (render/).  A model that exists has passed validation; nothing downstream
+ * (spec/nea_spec.c, spec/nea_plan_load.c) and every artefact is formatted
+ * out of it (render/).  A model that exists has passed validation; nothing downstream
  * re-checks input.
  */
 #ifndef NEA_MODEL_H

@@ -56,4 +56,34 @@ void nea_spec_set_public(struct nea_spec *s, const struct nea_ip *addrs, size_t 
  * fixed order).  Newly allocated. */
 char *nea_spec_canonical(const struct nea_spec *s);
 
+/* What a change of one canonical key's value asks of a deployed appliance.
+ * Every key nea_spec_canonical() writes has one class (nea_canonical.c);
+ * the engine maps a class to its actions.  Classes part where the engine
+ * says different things (a new host or a new pool, a new image or a new
+ * size, ...). */
+enum nea_change_class {
+    NEA_CHANGE_UNKNOWN,             /* not a key nea_spec_canonical() writes */
+    NEA_CHANGE_IGNORE,              /* format, tenant */
+    NEA_CHANGE_RECORD,              /* plan: only the record */
+    NEA_CHANGE_MOVE_HOST,           /* host */
+    NEA_CHANGE_MOVE_POOL,           /* pool */
+    NEA_CHANGE_DISK_IMAGE,          /* image, image-sha256 */
+    NEA_CHANGE_DISK_SIZE,           /* disk-gib */
+    NEA_CHANGE_DEFINE_REBOOT,       /* vcpus, memory-mib, machine, domain-type,
+                                     * cdrom-bus, kernel, initrd, cmdline */
+    NEA_CHANGE_RENAME,              /* name */
+    NEA_CHANGE_NIC,                 /* network */
+    NEA_CHANGE_MAC,                 /* mac */
+    NEA_CHANGE_REDEFINE,            /* uuid */
+    NEA_CHANGE_SEED,                /* ipv4.*, ipv6.*, dns, ssh-key */
+    NEA_CHANGE_SEED_PUBLIC_IPS,     /* public-ipv4, public-ipv6 (counts) */
+    NEA_CHANGE_SEED_PUBLIC_ADDRESS, /* public-address (the pool's addresses) */
+    NEA_CHANGE_SEED_RULES,          /* rule */
+    NEA_CHANGE_LAST                 /* the number of classes */
+};
+
+/* The class of key (the text before '=' of a canonical line); exact keys,
+ * no prefixes.  NEA_CHANGE_UNKNOWN for any other string. */
+enum nea_change_class nea_canonical_key_class(const char *key);
+
 #endif

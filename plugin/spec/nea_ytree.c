@@ -1,6 +1,7 @@
 /*
  * nea_ytree.c: libyaml events -> struct nea_ynode tree.  Knows nothing about
- * what the document means; spec/nea_spec.c gives it meaning.
+ * what the document means; the loaders (nea_spec.c, nea_plan_load.c) give it
+ * meaning.
  */
 #include "nea_ytree.h"
 

@@ -114,8 +114,10 @@ int nea_pool_add(struct nea_state *st, const struct nea_ip *first,
                      "first <= ?3 AND last >= ?2 ORDER BY first LIMIT 1", &q, err);
     if (rc == NEA_OK) {
         bind_span(q, first, last);
-        int s = sqlite3_step(q);
-        if (s == SQLITE_ROW) {
+        int s = nea_db_step(st, q, "cannot query the pool", err);
+        if (s < 0) {
+            rc = s;
+        } else if (s == 1) {
             struct nea_ip a, b;
             col_ip(q, 0, first->family, &a);
             col_ip(q, 1, first->family, &b);
@@ -123,8 +125,6 @@ int nea_pool_add(struct nea_state *st, const struct nea_ip *first,
             fmt_range(&a, &b, o, sizeof(o));
             rc = nea_err_set(err, NEA_ERR_INVALID, "pool range %s overlaps %s, already "
                              "in the pool; nothing added", r, o);
-        } else if (s != SQLITE_DONE) {
-            rc = nea_db_err(st, err, "cannot query the pool");
         }
     }
     NEA_AUTO(nea_stmt_finalizep) sqlite3_stmt *ins = NULL;
@@ -160,7 +160,6 @@ int nea_pool_remove(struct nea_state *st, const struct nea_ip *first,
                     const struct nea_ip *last, bool force, char **ret_released,
                     struct nea_err *err)
 {
-    *ret_released = NULL;
     char r[2 * NEA_IP_STRLEN + 2];
     fmt_range(first, last, r, sizeof(r));
     int family = first->family;
@@ -171,6 +170,8 @@ int nea_pool_remove(struct nea_state *st, const struct nea_ip *first,
     char *released = NULL;
     size_t rlen = 0;
     FILE *rf = open_memstream(&released, &rlen);
+    if (!rf)
+        abort();
     size_t n_assigned = 0;
     {
         NEA_AUTO(nea_stmt_finalizep) sqlite3_stmt *q = NULL;
@@ -178,7 +179,8 @@ int nea_pool_remove(struct nea_state *st, const struct nea_ip *first,
                          "addr BETWEEN ?2 AND ?3 ORDER BY addr", &q, err);
         if (rc == NEA_OK) {
             bind_span(q, first, last);
-            while (sqlite3_step(q) == SQLITE_ROW) {
+            int row;
+            while ((row = nea_db_step(st, q, "cannot query the pool", err)) == 1) {
                 struct nea_ip a;
                 char s[NEA_IP_STRLEN];
                 col_ip(q, 0, family, &a);
@@ -186,12 +188,13 @@ int nea_pool_remove(struct nea_state *st, const struct nea_ip *first,
                 fprintf(rf, "%s (tenant %s)\n", s, sqlite3_column_text(q, 1));
                 n_assigned++;
             }
+            rc = row < 0 ? row : NEA_OK;
         }
     }
     fclose(rf);
     if (rc == NEA_OK && n_assigned && !force)
         rc = nea_err_set(err, NEA_ERR_INVALID, "%zu address%s in %s %s assigned to "
-                         "tenants; nothing removed (--force releases them: %.*s)",
+                         "tenants; nothing removed (a forced removal releases them: %.*s)",
                          n_assigned, n_assigned == 1 ? "" : "es", r,
                          n_assigned == 1 ? "is" : "are",
                          (int)(strchr(released, '\n') - released), released);
@@ -223,13 +226,15 @@ int nea_pool_remove(struct nea_state *st, const struct nea_ip *first,
                              "AND first <= ?3 AND last >= ?2", &q, err);
             if (rc == NEA_OK) {
                 bind_span(q, first, last);
-                while (sqlite3_step(q) == SQLITE_ROW) {
+                int row;
+                while ((row = nea_db_step(st, q, "cannot query the pool", err)) == 1) {
                     pieces = nea_xrealloc(pieces, (np + 1) * sizeof(*pieces));
                     pieces[np].id = sqlite3_column_int64(q, 0);
                     col_ip(q, 1, family, &pieces[np].a);
                     col_ip(q, 2, family, &pieces[np].b);
                     np++;
                 }
+                rc = row < 0 ? row : NEA_OK;
             }
         }
         for (size_t i = 0; rc == NEA_OK && i < np; i++) {
@@ -256,13 +261,15 @@ int nea_pool_remove(struct nea_state *st, const struct nea_ip *first,
         *ret_released = released;
     else
         free(released);
+    if (rc == NEA_OK && !n_assigned)
+        *ret_released = NULL;
     return rc;
 }
 
-int nea_pool_list(struct nea_state *st, struct nea_pool_run **ret, size_t *n,
-                  struct nea_pool_summary *sum, struct nea_err *err)
+int nea_pool_list(struct nea_state *st, struct nea_pool_run **ret_runs, size_t *ret_n,
+                  struct nea_pool_summary *ret_sum, struct nea_err *err)
 {
-    memset(sum, 0, sizeof(*sum));
+    struct nea_pool_summary sum = {0};
     NEA_AUTO(nea_stmt_finalizep) sqlite3_stmt *q = NULL;
     int rc = prepare(st, "SELECT family, first, last FROM pool_ranges "
                          "ORDER BY family, first", &q, err);
@@ -280,7 +287,8 @@ int nea_pool_list(struct nea_state *st, struct nea_pool_run **ret, size_t *n,
         v = nea_xrealloc(v, (len + 1) * sizeof(*v));                           \
         v[len++] = (struct nea_pool_run){(F), (L), (T) ? nea_xstrdup(T) : NULL}; \
     } while (0)
-    while (sqlite3_step(q) == SQLITE_ROW) {
+    int r;
+    while ((r = nea_db_step(st, q, "cannot list the pool", err)) == 1) {
         int family = fam_of(sqlite3_column_int(q, 0));
         struct nea_ip first, last;
         col_ip(q, 1, family, &first);
@@ -292,7 +300,7 @@ int nea_pool_list(struct nea_state *st, struct nea_pool_run **ret, size_t *n,
         bind_ip(a, 3, &last);
         struct nea_ip cursor = first; /* next address not yet listed */
         bool done = false;
-        while (sqlite3_step(a) == SQLITE_ROW) {
+        while ((r = nea_db_step(st, a, "cannot list the pool", err)) == 1) {
             struct nea_ip addr;
             col_ip(a, 0, family, &addr);
             const char *tenant = (const char *)sqlite3_column_text(a, 1);
@@ -312,19 +320,26 @@ int nea_pool_list(struct nea_state *st, struct nea_pool_run **ret, size_t *n,
             if (!nea_ip_next(&cursor) || nea_ip_cmp(&addr, &last) == 0)
                 done = true;
         }
+        if (r < 0)
+            break;
         if (!done && nea_ip_cmp(&cursor, &last) <= 0)
             PUSH(cursor, last, (const char *)NULL);
         if (family == AF_INET) {
-            sum->assigned4 += assigned;
-            sum->free4 += total - assigned;
+            sum.assigned4 += assigned;
+            sum.free4 += total - assigned;
         } else {
-            sum->assigned6 += assigned;
-            sum->free6 += total - assigned;
+            sum.assigned6 += assigned;
+            sum.free6 += total - assigned;
         }
     }
 #undef PUSH
-    *ret = v;
-    *n = len;
+    if (r < 0) {
+        nea_pool_runs_free(v, len);
+        return r;
+    }
+    *ret_runs = v;
+    *ret_n = len;
+    *ret_sum = sum;
     return NEA_OK;
 }
 
@@ -337,7 +352,7 @@ void nea_pool_runs_free(struct nea_pool_run *v, size_t n)
 
 /* The tenant's addresses of one family, ascending. */
 static int tenant_addrs(struct nea_state *st, const char *tenant, int family,
-                        struct nea_ip **ret, size_t *n, struct nea_err *err)
+                        struct nea_ip **ret_addrs, size_t *ret_n, struct nea_err *err)
 {
     NEA_AUTO(nea_stmt_finalizep) sqlite3_stmt *q = NULL;
     int rc = prepare(st, "SELECT addr FROM allocations WHERE tenant = ?1 AND "
@@ -348,12 +363,17 @@ static int tenant_addrs(struct nea_state *st, const char *tenant, int family,
     sqlite3_bind_int(q, 2, fam_code(family));
     struct nea_ip *v = NULL;
     size_t len = 0;
-    while (sqlite3_step(q) == SQLITE_ROW) {
+    int r;
+    while ((r = nea_db_step(st, q, "cannot read the tenant's public addresses", err)) == 1) {
         v = nea_xrealloc(v, (len + 1) * sizeof(*v));
         col_ip(q, 0, family, &v[len++]);
     }
-    *ret = v;
-    *n = len;
+    if (r < 0) {
+        free(v);
+        return r;
+    }
+    *ret_addrs = v;
+    *ret_n = len;
     return NEA_OK;
 }
 
@@ -379,8 +399,10 @@ static int grow(struct nea_state *st, const char *tenant, int family, unsigned n
     uint64_t free_total = 0;
     /* first pass collects the candidates (statements over the same table
      * are not interleaved with inserts) */
-    struct nea_ip *cand = nea_xcalloc(need ? need : 1, sizeof(*cand));
-    while (sqlite3_step(ranges) == SQLITE_ROW) {
+    NEA_AUTOFREE struct nea_ip *cand = nea_xcalloc(need ? need : 1, sizeof(*cand));
+    static const char what[] = "cannot find free public addresses";
+    int r;
+    while ((r = nea_db_step(st, ranges, what, err)) == 1) {
         struct nea_ip first, last;
         col_ip(ranges, 0, family, &first);
         col_ip(ranges, 1, family, &last);
@@ -389,40 +411,44 @@ static int grow(struct nea_state *st, const char *tenant, int family, unsigned n
         bind_ip(taken, 2, &first);
         bind_ip(taken, 3, &last);
         struct nea_ip cur = first;
-        bool end = false, have_next = sqlite3_step(taken) == SQLITE_ROW;
+        int t = nea_db_step(st, taken, what, err);
+        bool end = false;
         struct nea_ip next_taken;
-        if (have_next)
+        if (t == 1)
             col_ip(taken, 0, family, &next_taken);
         uint64_t in_range = nea_ip_span(&first, &last), taken_n = 0;
-        while (!end) {
-            if (have_next && nea_ip_equal(&cur, &next_taken)) {
+        while (!end && t >= 0) {
+            if (t == 1 && nea_ip_equal(&cur, &next_taken)) {
                 taken_n++;
-                have_next = sqlite3_step(taken) == SQLITE_ROW;
-                if (have_next)
+                t = nea_db_step(st, taken, what, err);
+                if (t == 1)
                     col_ip(taken, 0, family, &next_taken);
             } else if (got < need) {
                 cand[got++] = cur;
-            } else if (!have_next) {
+            } else if (t == 0) {
                 break; /* enough found; the rest only counts */
             }
             if (nea_ip_equal(&cur, &last) || !nea_ip_next(&cur))
                 end = true;
         }
-        while (have_next) {
+        while (t == 1) {
             taken_n++;
-            have_next = sqlite3_step(taken) == SQLITE_ROW;
+            t = nea_db_step(st, taken, what, err);
+        }
+        if (t < 0) {
+            r = t;
+            break;
         }
         free_total += in_range - taken_n;
     }
-    if (got < need) {
-        free(cand);
-        return nea_err_set(err, NEA_ERR_INVALID, "public-ips.%s: tenant %s needs %u more "
-                           "address%s but only %llu %s free in the pool; nothing was "
-                           "allocated or changed", family == AF_INET ? "ipv4" : "ipv6",
-                           tenant, need, need == 1 ? "" : "es",
-                           (unsigned long long)free_total,
-                           free_total == 1 ? "is" : "are");
-    }
+    if (r < 0)
+        return r;
+    if (got < need)
+        return nea_err_set(err, NEA_ERR_INVALID, "tenant %s needs %u more address%s but "
+                           "only %llu %s free in the pool (%s); nothing was allocated or "
+                           "changed", tenant, need, need == 1 ? "" : "es",
+                           (unsigned long long)free_total, free_total == 1 ? "is" : "are",
+                           family == AF_INET ? "IPv4" : "IPv6");
     int64_t now = st->now();
     for (unsigned i = 0; rc == NEA_OK && i < got; i++) {
         sqlite3_reset(ins);
@@ -433,7 +459,6 @@ static int grow(struct nea_state *st, const char *tenant, int family, unsigned n
         if (sqlite3_step(ins) != SQLITE_DONE)
             rc = nea_db_err(st, err, "cannot allocate public addresses");
     }
-    free(cand);
     return rc;
 }
 
@@ -453,15 +478,19 @@ static int shrink(struct nea_state *st, const char *tenant, int family,
         sqlite3_reset(used);
         sqlite3_bind_int(used, 1, fam_code(family));
         bind_ip(used, 2, &have[i]);
-        if (sqlite3_step(used) == SQLITE_ROW) {
+        int r = nea_db_step(st, used, "cannot read the rules", err);
+        if (r < 0)
+            return r;
+        if (r == 1) {
             char a[NEA_IP_STRLEN];
             nea_ip_format(&have[i], a);
-            return nea_err_set(err, NEA_ERR_INVALID, "public-ips.%s: shrinking tenant %s "
-                               "to %zu would release %s, which public IP rule %s:%d/%s "
-                               "uses; remove the rule first",
-                               family == AF_INET ? "ipv4" : "ipv6", tenant, n - extra,
-                               a, a, sqlite3_column_int(used, 0),
-                               sqlite3_column_text(used, 1));
+            bool v6 = family == AF_INET6;
+            return nea_err_set(err, NEA_ERR_INVALID, "shrinking tenant %s to %zu %s "
+                               "address%s would release %s, which public IP rule "
+                               "%s%s%s:%d/%s uses; remove the rule first", tenant,
+                               n - extra, v6 ? "IPv6" : "IPv4", n - extra == 1 ? "" : "es",
+                               a, v6 ? "[" : "", a, v6 ? "]" : "",
+                               sqlite3_column_int(used, 0), sqlite3_column_text(used, 1));
         }
         sqlite3_reset(del);
         sqlite3_bind_int(del, 1, fam_code(family));
@@ -473,8 +502,8 @@ static int shrink(struct nea_state *st, const char *tenant, int family,
 }
 
 int nea_pool_allocate(struct nea_state *st, const char *tenant, unsigned want4,
-                      unsigned want6, bool dry_run, struct nea_ip **ret, size_t *n,
-                      struct nea_err *err)
+                      unsigned want6, bool dry_run, struct nea_ip **ret_addrs,
+                      size_t *ret_n, struct nea_err *err)
 {
     int rc = begin(st, err);
     if (rc < 0)
@@ -509,8 +538,8 @@ int nea_pool_allocate(struct nea_state *st, const char *tenant, unsigned want4,
         free(v);
         return rc;
     }
-    *ret = v;
-    *n = len;
+    *ret_addrs = v;
+    *ret_n = len;
     return NEA_OK;
 }
 
@@ -544,12 +573,12 @@ int nea_pool_put_deployment(struct nea_state *st, struct nea_deployment *d,
         sqlite3_reset(q);
         sqlite3_bind_int(q, 1, fam_code(addrs[i].family));
         bind_ip(q, 2, &addrs[i]);
-        int r = sqlite3_step(q);
-        if (r != SQLITE_ROW && r != SQLITE_DONE) {
-            rc = nea_db_err(st, err, "cannot query the pool");
+        int r = nea_db_step(st, q, "cannot query the pool", err);
+        if (r < 0) {
+            rc = r;
             break;
         }
-        const char *holder = r == SQLITE_ROW ? (const char *)sqlite3_column_text(q, 0) : NULL;
+        const char *holder = r == 1 ? (const char *)sqlite3_column_text(q, 0) : NULL;
         if (!holder || strcmp(holder, d->tenant)) {
             char a[NEA_IP_STRLEN];
             nea_ip_format(&addrs[i], a);
@@ -575,15 +604,17 @@ static const char *proto_name(enum nea_proto p)
 /* The syntax of docs/pool.md and nothing else: ADDRESS:PORT with an IPv4
  * address, [ADDRESS]:PORT with an IPv6 one, PORT 1-65535 in decimal (no
  * sign, space or leading zero), then "/tcp" or "/udp" for a public endpoint
- * and nothing for a replica's: a rule forwards the public protocol. */
-const char *nea_endpoint_parse(const char *s, bool need_proto, struct nea_ip *ip,
-                               unsigned *port, enum nea_proto *proto)
+ * and nothing for a replica's: a rule forwards the public protocol.  The
+ * reasons name no option: the caller says which argument it was. */
+const char *nea_endpoint_parse(const char *s, bool need_proto, struct nea_ip *ret_ip,
+                               unsigned *ret_port, enum nea_proto *ret_proto)
 {
     char buf[128];
     if (strlen(s) >= sizeof(buf))
         return "is too long";
     snprintf(buf, sizeof(buf), "%s", s);
-    *proto = NEA_PROTO_TCP;
+    enum nea_proto proto = NEA_PROTO_TCP;
+    struct nea_ip ip;
     char *addr = buf, *p;
     int family;
     if (buf[0] == '[') {
@@ -604,18 +635,18 @@ const char *nea_endpoint_parse(const char *s, bool need_proto, struct nea_ip *ip
         p = colon + 1;
         family = AF_INET;
     }
-    if (nea_ip_parse(addr, ip) < 0)
+    if (nea_ip_parse(addr, &ip) < 0)
         return family == AF_INET ? "does not start with a valid IPv4 address (an IPv6 "
                                    "address goes in brackets: [ADDRESS]:PORT)"
                                  : "does not hold a valid IPv6 address in its brackets";
-    if (ip->family != family)
+    if (ip.family != family)
         return "puts an IPv4 address in brackets: brackets are for IPv6 only";
     size_t digits = strspn(p, "0123456789");
     if (digits == 0)
         return "has no port number after the ':'";
     if (p[digits] != '\0' && p[digits] != '/')
         return "has something other than digits after the port, where only /tcp or "
-               "/udp may follow (and only in --public)";
+               "/udp may follow (and only in a public endpoint)";
     if (p[0] == '0' && digits > 1)
         return "has a port number with a leading zero";
     unsigned long v = digits <= 5 ? strtoul(p, NULL, 10) : 0;
@@ -626,16 +657,18 @@ const char *nea_endpoint_parse(const char *s, bool need_proto, struct nea_ip *ip
         if (need_proto)
             return "needs a protocol: ADDRESS:PORT/tcp or /udp";
     } else if (!need_proto) {
-        return "takes no protocol: a rule forwards the protocol of --public "
-               "IP:PORT/tcp or /udp to the replica's IP:PORT";
+        return "takes no protocol: a rule forwards the protocol of its public endpoint "
+               "(IP:PORT/tcp or /udp) to the replica's IP:PORT";
     } else if (!strcmp(p + 1, "tcp")) {
-        *proto = NEA_PROTO_TCP;
+        proto = NEA_PROTO_TCP;
     } else if (!strcmp(p + 1, "udp")) {
-        *proto = NEA_PROTO_UDP;
+        proto = NEA_PROTO_UDP;
     } else {
         return "has a protocol other than tcp or udp (lower case)";
     }
-    *port = (unsigned)v;
+    *ret_ip = ip;
+    *ret_port = (unsigned)v;
+    *ret_proto = proto;
     return NULL;
 }
 
@@ -674,8 +707,9 @@ int nea_rule_add(struct nea_state *st, const char *tenant, const struct nea_rule
         rc = prepare(st, "SELECT count(*) FROM rules WHERE tenant = ?1", &q, err);
         if (rc == NEA_OK) {
             sqlite3_bind_text(q, 1, tenant, -1, SQLITE_TRANSIENT);
-            if (sqlite3_step(q) != SQLITE_ROW)
-                rc = nea_db_err(st, err, "cannot count the tenant's rules");
+            int s = nea_db_step(st, q, "cannot count the tenant's rules", err);
+            if (s <= 0) /* count(*) always has a row */
+                rc = s < 0 ? s : nea_db_err(st, err, "cannot count the tenant's rules");
             else if (sqlite3_column_int64(q, 0) >= NEA_RULES_PER_TENANT_MAX)
                 rc = nea_err_set(err, NEA_ERR_INVALID, "tenant %s has %lld public IP "
                                  "rules, the most a tenant may have (%d); remove one "
@@ -691,7 +725,10 @@ int nea_rule_add(struct nea_state *st, const char *tenant, const struct nea_rule
         if (rc == NEA_OK) {
             sqlite3_bind_int(q, 1, fam_code(r->pub.family));
             bind_ip(q, 2, &r->pub);
-            if (sqlite3_step(q) != SQLITE_ROW)
+            int s = nea_db_step(st, q, "cannot query the pool", err);
+            if (s < 0)
+                rc = s;
+            else if (s == 0)
                 rc = nea_err_set(err, NEA_ERR_INVALID, "public IP %s is not allocated to "
                                  "tenant %s", pub, tenant);
             else if (strcmp((const char *)sqlite3_column_text(q, 0), tenant))
@@ -749,8 +786,8 @@ int nea_rule_remove(struct nea_state *st, const char *tenant, const struct nea_i
     return NEA_OK;
 }
 
-int nea_rule_list(struct nea_state *st, const char *tenant, struct nea_rule **ret,
-                  char ***ret_tenants, size_t *n, struct nea_err *err)
+int nea_rule_list(struct nea_state *st, const char *tenant, struct nea_rule **ret_rules,
+                  char ***ret_tenants, size_t *ret_n, struct nea_err *err)
 {
     NEA_AUTO(nea_stmt_finalizep) sqlite3_stmt *q = NULL;
     int rc = prepare(st, "SELECT tenant, family, public_addr, public_port, proto, "
@@ -765,7 +802,8 @@ int nea_rule_list(struct nea_state *st, const char *tenant, struct nea_rule **re
     struct nea_rule *v = NULL;
     char **t = NULL;
     size_t len = 0;
-    while (sqlite3_step(q) == SQLITE_ROW) {
+    int s;
+    while ((s = nea_db_step(st, q, "cannot list the rules", err)) == 1) {
         v = nea_xrealloc(v, (len + 1) * sizeof(*v));
         t = nea_xrealloc(t, (len + 1) * sizeof(*t));
         int family = fam_of(sqlite3_column_int(q, 1));
@@ -782,15 +820,20 @@ int nea_rule_list(struct nea_state *st, const char *tenant, struct nea_rule **re
         r->description = d ? nea_xstrdup((const char *)d) : NULL;
         len++;
     }
-    *ret = v;
-    if (ret_tenants)
-        *ret_tenants = t;
-    else {
+    if (s < 0 || !ret_tenants) {
         for (size_t i = 0; i < len; i++)
             free(t[i]);
         free(t);
+        t = NULL;
     }
-    *n = len;
+    if (s < 0) {
+        nea_rules_free(v, NULL, len);
+        return s;
+    }
+    *ret_rules = v;
+    if (ret_tenants)
+        *ret_tenants = t;
+    *ret_n = len;
     return NEA_OK;
 }
 

@@ -9,16 +9,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "nea_lock.h"
 #include "nea_state_int.h"
 #include "nea_util.h"
 
@@ -114,23 +112,8 @@ static const char *const migrations[] = {
     " END;",
 };
 
-static const char *const state_names[] = {"pending", "provisioning", "running",
-                                          "failed", "destroying", "gone"};
-
-const char *nea_dep_state_name(enum nea_dep_state s)
-{
-    return (size_t)s < NEA_ARRAY_SIZE(state_names) ? state_names[s] : "?";
-}
-
-int nea_dep_state_parse(const char *s, enum nea_dep_state *ret)
-{
-    for (size_t i = 0; i < NEA_ARRAY_SIZE(state_names); i++)
-        if (s && !strcmp(s, state_names[i])) {
-            *ret = (enum nea_dep_state)i;
-            return 0;
-        }
-    return -1;
-}
+NEA_ENUM_IMPL(nea_dep_state, NEA_DEP_LAST, "pending", "provisioning", "running", "failed",
+              "destroying", "gone")
 
 int nea_db_err(struct nea_state *st, struct nea_err *err, const char *what)
 {
@@ -138,10 +121,15 @@ int nea_db_err(struct nea_state *st, struct nea_err *err, const char *what)
                        sqlite3_errmsg(st->db));
 }
 
-void nea_stmt_finalizep(sqlite3_stmt **s)
+int nea_db_step(struct nea_state *st, sqlite3_stmt *s, const char *what,
+                struct nea_err *err)
 {
-    if (*s)
-        sqlite3_finalize(*s);
+    int r = sqlite3_step(s);
+    if (r == SQLITE_ROW)
+        return 1;
+    if (r == SQLITE_DONE)
+        return 0;
+    return nea_db_err(st, err, what);
 }
 
 int nea_db_exec(struct nea_state *st, const char *sql, struct nea_err *err)
@@ -156,13 +144,15 @@ int nea_db_exec(struct nea_state *st, const char *sql, struct nea_err *err)
     return NEA_OK;
 }
 
-static int schema_version(struct nea_state *st, int *ret, struct nea_err *err)
+static int schema_version(struct nea_state *st, int *ret_version, struct nea_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    NEA_AUTO(nea_stmt_finalizep) sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
         return nea_db_err(st, err, "cannot read the schema version");
-    *ret = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
-    sqlite3_finalize(s);
+    int r = nea_db_step(st, s, "cannot read the schema version", err);
+    if (r < 0)
+        return r;
+    *ret_version = r ? sqlite3_column_int(s, 0) : 0;
     return NEA_OK;
 }
 
@@ -201,30 +191,6 @@ static int migrate(struct nea_state *st, struct nea_err *err)
     }
 }
 
-/* A file of ours that others may read or write is made 0600; a file of
- * another user (root running on a user's database) is left alone, and so
- * is anything but a regular file.  fd may be an O_PATH descriptor (then
- * the mode is changed through /proc/self/fd). */
-static int make_private(int fd, const char *path, const char *what, struct nea_err *err)
-{
-    struct stat sb;
-    if (fstat(fd, &sb) < 0)
-        return nea_err_set(err, NEA_ERR_IO, "%s: cannot stat the %s: %s", path, what,
-                           strerror(errno));
-    if (!S_ISREG(sb.st_mode) || sb.st_uid != geteuid() || !(sb.st_mode & 077))
-        return NEA_OK;
-    int r = fchmod(fd, 0600);
-    if (r < 0 && errno == EBADF) {
-        char proc[64];
-        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-        r = chmod(proc, 0600);
-    }
-    if (r < 0)
-        return nea_err_set(err, NEA_ERR_IO, "%s: cannot make the %s private: %s", path,
-                           what, strerror(errno));
-    return NEA_OK;
-}
-
 /* The database and SQLite's companions of it (the write-ahead log, its
  * index, a rollback journal), as SQLite accepted them: made private.  Only
  * O_PATH descriptors: closing a real one would drop every POSIX lock that
@@ -243,8 +209,8 @@ static int private_files(struct nea_state *st, struct nea_err *err)
         int fd = open(p, O_PATH | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
             continue; /* none: nothing to tighten */
-        int rc = make_private(fd, p, i ? "state database's companion file"
-                                        : "state database", err);
+        int rc = nea_make_private(fd, p, i ? "state database's companion file"
+                                            : "state database", err);
         close(fd);
         if (rc < 0)
             return rc;
@@ -252,7 +218,7 @@ static int private_files(struct nea_state *st, struct nea_err *err)
     return NEA_OK;
 }
 
-int nea_state_open(const char *path, struct nea_state **ret, struct nea_err *err)
+int nea_state_open(const char *path, struct nea_state **ret_state, struct nea_err *err)
 {
     /* Create the file 0600 ourselves: SQLite would honour the umask.  An
      * existing one is not opened here (see private_files); when it is ours
@@ -286,7 +252,7 @@ int nea_state_open(const char *path, struct nea_state **ret, struct nea_err *err
         nea_state_close(st);
         return rc;
     }
-    *ret = st;
+    *ret_state = st;
     return NEA_OK;
 }
 
@@ -298,11 +264,6 @@ void nea_state_close(struct nea_state *st)
         sqlite3_close(st->db);
     free(st->path);
     free(st);
-}
-
-void nea_state_closep(struct nea_state **st)
-{
-    nea_state_close(*st);
 }
 
 void nea_state_set_hook(struct nea_state *st, nea_state_hook_fn fn, void *data)
@@ -336,8 +297,8 @@ static struct nea_deployment *row_to_dep(sqlite3_stmt *s)
     d->host = col_str(s, 3);
     d->pool = col_str(s, 4);
     NEA_AUTOFREE char *state = col_str(s, 5);
-    if (nea_dep_state_parse(state, &d->state) < 0)
-        d->state = NEA_DEP_FAILED;
+    int known = nea_dep_state_parse(state);
+    d->state = known < 0 ? NEA_DEP_FAILED : (enum nea_dep_state)known;
     d->step = col_str(s, 6);
     d->spec_hash = col_str(s, 7);
     d->spec = col_str(s, 8);
@@ -354,9 +315,9 @@ static struct nea_deployment *row_to_dep(sqlite3_stmt *s)
 }
 
 /* The first row of a deployments query with up to three text parameters
- * (NULL ends them), or *ret NULL. */
+ * (NULL ends them), or *ret_dep NULL. */
 static int get_where(struct nea_state *st, const char *sql, const char *a, const char *b,
-                     const char *c, struct nea_deployment **ret, struct nea_err *err)
+                     const char *c, struct nea_deployment **ret_dep, struct nea_err *err)
 {
     NEA_AUTO(nea_stmt_finalizep) sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
@@ -364,46 +325,45 @@ static int get_where(struct nea_state *st, const char *sql, const char *a, const
     const char *params[] = {a, b, c};
     for (int i = 0; i < 3 && params[i]; i++)
         sqlite3_bind_text(s, i + 1, params[i], -1, SQLITE_TRANSIENT);
-    int r = sqlite3_step(s);
-    if (r == SQLITE_ROW) {
-        *ret = row_to_dep(s);
-        return NEA_OK;
-    }
-    if (r != SQLITE_DONE)
-        return nea_db_err(st, err, "cannot query deployments");
-    *ret = NULL;
+    int r = nea_db_step(st, s, "cannot query deployments", err);
+    if (r < 0)
+        return r;
+    *ret_dep = r ? row_to_dep(s) : NULL;
     return NEA_OK;
 }
 
 int nea_state_get(struct nea_state *st, const char *tenant,
-                  struct nea_deployment **ret, struct nea_err *err)
+                  struct nea_deployment **ret_dep, struct nea_err *err)
 {
     return get_where(st, "SELECT " DEP_COLUMNS " FROM deployments WHERE tenant = ?1",
-                     tenant, NULL, NULL, ret, err);
+                     tenant, NULL, NULL, ret_dep, err);
 }
 
 int nea_state_find(struct nea_state *st, const char *tenant_or_name,
-                   struct nea_deployment **ret, struct nea_err *err)
+                   struct nea_deployment **ret_dep, struct nea_err *err)
 {
-    int rc = nea_state_get(st, tenant_or_name, ret, err);
-    if (rc < 0 || *ret)
-        return rc;
-    return get_where(st, "SELECT " DEP_COLUMNS " FROM deployments WHERE name = ?1 "
-                         "ORDER BY state = 'gone', updated_at DESC LIMIT 1",
-                     tenant_or_name, NULL, NULL, ret, err);
+    struct nea_deployment *d = NULL;
+    int rc = nea_state_get(st, tenant_or_name, &d, err);
+    if (rc == NEA_OK && !d)
+        rc = get_where(st, "SELECT " DEP_COLUMNS " FROM deployments WHERE name = ?1 "
+                           "ORDER BY state = 'gone', updated_at DESC LIMIT 1",
+                       tenant_or_name, NULL, NULL, &d, err);
+    if (rc == NEA_OK)
+        *ret_dep = d;
+    return rc;
 }
 
 int nea_state_mac_user(struct nea_state *st, const char *host, const char *mac,
-                       const char *tenant, struct nea_deployment **ret,
+                       const char *tenant, struct nea_deployment **ret_dep,
                        struct nea_err *err)
 {
     return get_where(st, "SELECT " DEP_COLUMNS " FROM deployments WHERE host = ?1 AND "
                          "lower(mac) = lower(?2) AND tenant != ?3 AND state != 'gone' "
-                         "ORDER BY tenant LIMIT 1", host, mac, tenant, ret, err);
+                         "ORDER BY tenant LIMIT 1", host, mac, tenant, ret_dep, err);
 }
 
 int nea_state_disk_named(struct nea_state *st, const char *host, const char *pool,
-                         const char *volume, const char *tenant, bool *ret,
+                         const char *volume, const char *tenant, bool *ret_named,
                          struct nea_err *err)
 {
     NEA_AUTO(nea_stmt_finalizep) sqlite3_stmt *s = NULL;
@@ -415,15 +375,15 @@ int nea_state_disk_named(struct nea_state *st, const char *host, const char *poo
     sqlite3_bind_text(s, 2, pool, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 3, volume, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 4, tenant, -1, SQLITE_TRANSIENT);
-    int r = sqlite3_step(s);
-    if (r != SQLITE_ROW && r != SQLITE_DONE)
-        return nea_db_err(st, err, "cannot query deployments");
-    *ret = r == SQLITE_ROW;
+    int r = nea_db_step(st, s, "cannot query deployments", err);
+    if (r < 0)
+        return r;
+    *ret_named = r == 1;
     return NEA_OK;
 }
 
-int nea_state_list(struct nea_state *st, struct nea_deployment ***ret, size_t *n,
-                   struct nea_err *err)
+int nea_state_list(struct nea_state *st, struct nea_deployment ***ret_deps,
+                   size_t *ret_n, struct nea_err *err)
 {
     NEA_AUTO(nea_stmt_finalizep) sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(st->db, "SELECT " DEP_COLUMNS " FROM deployments "
@@ -432,16 +392,16 @@ int nea_state_list(struct nea_state *st, struct nea_deployment ***ret, size_t *n
     struct nea_deployment **v = NULL;
     size_t len = 0;
     int r;
-    while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+    while ((r = nea_db_step(st, s, "cannot list deployments", err)) == 1) {
         v = nea_xrealloc(v, (len + 1) * sizeof(*v));
         v[len++] = row_to_dep(s);
     }
-    if (r != SQLITE_DONE) {
+    if (r < 0) {
         nea_deployments_free(v, len);
-        return nea_db_err(st, err, "cannot list deployments");
+        return r;
     }
-    *ret = v;
-    *n = len;
+    *ret_deps = v;
+    *ret_n = len;
     return NEA_OK;
 }
 
@@ -521,7 +481,7 @@ int nea_state_event(struct nea_state *st, const char *tenant, const char *kind,
 }
 
 int nea_state_events(struct nea_state *st, const char *tenant, size_t limit,
-                     struct nea_event **ret, size_t *n, struct nea_err *err)
+                     struct nea_event **ret_events, size_t *ret_n, struct nea_err *err)
 {
     NEA_AUTO(nea_stmt_finalizep) sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(st->db, "SELECT id, at, tenant, kind, detail FROM ("
@@ -534,7 +494,7 @@ int nea_state_events(struct nea_state *st, const char *tenant, size_t limit,
     struct nea_event *v = NULL;
     size_t len = 0;
     int r;
-    while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+    while ((r = nea_db_step(st, s, "cannot read events", err)) == 1) {
         v = nea_xrealloc(v, (len + 1) * sizeof(*v));
         v[len++] = (struct nea_event){
             .id = sqlite3_column_int64(s, 0),
@@ -544,12 +504,12 @@ int nea_state_events(struct nea_state *st, const char *tenant, size_t limit,
             .detail = col_str(s, 4),
         };
     }
-    if (r != SQLITE_DONE) {
+    if (r < 0) {
         nea_events_free(v, len);
-        return nea_db_err(st, err, "cannot read events");
+        return r;
     }
-    *ret = v;
-    *n = len;
+    *ret_events = v;
+    *ret_n = len;
     return NEA_OK;
 }
 
@@ -571,89 +531,35 @@ static bool lock_name_ok(const char *name)
     return true;
 }
 
-/* Every record has the same length, so a holder overwrites its
- * predecessor's in one write and a reader never sees half of each. */
-enum { LOCK_RECORD_LEN = 80 };
+/* What nea_lock_at waited for: lock_busy words it when another holds it. */
+struct lock_want {
+    enum nea_lock_kind kind;
+    const char *name, *path;
+    unsigned timeout_s;
+};
 
-/* "PID COMMAND" of this process into its lock file (best effort: a lock
- * that cannot say who holds it still locks). */
-static void lock_record(int fd)
+/* The sentence for a lock held past the wait: it names the holder, and the
+ * timeout as "the lock timeout" (each caller knows its own name for it). */
+static int lock_busy(void *data, const char *holder, struct nea_err *err)
 {
-    char comm[32] = "";
-    int cfd = open("/proc/self/comm", O_RDONLY | O_CLOEXEC);
-    if (cfd >= 0) {
-        ssize_t n = read(cfd, comm, sizeof(comm) - 1);
-        comm[n > 0 ? n : 0] = '\0';
-        comm[strcspn(comm, "\n")] = '\0';
-        close(cfd);
-    }
-    char rec[LOCK_RECORD_LEN];
-    memset(rec, ' ', sizeof(rec));
-    char head[LOCK_RECORD_LEN];
-    int n = snprintf(head, sizeof(head), "%ld %s", (long)getpid(), *comm ? comm : "?");
-    memcpy(rec, head, n > 0 && n < LOCK_RECORD_LEN ? (size_t)n : 0);
-    rec[LOCK_RECORD_LEN - 1] = '\n';
-    if (pwrite(fd, rec, sizeof(rec), 0) < 0)
-        return; /* the lock holds all the same */
-}
-
-/* Who holds the lock, as its record says: "pid N, command C".  The record
- * is data from a file: only a pid and a short printable command are used. */
-static char *lock_holder(int fd)
-{
-    char buf[LOCK_RECORD_LEN + 1];
-    ssize_t n = pread(fd, buf, LOCK_RECORD_LEN, 0);
-    buf[n > 0 ? n : 0] = '\0';
-    char *end = buf;
-    long pid = 0;
-    if (buf[0] >= '1' && buf[0] <= '9') {
-        errno = 0;
-        pid = strtol(buf, &end, 10);
-        if (errno || *end != ' ' || pid <= 0 || pid > 0x3fffffff)
-            pid = 0;
-    }
-    if (!pid)
-        return nea_xstrdup("it has not recorded its pid yet");
-    char comm[33];
-    size_t len = 0;
-    for (const char *p = end + 1; *p && *p != '\n' && len < sizeof(comm) - 1; p++)
-        comm[len++] = *p >= ' ' && *p < 0x7f ? *p : '?';
-    while (len && comm[len - 1] == ' ')
-        len--; /* the record's padding */
-    comm[len] = '\0';
-    if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
-        return nea_xasprintf("the lock file names pid %ld, command %s, which has "
-                             "exited", pid, len ? comm : "?");
-    return nea_xasprintf("pid %ld, command %s", pid, len ? comm : "?");
-}
-
-static int64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int lock_busy(enum nea_lock_kind kind, const char *name, const char *path,
-                     unsigned timeout_s, int fd, struct nea_err *err)
-{
-    NEA_AUTOFREE char *holder = lock_holder(fd);
-    if (kind == NEA_LOCK_TENANT && timeout_s == 0)
+    const struct lock_want *w = data;
+    if (w->kind == NEA_LOCK_TENANT && w->timeout_s == 0)
         return nea_err_set(err, NEA_ERR_BUSY, "busy: another neaprov (%s) is changing "
                            "the appliance of tenant %s (lock %s); try again when it "
-                           "has finished", holder, name, path);
-    if (kind == NEA_LOCK_TENANT)
+                           "has finished", holder, w->name, w->path);
+    if (w->kind == NEA_LOCK_TENANT)
         return nea_err_set(err, NEA_ERR_BUSY, "busy: waited %u s (the lock timeout) for "
                            "the lock of tenant %s (%s), held by another process (%s); "
-                           "try again when it has finished", timeout_s, name, path, holder);
-    if (timeout_s == 0)
+                           "try again when it has finished", w->timeout_s, w->name,
+                           w->path, holder);
+    if (w->timeout_s == 0)
         return nea_err_set(err, NEA_ERR_BUSY, "busy: another process (%s) holds the base "
                            "image upload lock of this host and pool (%s); try again when "
-                           "it has finished", holder, path);
+                           "it has finished", holder, w->path);
     return nea_err_set(err, NEA_ERR_BUSY, "busy: waited %u s (the lock timeout) for the "
                        "base image upload lock of this host and pool (%s), held by "
                        "another process (%s); try again when it has finished, or give "
-                       "a longer --lock-timeout", timeout_s, path, holder);
+                       "a longer lock timeout", w->timeout_s, w->path, holder);
 }
 
 int nea_state_lock(struct nea_state *st, enum nea_lock_kind kind, const char *name,
@@ -672,40 +578,11 @@ int nea_lock_at(const char *base, enum nea_lock_kind kind, const char *name,
                            "name is 1-64 lower-case letters, digits and '-'",
                            name ? name : "");
     NEA_AUTOFREE char *path = nea_xasprintf("%s%s%s", base, lock_prefixes[kind], name);
-    /* never through a symbolic link: the file is ours, beside the database */
-    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return nea_err_set(err, NEA_ERR_IO, "%s: cannot create lock file: %s", path,
-                           strerror(errno));
-    int rc = make_private(fd, path, "lock file", err);
-    int64_t deadline = monotonic_ms() + (int64_t)timeout_s * 1000;
-    int64_t pause_ms = 10;
-    while (rc == NEA_OK && flock(fd, LOCK_EX | LOCK_NB) < 0) {
-        if (errno == EINTR)
-            continue;
-        if (errno != EWOULDBLOCK) {
-            rc = nea_err_set(err, NEA_ERR_IO, "%s: cannot lock: %s", path, strerror(errno));
-            break;
-        }
-        /* flock cannot wait with a bound: poll, backing off up to 0.2 s */
-        int64_t left = deadline - monotonic_ms();
-        if (left <= 0) {
-            rc = lock_busy(kind, name, path, timeout_s, fd, err);
-            break;
-        }
-        int64_t ms = pause_ms < left ? pause_ms : left;
-        struct timespec ts = {.tv_sec = (time_t)(ms / 1000),
-                              .tv_nsec = (long)(ms % 1000) * 1000000};
-        nanosleep(&ts, NULL);
-        pause_ms = pause_ms * 2 > 200 ? 200 : pause_ms * 2;
-    }
-    if (rc < 0) {
-        close(fd);
-        return rc;
-    }
-    lock_record(fd);
-    *ret_fd = fd;
-    return NEA_OK;
+    /* a bounded wait: never NEA_LOCK_WAIT_FOREVER from a caller's number */
+    if (timeout_s == NEA_LOCK_WAIT_FOREVER)
+        timeout_s--;
+    struct lock_want w = {kind, name, path, timeout_s};
+    return nea_lock_take(path, timeout_s, lock_busy, &w, ret_fd, err);
 }
 
 int nea_state_base_image(struct nea_state *st, const char *host, const char *pool,
@@ -718,7 +595,12 @@ int nea_state_base_image(struct nea_state *st, const char *host, const char *poo
     sqlite3_bind_text(s, 1, host, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 2, pool, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 3, volume, -1, SQLITE_TRANSIENT);
-    *ret_state = sqlite3_step(s) == SQLITE_ROW ? col_str(s, 0) : NULL;
+    /* an error is not "not recorded": that would make a volume cut by a
+     * crash look like the SP's own, complete one */
+    int r = nea_db_step(st, s, "cannot read base images", err);
+    if (r < 0)
+        return r;
+    *ret_state = r ? col_str(s, 0) : NULL;
     return NEA_OK;
 }
 
@@ -743,8 +625,7 @@ int nea_state_set_base_image(struct nea_state *st, const char *host, const char 
 
 void nea_state_unlock(int fd)
 {
-    if (fd >= 0)
-        close(fd); /* releases the flock */
+    nea_unlock(fd);
 }
 
 static char *dup_opt(const char *s)
@@ -794,11 +675,6 @@ void nea_deployment_free(struct nea_deployment *d)
     free(d->seed_volume);
     free(d->last_error);
     free(d);
-}
-
-void nea_deployment_freep(struct nea_deployment **d)
-{
-    nea_deployment_free(*d);
 }
 
 void nea_deployments_free(struct nea_deployment **v, size_t n)

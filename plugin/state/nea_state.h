@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "nea_err.h"
+#include "nea_util.h"
 
 struct nea_state;
 
@@ -27,7 +28,12 @@ enum nea_dep_state {
     NEA_DEP_FAILED,
     NEA_DEP_DESTROYING,
     NEA_DEP_GONE,
+    NEA_DEP_LAST
 };
+
+/* nea_dep_state_name(s): "pending", ...; nea_dep_state_parse(text): the
+ * state or -1 */
+NEA_ENUM_DECL(nea_dep_state);
 
 struct nea_deployment {
     char *tenant;
@@ -59,33 +65,34 @@ struct nea_event {
     char *detail;
 };
 
-#define NEA_STATE_SCHEMA_VERSION 4
+/* Every function that has out-parameters (ret_*) writes them only when it
+ * returns NEA_OK.  A failing SQLite step is an error (NEA_ERR_STATE naming
+ * what was being read or written), never "no row". */
 
-int nea_state_open(const char *path, struct nea_state **ret, struct nea_err *err);
+int nea_state_open(const char *path, struct nea_state **ret_state, struct nea_err *err);
 void nea_state_close(struct nea_state *st);
-void nea_state_closep(struct nea_state **st);
 
-/* *ret is NULL (and NEA_OK returned) when there is no such deployment. */
+/* *ret_dep is NULL (and NEA_OK returned) when there is no such deployment. */
 int nea_state_get(struct nea_state *st, const char *tenant,
-                  struct nea_deployment **ret, struct nea_err *err);
+                  struct nea_deployment **ret_dep, struct nea_err *err);
 int nea_state_find(struct nea_state *st, const char *tenant_or_name,
-                   struct nea_deployment **ret, struct nea_err *err);
+                   struct nea_deployment **ret_dep, struct nea_err *err);
 /* Another tenant's deployment (not gone) on host with this MAC, or NULL. */
 int nea_state_mac_user(struct nea_state *st, const char *host, const char *mac,
-                       const char *tenant, struct nea_deployment **ret,
+                       const char *tenant, struct nea_deployment **ret_dep,
                        struct nea_err *err);
 /* Whether another tenant's record (in any state) names this disk volume. */
 int nea_state_disk_named(struct nea_state *st, const char *host, const char *pool,
-                         const char *volume, const char *tenant, bool *ret,
+                         const char *volume, const char *tenant, bool *ret_named,
                          struct nea_err *err);
-int nea_state_list(struct nea_state *st, struct nea_deployment ***ret, size_t *n,
-                   struct nea_err *err);
+int nea_state_list(struct nea_state *st, struct nea_deployment ***ret_deps,
+                   size_t *ret_n, struct nea_err *err);
 /* Insert or replace the whole row (updated_at is set here). */
 int nea_state_put(struct nea_state *st, struct nea_deployment *d, struct nea_err *err);
 int nea_state_event(struct nea_state *st, const char *tenant, const char *kind,
                     const char *detail, struct nea_err *err);
 int nea_state_events(struct nea_state *st, const char *tenant, size_t limit,
-                     struct nea_event **ret, size_t *n, struct nea_err *err);
+                     struct nea_event **ret_events, size_t *ret_n, struct nea_err *err);
 
 /* Locks beside the database, each kind in a file namespace of its own that
  * no name of another kind can reach: STATE.lock-TENANT for one tenant's
@@ -100,19 +107,20 @@ enum nea_lock_kind {
 /* How long a lock shared by tenants (the upload) is waited for by default. */
 #define NEA_LOCK_TIMEOUT_DEFAULT_S 600u
 
-/* Exclusive lock (flock) of that kind and name for the life of the returned
- * fd.  timeout_s 0 fails at once when another process holds it, else it is
- * waited for up to timeout_s seconds; then NEA_ERR_BUSY, with a message
- * naming the holder: every holder writes "PID COMMAND" into the lock file.
- * NEA_ERR_INVALID for a name outside [a-z0-9-]{1,64}.  Lock files are made
- * 0600. */
+/* Exclusive lock (flock, nea_lock.h) of that kind and name for the life of
+ * the returned fd.  timeout_s 0 fails at once when another process holds
+ * it, else it is waited for up to timeout_s seconds; then NEA_ERR_BUSY, with
+ * a message naming the holder (every holder writes "PID COMMAND" into the
+ * lock file) and, for a wait, the timeout; the message names no option of
+ * any caller (the CLI adds its --lock-timeout).  NEA_ERR_INVALID for a name
+ * outside [a-z0-9-]{1,64}.  Lock files are made 0600. */
 int nea_state_lock(struct nea_state *st, enum nea_lock_kind kind, const char *name,
                    unsigned timeout_s, int *ret_fd, struct nea_err *err);
 /* The same lock with files named BASE.lock...: for a lock shared by every
  * state database of this machine (BASE in a directory of its own). */
 int nea_lock_at(const char *base, enum nea_lock_kind kind, const char *name,
                 unsigned timeout_s, int *ret_fd, struct nea_err *err);
-void nea_state_unlock(int fd);
+void nea_state_unlock(int fd); /* nea_unlock */
 
 /* Base image volumes neaprov uploads: "uploading" is written before the
  * upload and "done" after, so a volume cut by a crash is never trusted;
@@ -130,11 +138,10 @@ typedef void (*nea_state_hook_fn)(void *data, const char *tenant, const char *ki
                                   const char *detail);
 void nea_state_set_hook(struct nea_state *st, nea_state_hook_fn fn, void *data);
 
-const char *nea_dep_state_name(enum nea_dep_state s);
-int nea_dep_state_parse(const char *s, enum nea_dep_state *ret);
 struct nea_deployment *nea_deployment_dup(const struct nea_deployment *d);
 void nea_deployment_free(struct nea_deployment *d);
-void nea_deployment_freep(struct nea_deployment **d);
+/* nea_deployment_freep(struct nea_deployment **), for NEA_AUTO */
+NEA_DEFINE_CLEANUP(struct nea_deployment *, nea_deployment_free)
 void nea_deployments_free(struct nea_deployment **v, size_t n);
 void nea_events_free(struct nea_event *v, size_t n);
 

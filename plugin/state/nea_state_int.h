@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "nea_state.h"
+#include "nea_util.h"
 
 struct nea_state {
     sqlite3 *db;
@@ -20,6 +21,11 @@ struct nea_state {
 
 int nea_db_err(struct nea_state *st, struct nea_err *err, const char *what);
 int nea_db_exec(struct nea_state *st, const char *sql, struct nea_err *err);
-void nea_stmt_finalizep(sqlite3_stmt **s);
+/* One sqlite3_step of s: 1 a row, 0 done, or NEA_ERR_STATE with "PATH: what:
+ * SQLite's message" (a busy database, an I/O error, an interrupt: never
+ * taken for "no more rows"). */
+int nea_db_step(struct nea_state *st, sqlite3_stmt *s, const char *what,
+                struct nea_err *err);
+NEA_DEFINE_CLEANUP_NAMED(nea_stmt_finalizep, sqlite3_stmt *, sqlite3_finalize)
 
 #endif

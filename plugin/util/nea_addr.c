@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int nea_ip_parse(const char *s, struct nea_ip *ret)
+int nea_ip_parse(const char *s, struct nea_ip *ret_ip)
 {
     struct nea_ip ip = {0};
     if (inet_pton(AF_INET, s, ip.b) == 1)
@@ -18,7 +18,7 @@ int nea_ip_parse(const char *s, struct nea_ip *ret)
         ip.family = AF_INET6;
     else
         return -1;
-    *ret = ip;
+    *ret_ip = ip;
     return ip.family;
 }
 
@@ -34,7 +34,7 @@ unsigned nea_ip_bits(int family)
 }
 
 static void apply_prefix(const struct nea_ip *ip, unsigned prefix, bool set_host,
-                         struct nea_ip *ret)
+                         struct nea_ip *ret_ip)
 {
     struct nea_ip r = *ip;
     unsigned nbytes = nea_ip_bits(ip->family) / 8;
@@ -50,24 +50,24 @@ static void apply_prefix(const struct nea_ip *ip, unsigned prefix, bool set_host
         r.b[i] = set_host ? (uint8_t)(r.b[i] | hostmask)
                           : (uint8_t)(r.b[i] & ~hostmask);
     }
-    *ret = r;
+    *ret_ip = r;
 }
 
-void nea_ip_network(const struct nea_ip *ip, unsigned prefix, struct nea_ip *ret)
+void nea_ip_network(const struct nea_ip *ip, unsigned prefix, struct nea_ip *ret_net)
 {
-    apply_prefix(ip, prefix, false, ret);
+    apply_prefix(ip, prefix, false, ret_net);
 }
 
-void nea_ip_broadcast(const struct nea_ip *ip, unsigned prefix, struct nea_ip *ret)
+void nea_ip_broadcast(const struct nea_ip *ip, unsigned prefix, struct nea_ip *ret_bcast)
 {
-    apply_prefix(ip, prefix, true, ret);
+    apply_prefix(ip, prefix, true, ret_bcast);
 }
 
-void nea_prefix_netmask(int family, unsigned prefix, struct nea_ip *ret)
+void nea_prefix_netmask(int family, unsigned prefix, struct nea_ip *ret_mask)
 {
     struct nea_ip ones = {.family = family};
     memset(ones.b, 0xff, nea_ip_bits(family) / 8);
-    apply_prefix(&ones, prefix, false, ret);
+    apply_prefix(&ones, prefix, false, ret_mask);
 }
 
 int nea_netmask_prefix(const struct nea_ip *mask)
@@ -178,7 +178,8 @@ uint64_t nea_ip_span(const struct nea_ip *first, const struct nea_ip *last)
     return lo == UINT64_MAX ? lo : lo + 1;
 }
 
-const char *nea_ip_range_parse(const char *s, struct nea_ip *first, struct nea_ip *last)
+/* The range s names, or why it names none (first and last left alone). */
+static const char *range_parse(const char *s, struct nea_ip *first, struct nea_ip *last)
 {
     char buf[128];
     if (strlen(s) >= sizeof(buf))
@@ -216,6 +217,18 @@ const char *nea_ip_range_parse(const char *s, struct nea_ip *first, struct nea_i
         return "is not a valid IP address";
     *last = *first;
     return NULL;
+}
+
+const char *nea_ip_range_parse(const char *s, struct nea_ip *ret_first,
+                               struct nea_ip *ret_last)
+{
+    struct nea_ip first, last;
+    const char *why = range_parse(s, &first, &last);
+    if (!why) {
+        *ret_first = first;
+        *ret_last = last;
+    }
+    return why;
 }
 
 const char *nea_ip_kind_name(enum nea_ip_kind k)

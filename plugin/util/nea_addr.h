@@ -30,16 +30,16 @@ enum nea_ip_kind {
 
 /* Parses one literal address (no prefix, no zone).  Returns the family
  * (AF_INET or AF_INET6) or -1 when s is neither. */
-int nea_ip_parse(const char *s, struct nea_ip *ret);
+int nea_ip_parse(const char *s, struct nea_ip *ret_ip);
 void nea_ip_format(const struct nea_ip *ip, char out[NEA_IP_STRLEN]);
 unsigned nea_ip_bits(int family);
 /* The prefix length of a dotted netmask, or -1 when the mask is not
  * contiguous ones followed by zeros. */
 int nea_netmask_prefix(const struct nea_ip *mask);
-void nea_prefix_netmask(int family, unsigned prefix, struct nea_ip *ret);
+void nea_prefix_netmask(int family, unsigned prefix, struct nea_ip *ret_mask);
 /* ip with the host bits cleared (network) or set (broadcast). */
-void nea_ip_network(const struct nea_ip *ip, unsigned prefix, struct nea_ip *ret);
-void nea_ip_broadcast(const struct nea_ip *ip, unsigned prefix, struct nea_ip *ret);
+void nea_ip_network(const struct nea_ip *ip, unsigned prefix, struct nea_ip *ret_net);
+void nea_ip_broadcast(const struct nea_ip *ip, unsigned prefix, struct nea_ip *ret_bcast);
 bool nea_ip_equal(const struct nea_ip *a, const struct nea_ip *b);
 int nea_ip_cmp(const struct nea_ip *a, const struct nea_ip *b);
 bool nea_ip_in_subnet(const struct nea_ip *ip, const struct nea_ip *net,
@@ -54,7 +54,8 @@ uint64_t nea_ip_span(const struct nea_ip *first, const struct nea_ip *last);
 
 /* "A", "A-B" or "A/P" (CIDR, all of it) into [first, last]; NULL on
  * success, else a static description of what is wrong. */
-const char *nea_ip_range_parse(const char *s, struct nea_ip *first, struct nea_ip *last);
+const char *nea_ip_range_parse(const char *s, struct nea_ip *ret_first,
+                               struct nea_ip *ret_last);
 const char *nea_ip_kind_name(enum nea_ip_kind k);
 
 #endif

@@ -32,25 +32,6 @@ void nea_err_clear(struct nea_err *err)
     err->msg[0] = '\0';
 }
 
-const char *nea_status_name(int code)
-{
-    switch (code) {
-    case NEA_OK: return "ok";
-    case NEA_ERR_NOMEM: return "out of memory";
-    case NEA_ERR_IO: return "I/O error";
-    case NEA_ERR_INVALID: return "invalid input";
-    case NEA_ERR_INTERNAL: return "internal error";
-    case NEA_ERR_LIBRARY: return "library error";
-    case NEA_ERR_BUSY: return "busy";
-    case NEA_ERR_STATE: return "state database error";
-    case NEA_ERR_HOST: return "host error";
-    case NEA_ERR_TIMEOUT: return "timed out";
-    case NEA_ERR_CONFLICT: return "conflict";
-    case NEA_ERR_UNSUPPORTED: return "not supported by the host";
-    default: return "unknown error";
-    }
-}
-
 void nea_diags_add(struct nea_diags *d, enum nea_severity sev, const char *file,
                    unsigned line, unsigned col, const char *fmt, ...)
 {

@@ -40,7 +40,6 @@ struct nea_err {
 int nea_err_set(struct nea_err *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void nea_err_clear(struct nea_err *err);
-const char *nea_status_name(int code);
 
 enum nea_severity { NEA_DIAG_ERROR, NEA_DIAG_WARNING };
 

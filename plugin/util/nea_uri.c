@@ -20,6 +20,7 @@
 #include <strings.h>
 
 #include "nea_util.h"
+#include "nea_xml.h"
 
 #define URI_MAX 1024
 #define SHOWN_MAX 256
@@ -93,18 +94,6 @@ static const struct param_rule {
      * there: unix only. */
     {"socket", NULL, TB(T_UNIX), "the unix transport", NULL},
 };
-
-static void xml_urip(xmlURIPtr *u)
-{
-    if (*u)
-        xmlFreeURI(*u);
-}
-
-static void xml_strp(char **s)
-{
-    if (*s)
-        xmlFree(*s);
-}
 
 struct check {
     const char *what;
@@ -290,8 +279,8 @@ static int check_query(struct check *k, enum transport t, const char *query)
             if (eq == q)
                 return refuse(k, "a parameter has no name");
             size_t nlen = eq ? (size_t)(eq - q) : len;
-            NEA_AUTO(xml_strp) char *name = xmlURIUnescapeString(q, (int)nlen, NULL);
-            NEA_AUTO(xml_strp) char *value =
+            NEA_AUTO(nea_xml_strp) char *name = xmlURIUnescapeString(q, (int)nlen, NULL);
+            NEA_AUTO(nea_xml_strp) char *value =
                 eq && eq + 1 < q + len
                     ? xmlURIUnescapeString(eq + 1, (int)(q + len - eq - 1), NULL)
                     : NULL;
@@ -326,7 +315,7 @@ static int check_uri(struct check *k, const char *uri)
     if (!strcmp(uri, "test:///default"))
         return NEA_OK;
 
-    NEA_AUTO(xml_urip) xmlURIPtr u = xmlParseURI(uri);
+    NEA_AUTO(nea_xml_uri_freep) xmlURIPtr u = xmlParseURI(uri);
     size_t slen = u && u->scheme ? strlen(u->scheme) : 0;
     /* driver[+transport]://[user@][host][:port]/path[?params], nothing else
      * (not "qemu:/system", not an alias from libvirt.conf) */

@@ -18,10 +18,17 @@ void nea_freep(void *p)
     free(*(void **)p);
 }
 
-void nea_fclosep(FILE **f)
+const char *nea_enum_name(const char *const *names, size_t n, int v)
 {
-    if (*f)
-        fclose(*f);
+    return v >= 0 && (size_t)v < n ? names[v] : "?";
+}
+
+int nea_enum_parse(const char *const *names, size_t n, const char *s)
+{
+    for (size_t i = 0; s && i < n; i++)
+        if (!strcmp(s, names[i]))
+            return (int)i;
+    return -1;
 }
 
 void *nea_xmalloc(size_t n)
@@ -192,16 +199,8 @@ int nea_mkdir_p(const char *dir, unsigned mode)
 #define URL_UNPARSABLE "(unparsable URL)"
 #define URL_AMBIGUOUS "(URL with ambiguous user info)"
 
-static void url_cleanupp(CURLU **u)
-{
-    if (*u)
-        curl_url_cleanup(*u);
-}
-
-static void curl_freep(char **s)
-{
-    curl_free(*s);
-}
+NEA_DEFINE_CLEANUP_NAMED(url_cleanupp, CURLU *, curl_url_cleanup)
+NEA_DEFINE_CLEANUP_NAMED(curl_freep, char *, curl_free)
 
 /* One part of u (as written, not decoded), or NULL when the URL has none. */
 static char *url_part(CURLU *u, CURLUPart what)

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "nea_err.h"
 
@@ -25,10 +26,70 @@
         nea_tmp_;                                                              \
     })
 
+/* The same for a file descriptor, whose "none" is -1 (nea_closep). */
+#define TAKE_FD(fd)                                                            \
+    ({                                                                         \
+        int nea_fd_ = (fd);                                                    \
+        (fd) = -1;                                                             \
+        nea_fd_;                                                               \
+    })
+
 #define NEA_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/* The cleanup function of a handle type, as systemd's
+ * DEFINE_TRIVIAL_CLEANUP_FUNC: NEA_DEFINE_CLEANUP(xmlDocPtr, xmlFreeDoc)
+ * defines xmlFreeDocp(xmlDocPtr *p), which calls xmlFreeDoc(*p) unless *p
+ * is NULL; NEA_DEFINE_CLEANUP_NAMED gives it a name of its own.  Use the
+ * result with NEA_AUTO(). */
+#define NEA_DEFINE_CLEANUP_NAMED(name, type, fn)                               \
+    static inline void name(type *p)                                           \
+    {                                                                          \
+        if (*p)                                                                \
+            fn(*p);                                                            \
+    }
+#define NEA_DEFINE_CLEANUP(type, fn) NEA_DEFINE_CLEANUP_NAMED(fn##p, type, fn)
+
 void nea_freep(void *p);
-void nea_fclosep(FILE **f);
+NEA_DEFINE_CLEANUP_NAMED(nea_fclosep, FILE *, fclose)
+/* a file descriptor: -1 is none */
+static inline void nea_closep(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+}
+
+/* Enum <-> string tables, as libvirt's VIR_ENUM_DECL / VIR_ENUM_IMPL.  The
+ * enum ends with a _LAST sentinel; the table names every value before it,
+ * in order, and the build fails when the count differs:
+ *
+ *   nea_x.h:  enum nea_color { NEA_COLOR_RED, NEA_COLOR_BLUE, NEA_COLOR_LAST };
+ *             NEA_ENUM_DECL(nea_color);
+ *   nea_x.c:  NEA_ENUM_IMPL(nea_color, NEA_COLOR_LAST, "red", "blue")
+ *
+ * declares and defines
+ *   const char *nea_color_name(int v);   the name, "?" for no value of it
+ *   int nea_color_parse(const char *s);  the value, -1 for no name of it
+ */
+#define NEA_ENUM_DECL(name)                                                    \
+    const char *name##_name(int v);                                            \
+    int name##_parse(const char *s)
+
+#define NEA_ENUM_IMPL(name, last, ...)                                         \
+    static const char *const name##_names_[] = {__VA_ARGS__};                  \
+    _Static_assert(NEA_ARRAY_SIZE(name##_names_) == (size_t)(last),            \
+                   "the table of " #name " must name every value before " #last); \
+    const char *name##_name(int v)                                             \
+    {                                                                          \
+        return nea_enum_name(name##_names_, NEA_ARRAY_SIZE(name##_names_), v);  \
+    }                                                                          \
+    int name##_parse(const char *s)                                            \
+    {                                                                          \
+        return nea_enum_parse(name##_names_, NEA_ARRAY_SIZE(name##_names_), s); \
+    }
+
+/* What NEA_ENUM_IMPL's functions do, over any table of n names. */
+const char *nea_enum_name(const char *const *names, size_t n, int v);
+int nea_enum_parse(const char *const *names, size_t n, const char *s);
 
 /* Allocation that aborts on failure: out-of-memory is not an input error. */
 void *nea_xmalloc(size_t n);

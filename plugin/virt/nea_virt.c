@@ -21,17 +21,38 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "nea_addr.h"
 #include "nea_uri.h"
 #include "nea_util.h"
+#include "nea_xml.h"
 
-#define NEA_XMLNS_URI "urn:neaprov:appliance:1"
 #define UPLOAD_CHUNK (1u << 20) /* ~1 MiB: small chunks are far slower */
+
+NEA_ENUM_IMPL(nea_host_net_kind, NEA_HOSTNET_LAST, "bridge", "openvswitch",
+              "libvirt network")
+
+/* how specs write a network of each kind: BRIDGE, ovs:BRIDGE, network:NAME */
+static const char *const net_ref_prefix[] = {"", "ovs:", "network:"};
+_Static_assert(NEA_ARRAY_SIZE(net_ref_prefix) == NEA_HOSTNET_LAST,
+               "a spec prefix for every kind of network");
+
+NEA_ENUM_IMPL(nea_dom_state, NEA_DOM_LAST, "missing", "running", "shut off",
+              "paused or crashed")
+
+NEA_ENUM_IMPL(nea_fault_op, NEA_FAULT_LAST, "list-networks", "lookup", "vol-upload",
+              "vol-create", "vol-delete", "define", "start", "stop", "undefine", "rename",
+              "update-device", "set-metadata")
+
+NEA_DEFINE_CLEANUP_NAMED(pool_freep, virStoragePoolPtr, virStoragePoolFree)
+NEA_DEFINE_CLEANUP_NAMED(vol_freep, virStorageVolPtr, virStorageVolFree)
+NEA_DEFINE_CLEANUP_NAMED(stream_freep, virStreamPtr, virStreamFree)
+NEA_DEFINE_CLEANUP_NAMED(dom_freep, virDomainPtr, virDomainFree)
 
 struct nea_host {
     virConnectPtr conn;
     char *uri;
     bool is_test;
-    char *fault_op;
+    int fault_op;           /* enum nea_fault_op, -1: none */
     unsigned fault_nth;
     unsigned fault_seen;
     bool fault_crash;
@@ -75,9 +96,9 @@ static bool unsupported(void)
 }
 
 /* Returns an error when the fault hook says this call of op must fail. */
-static int fault(struct nea_host *h, const char *op, struct nea_err *err)
+static int fault(struct nea_host *h, enum nea_fault_op op, struct nea_err *err)
 {
-    if (!h->fault_op || strcmp(h->fault_op, op))
+    if (h->fault_op != (int)op)
         return NEA_OK;
     if (++h->fault_seen != h->fault_nth)
         return NEA_OK;
@@ -85,19 +106,19 @@ static int fault(struct nea_host *h, const char *op, struct nea_err *err)
         fflush(NULL);
         kill(getpid(), SIGKILL);
     }
-    return nea_err_set(err, NEA_ERR_HOST, "%s: %s failed: injected fault", h->uri, op);
+    return nea_err_set(err, NEA_ERR_HOST, "%s: %s failed: injected fault", h->uri,
+                       nea_fault_op_name(op));
 }
 
 void nea_host_set_fault(struct nea_host *h, const char *op, unsigned nth, bool crash)
 {
-    free(h->fault_op);
-    h->fault_op = op ? nea_xstrdup(op) : NULL;
+    h->fault_op = op ? nea_fault_op_parse(op) : -1;
     h->fault_nth = nth ? nth : 1;
     h->fault_seen = 0;
     h->fault_crash = crash;
 }
 
-int nea_host_open(const char *uri, struct nea_host **ret, struct nea_err *err)
+int nea_host_open(const char *uri, struct nea_host **ret_host, struct nea_err *err)
 {
     /* Every URI passes the allow-list here too, whoever hands it over (a
      * plan, -c, the ABI, a URI recorded in the state database): a URI can
@@ -120,7 +141,8 @@ int nea_host_open(const char *uri, struct nea_host **ret, struct nea_err *err)
     h->conn = conn;
     h->uri = nea_xstrdup(uri);
     h->is_test = nea_str_has_prefix(uri, "test:");
-    *ret = h;
+    h->fault_op = -1;
+    *ret_host = h;
     return NEA_OK;
 }
 
@@ -131,18 +153,7 @@ void nea_host_close(struct nea_host *h)
     if (h->conn)
         virConnectClose(h->conn);
     free(h->uri);
-    free(h->fault_op);
     free(h);
-}
-
-void nea_host_closep(struct nea_host **h)
-{
-    nea_host_close(*h);
-}
-
-const char *nea_host_uri(const struct nea_host *h)
-{
-    return h->uri;
 }
 
 bool nea_host_is_test(const struct nea_host *h)
@@ -156,12 +167,6 @@ static xmlDocPtr parse_xml(const char *xml)
 {
     return xmlReadMemory(xml, (int)strlen(xml), "libvirt.xml", NULL,
                          XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-}
-
-static void xml_doc_freep(xmlDocPtr *d)
-{
-    if (*d)
-        xmlFreeDoc(*d);
 }
 
 static char *prop(xmlNodePtr n, const char *name)
@@ -206,39 +211,39 @@ static char *memory_kib(xmlNodePtr mem)
     return nea_xasprintf("%llu", n);
 }
 
-int nea_dom_facets_parse(const char *xml, struct nea_dom_facets *ret)
+int nea_dom_facets_parse(const char *xml, struct nea_dom_facets *ret_facets)
 {
-    memset(ret, 0, sizeof(*ret));
-    NEA_AUTO(xml_doc_freep) xmlDocPtr doc = parse_xml(xml);
+    memset(ret_facets, 0, sizeof(*ret_facets));
+    NEA_AUTO(nea_xml_doc_freep) xmlDocPtr doc = parse_xml(xml);
     xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
     if (!root)
         return -1;
-    ret->vcpus = text_of(child(root, "vcpu"));
-    ret->memory_kib = memory_kib(child(root, "memory"));
+    ret_facets->vcpus = text_of(child(root, "vcpu"));
+    ret_facets->memory_kib = memory_kib(child(root, "memory"));
     xmlNodePtr type = child(child(root, "os"), "type");
-    ret->machine = type ? prop(type, "machine") : NULL;
+    ret_facets->machine = type ? prop(type, "machine") : NULL;
     xmlNodePtr devices = child(root, "devices");
     for (xmlNodePtr c = devices ? devices->children : NULL; c; c = c->next) {
         if (c->type != XML_ELEMENT_NODE)
             continue;
-        if (!xmlStrcmp(c->name, BAD_CAST "interface") && !ret->nic_type) {
-            ret->nic_type = prop(c, "type");
+        if (!xmlStrcmp(c->name, BAD_CAST "interface") && !ret_facets->nic_type) {
+            ret_facets->nic_type = prop(c, "type");
             xmlNodePtr src = child(c, "source");
             if (src)
-                ret->nic_source = prop(src, ret->nic_type &&
-                                                !strcmp(ret->nic_type, "network")
+                ret_facets->nic_source = prop(src, ret_facets->nic_type &&
+                                                !strcmp(ret_facets->nic_type, "network")
                                             ? "network"
                                             : "bridge");
             xmlNodePtr mac = child(c, "mac");
-            ret->nic_mac = mac ? prop(mac, "address") : NULL;
+            ret_facets->nic_mac = mac ? prop(mac, "address") : NULL;
         } else if (!xmlStrcmp(c->name, BAD_CAST "disk")) {
             NEA_AUTOFREE char *dev = prop(c, "device");
             xmlNodePtr src = child(c, "source");
             char *file = src ? prop(src, "file") : NULL;
-            if (dev && !strcmp(dev, "cdrom") && !ret->cdrom_source)
-                ret->cdrom_source = file;
-            else if (dev && !strcmp(dev, "disk") && !ret->disk_source)
-                ret->disk_source = file;
+            if (dev && !strcmp(dev, "cdrom") && !ret_facets->cdrom_source)
+                ret_facets->cdrom_source = file;
+            else if (dev && !strcmp(dev, "disk") && !ret_facets->disk_source)
+                ret_facets->disk_source = file;
             else
                 free(file);
         }
@@ -265,21 +270,18 @@ static void add_net(struct nea_host_net **v, size_t *n, enum nea_host_net_kind k
                     const char *name, bool active)
 {
     *v = nea_xrealloc(*v, (*n + 1) * sizeof(**v));
-    const char *prefix = kind == NEA_HOSTNET_NETWORK ? "network:"
-                         : kind == NEA_HOSTNET_OVS   ? "ovs:"
-                                                     : "";
     (*v)[(*n)++] = (struct nea_host_net){
-        .ref = nea_xasprintf("%s%s", prefix, name),
+        .ref = nea_xasprintf("%s%s", net_ref_prefix[kind], name),
         .name = nea_xstrdup(name),
         .kind = kind,
         .active = active,
     };
 }
 
-int nea_host_networks(struct nea_host *h, struct nea_host_net **ret, size_t *n,
+int nea_host_networks(struct nea_host *h, struct nea_host_net **ret_nets, size_t *ret_n,
                       struct nea_err *err)
 {
-    int rc = fault(h, "list-networks", err);
+    int rc = fault(h, NEA_FAULT_LIST_NETWORKS, err);
     if (rc < 0)
         return rc;
     struct nea_host_net *v = NULL;
@@ -293,7 +295,7 @@ int nea_host_networks(struct nea_host *h, struct nea_host_net **ret, size_t *n,
     for (int i = 0; i < ni; i++) {
         char *xml = virInterfaceGetXMLDesc(ifaces[i], VIR_INTERFACE_XML_INACTIVE);
         if (xml) {
-            NEA_AUTO(xml_doc_freep) xmlDocPtr doc = parse_xml(xml);
+            NEA_AUTO(nea_xml_doc_freep) xmlDocPtr doc = parse_xml(xml);
             xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
             NEA_AUTOFREE char *type = root ? prop(root, "type") : NULL;
             if (type && !strcmp(type, "bridge")) {
@@ -324,8 +326,8 @@ int nea_host_networks(struct nea_host *h, struct nea_host_net **ret, size_t *n,
         virNetworkFree(nets[i]);
     }
     free(nets);
-    *ret = v;
-    *n = len;
+    *ret_nets = v;
+    *ret_n = len;
     return NEA_OK;
 }
 
@@ -340,25 +342,7 @@ void nea_host_nets_free(struct nea_host_net *v, size_t n)
 
 /* ---- storage ------------------------------------------------------------ */
 
-static void pool_freep(virStoragePoolPtr *p)
-{
-    if (*p)
-        virStoragePoolFree(*p);
-}
-
-static void vol_freep(virStorageVolPtr *v)
-{
-    if (*v)
-        virStorageVolFree(*v);
-}
-
-static void stream_freep(virStreamPtr *s)
-{
-    if (*s)
-        virStreamFree(*s);
-}
-
-static int open_pool(struct nea_host *h, const char *pool, virStoragePoolPtr *ret,
+static int open_pool(struct nea_host *h, const char *pool, virStoragePoolPtr *ret_pool,
                      struct nea_err *err)
 {
     virStoragePoolPtr p = virStoragePoolLookupByName(h->conn, pool);
@@ -369,16 +353,16 @@ static int open_pool(struct nea_host *h, const char *pool, virStoragePoolPtr *re
         return nea_err_set(err, NEA_ERR_HOST, "%s: storage pool %s is not active",
                            h->uri, pool);
     }
-    *ret = p;
+    *ret_pool = p;
     return NEA_OK;
 }
 
 /* The fault hook, then the pool: the start of every volume operation. */
-static int pool_op(struct nea_host *h, const char *op, const char *pool,
-                   virStoragePoolPtr *ret, struct nea_err *err)
+static int pool_op(struct nea_host *h, enum nea_fault_op op, const char *pool,
+                   virStoragePoolPtr *ret_pool, struct nea_err *err)
 {
     int rc = fault(h, op, err);
-    return rc < 0 ? rc : open_pool(h, pool, ret, err);
+    return rc < 0 ? rc : open_pool(h, pool, ret_pool, err);
 }
 
 int nea_host_pool_dir(struct nea_host *h, const char *pool, char **ret_path,
@@ -391,7 +375,7 @@ int nea_host_pool_dir(struct nea_host *h, const char *pool, char **ret_path,
     NEA_AUTOFREE char *xml = virStoragePoolGetXMLDesc(p, 0);
     if (!xml)
         return lv_fail(err, "%s: storage pool %s", h->uri, pool);
-    NEA_AUTO(xml_doc_freep) xmlDocPtr doc = parse_xml(xml);
+    NEA_AUTO(nea_xml_doc_freep) xmlDocPtr doc = parse_xml(xml);
     xmlNodePtr path = child(child(doc ? xmlDocGetRootElement(doc) : NULL, "target"),
                             "path");
     xmlChar *s = path ? xmlNodeGetContent(path) : NULL;
@@ -405,21 +389,20 @@ int nea_host_pool_dir(struct nea_host *h, const char *pool, char **ret_path,
     return NEA_OK;
 }
 
-/* The volume, or *ret NULL when the pool has none of that name. */
+/* The volume, or *ret_vol NULL when the pool has none of that name. */
 static int lookup_vol(struct nea_host *h, const char *pool, const char *name,
-                      virStorageVolPtr *ret, struct nea_err *err)
+                      virStorageVolPtr *ret_vol, struct nea_err *err)
 {
     NEA_AUTO(pool_freep) virStoragePoolPtr p = NULL;
     int rc = open_pool(h, pool, &p, err);
     if (rc < 0)
         return rc;
-    *ret = virStorageVolLookupByName(p, name);
-    if (*ret)
-        return NEA_OK;
-    virErrorPtr e = virGetLastError();
-    if (e && e->code == VIR_ERR_NO_STORAGE_VOL)
-        return NEA_OK;
-    return lv_fail(err, "%s: volume %s", h->uri, name);
+    virStorageVolPtr v = virStorageVolLookupByName(p, name);
+    virErrorPtr e = v ? NULL : virGetLastError();
+    if (!v && !(e && e->code == VIR_ERR_NO_STORAGE_VOL))
+        return lv_fail(err, "%s: volume %s", h->uri, name);
+    *ret_vol = v;
+    return NEA_OK;
 }
 
 int nea_host_vol_path(struct nea_host *h, const char *pool, const char *name,
@@ -447,7 +430,7 @@ int nea_host_vol_format(struct nea_host *h, const char *pool, const char *name,
     NEA_AUTOFREE char *xml = v ? virStorageVolGetXMLDesc(v, 0) : NULL;
     if (!xml)
         return lv_fail(err, "%s: volume %s", h->uri, name);
-    NEA_AUTO(xml_doc_freep) xmlDocPtr doc = parse_xml(xml);
+    NEA_AUTO(nea_xml_doc_freep) xmlDocPtr doc = parse_xml(xml);
     xmlNodePtr fmt = child(child(doc ? xmlDocGetRootElement(doc) : NULL, "target"),
                            "format");
     xmlChar *type = fmt ? xmlGetProp(fmt, BAD_CAST "type") : NULL;
@@ -463,16 +446,18 @@ int nea_host_vol_backing(struct nea_host *h, const char *pool, const char *name,
     int rc = lookup_vol(h, pool, name, &v, err);
     if (rc < 0)
         return rc;
-    *ret_exists = v != NULL;
-    *ret_backing = NULL;
-    if (!v)
+    if (!v) {
+        *ret_exists = false;
+        *ret_backing = NULL;
         return NEA_OK;
+    }
     NEA_AUTOFREE char *xml = virStorageVolGetXMLDesc(v, 0);
     if (!xml)
         return lv_fail(err, "%s: volume %s", h->uri, name);
-    NEA_AUTO(xml_doc_freep) xmlDocPtr doc = parse_xml(xml);
+    NEA_AUTO(nea_xml_doc_freep) xmlDocPtr doc = parse_xml(xml);
     xmlNodePtr path = child(child(doc ? xmlDocGetRootElement(doc) : NULL, "backingStore"),
                             "path");
+    *ret_exists = true;
     *ret_backing = path ? text_of(path) : NULL;
     return NEA_OK;
 }
@@ -480,7 +465,7 @@ int nea_host_vol_backing(struct nea_host *h, const char *pool, const char *name,
 /* Creates the volume from XML built with libxml2. */
 static int create_vol(struct nea_host *h, virStoragePoolPtr p, const char *name,
                       uint64_t capacity, const char *format, const char *backing,
-                      const char *backing_format, virStorageVolPtr *ret,
+                      const char *backing_format, virStorageVolPtr *ret_vol,
                       struct nea_err *err)
 {
     xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
@@ -514,7 +499,7 @@ static int create_vol(struct nea_host *h, virStoragePoolPtr p, const char *name,
     xmlFree(xml);
     if (!v)
         return lv_fail(err, "%s: cannot create volume %s", h->uri, name);
-    *ret = v;
+    *ret_vol = v;
     return NEA_OK;
 }
 
@@ -578,7 +563,7 @@ static int upload(struct nea_host *h, const char *pool, const char *name,
                   struct nea_err *err)
 {
     NEA_AUTO(pool_freep) virStoragePoolPtr p = NULL;
-    int rc = pool_op(h, "vol-upload", pool, &p, err);
+    int rc = pool_op(h, NEA_FAULT_VOL_UPLOAD, pool, &p, err);
     if (rc < 0)
         return rc;
     /* Replace whatever is there under this name: a half-uploaded volume from
@@ -633,7 +618,7 @@ int nea_host_vol_create_overlay(struct nea_host *h, const char *pool, const char
                                 const char *backing_format, struct nea_err *err)
 {
     NEA_AUTO(pool_freep) virStoragePoolPtr p = NULL;
-    int rc = pool_op(h, "vol-create", pool, &p, err);
+    int rc = pool_op(h, NEA_FAULT_VOL_CREATE, pool, &p, err);
     if (rc < 0)
         return rc;
     NEA_AUTO(vol_freep) virStorageVolPtr v = NULL;
@@ -642,7 +627,7 @@ int nea_host_vol_create_overlay(struct nea_host *h, const char *pool, const char
 }
 
 int nea_host_vol_list(struct nea_host *h, const char *pool, const char *prefix,
-                      char ***ret, size_t *n, struct nea_err *err)
+                      char ***ret_names, size_t *ret_n, struct nea_err *err)
 {
     NEA_AUTO(pool_freep) virStoragePoolPtr p = NULL;
     int rc = open_pool(h, pool, &p, err);
@@ -663,8 +648,8 @@ int nea_host_vol_list(struct nea_host *h, const char *pool, const char *prefix,
         virStorageVolFree(vols[i]);
     }
     free(vols);
-    *ret = v;
-    *n = len;
+    *ret_names = v;
+    *ret_n = len;
     return NEA_OK;
 }
 
@@ -672,7 +657,7 @@ int nea_host_vol_delete(struct nea_host *h, const char *pool, const char *name,
                         struct nea_err *err)
 {
     NEA_AUTO(pool_freep) virStoragePoolPtr p = NULL;
-    int rc = pool_op(h, "vol-delete", pool, &p, err);
+    int rc = pool_op(h, NEA_FAULT_VOL_DELETE, pool, &p, err);
     if (rc < 0)
         return rc;
     NEA_AUTO(vol_freep) virStorageVolPtr v = virStorageVolLookupByName(p, name);
@@ -689,34 +674,29 @@ int nea_host_vol_delete(struct nea_host *h, const char *pool, const char *name,
 
 /* ---- domains ------------------------------------------------------------ */
 
-static void dom_freep(virDomainPtr *d)
-{
-    if (*d)
-        virDomainFree(*d);
-}
-
-static int lookup(struct nea_host *h, const char *name, virDomainPtr *ret,
+/* The domain, or *ret_dom NULL when there is none of that name. */
+static int lookup(struct nea_host *h, const char *name, virDomainPtr *ret_dom,
                   struct nea_err *err)
 {
     virDomainPtr d = virDomainLookupByName(h->conn, name);
     if (!d) {
         virErrorPtr e = virGetLastError();
-        if (e && e->code == VIR_ERR_NO_DOMAIN) {
-            *ret = NULL;
-            return NEA_OK;
-        }
-        return lv_fail(err, "%s: domain %s", h->uri, name);
+        if (!(e && e->code == VIR_ERR_NO_DOMAIN))
+            return lv_fail(err, "%s: domain %s", h->uri, name);
     }
-    *ret = d;
+    *ret_dom = d;
     return NEA_OK;
 }
 
-static int require(struct nea_host *h, const char *name, virDomainPtr *ret,
+static int require(struct nea_host *h, const char *name, virDomainPtr *ret_dom,
                    struct nea_err *err)
 {
-    int rc = lookup(h, name, ret, err);
-    if (rc == NEA_OK && !*ret)
+    virDomainPtr d = NULL;
+    int rc = lookup(h, name, &d, err);
+    if (rc == NEA_OK && !d)
         rc = nea_err_set(err, NEA_ERR_HOST, "%s: domain %s does not exist", h->uri, name);
+    if (rc == NEA_OK)
+        *ret_dom = d;
     return rc;
 }
 
@@ -729,11 +709,10 @@ static char *meta_field(xmlNodePtr app, const char *name)
     return r;
 }
 
-int nea_host_dom_info(struct nea_host *h, const char *name, struct nea_dom_info *ret,
+int nea_host_dom_info(struct nea_host *h, const char *name, struct nea_dom_info *ret_info,
                       struct nea_err *err)
 {
-    memset(ret, 0, sizeof(*ret));
-    int rc = fault(h, "lookup", err);
+    int rc = fault(h, NEA_FAULT_LOOKUP, err);
     if (rc < 0)
         return rc;
     NEA_AUTO(dom_freep) virDomainPtr d = NULL;
@@ -741,32 +720,37 @@ int nea_host_dom_info(struct nea_host *h, const char *name, struct nea_dom_info 
     if (rc < 0)
         return rc;
     if (!d) {
-        ret->state = NEA_DOM_MISSING;
+        *ret_info = (struct nea_dom_info){.state = NEA_DOM_MISSING};
         return NEA_OK;
     }
     int st = 0, reason = 0;
     if (virDomainGetState(d, &st, &reason, 0) < 0)
         return lv_fail(err, "%s: domain %s", h->uri, name);
-    ret->state = st == VIR_DOMAIN_RUNNING   ? NEA_DOM_RUNNING
+    struct nea_dom_info i = {
+        .state = st == VIR_DOMAIN_RUNNING   ? NEA_DOM_RUNNING
                  : st == VIR_DOMAIN_SHUTOFF ? NEA_DOM_SHUTOFF
-                                            : NEA_DOM_OTHER;
-    ret->xml = virDomainGetXMLDesc(d, 0);
-    ret->xml_inactive = virDomainGetXMLDesc(d, VIR_DOMAIN_XML_INACTIVE);
-    if (!ret->xml || !ret->xml_inactive)
-        return lv_fail(err, "%s: domain %s", h->uri, name);
-    char *meta = virDomainGetMetadata(d, VIR_DOMAIN_METADATA_ELEMENT, NEA_XMLNS_URI,
-                                      VIR_DOMAIN_AFFECT_CURRENT);
+                                            : NEA_DOM_OTHER,
+        .xml = virDomainGetXMLDesc(d, 0),
+        .xml_inactive = virDomainGetXMLDesc(d, VIR_DOMAIN_XML_INACTIVE),
+    };
+    if (!i.xml || !i.xml_inactive) {
+        rc = lv_fail(err, "%s: domain %s", h->uri, name);
+        nea_dom_info_clear(&i);
+        return rc;
+    }
+    NEA_AUTOFREE char *meta = virDomainGetMetadata(d, VIR_DOMAIN_METADATA_ELEMENT,
+                                                   NEA_XMLNS, VIR_DOMAIN_AFFECT_CURRENT);
     if (meta) {
-        NEA_AUTO(xml_doc_freep) xmlDocPtr doc = parse_xml(meta);
+        NEA_AUTO(nea_xml_doc_freep) xmlDocPtr doc = parse_xml(meta);
         xmlNodePtr app = doc ? xmlDocGetRootElement(doc) : NULL;
         if (app) {
-            ret->owned = true;
-            ret->tenant = meta_field(app, "tenant");
-            ret->spec_hash = meta_field(app, "spec-hash");
-            ret->instance_id = meta_field(app, "instance-id");
+            i.owned = true;
+            i.tenant = meta_field(app, "tenant");
+            i.spec_hash = meta_field(app, "spec-hash");
+            i.instance_id = meta_field(app, "instance-id");
         }
-        free(meta);
     }
+    *ret_info = i;
     return NEA_OK;
 }
 
@@ -782,7 +766,7 @@ void nea_dom_info_clear(struct nea_dom_info *i)
 
 int nea_host_dom_define(struct nea_host *h, const char *xml, struct nea_err *err)
 {
-    int rc = fault(h, "define", err);
+    int rc = fault(h, NEA_FAULT_DEFINE, err);
     if (rc < 0)
         return rc;
     NEA_AUTO(dom_freep) virDomainPtr d =
@@ -794,7 +778,7 @@ int nea_host_dom_define(struct nea_host *h, const char *xml, struct nea_err *err
 
 int nea_host_dom_start(struct nea_host *h, const char *name, struct nea_err *err)
 {
-    int rc = fault(h, "start", err);
+    int rc = fault(h, NEA_FAULT_START, err);
     if (rc < 0)
         return rc;
     NEA_AUTO(dom_freep) virDomainPtr d = NULL;
@@ -817,26 +801,23 @@ int nea_host_dom_start(struct nea_host *h, const char *name, struct nea_err *err
 int nea_host_dom_stop(struct nea_host *h, const char *name, unsigned timeout_s,
                       bool *ret_forced, struct nea_err *err)
 {
-    int rc = fault(h, "stop", err);
+    int rc = fault(h, NEA_FAULT_STOP, err);
     if (rc < 0)
         return rc;
     NEA_AUTO(dom_freep) virDomainPtr d = NULL;
     rc = require(h, name, &d, err);
     if (rc < 0)
         return rc;
-    if (ret_forced)
-        *ret_forced = false;
+    bool forced = false;
     int active = virDomainIsActive(d);
     if (active < 0) /* not knowing is not "stopped" */
         return lv_fail(err, "%s: cannot tell whether domain %s runs", h->uri, name);
-    if (active == 0)
-        return NEA_OK;
-    if (virDomainShutdown(d) == 0) {
+    if (active == 1 && virDomainShutdown(d) == 0) {
         struct timespec start, now;
         clock_gettime(CLOCK_MONOTONIC, &start);
         for (;;) {
             if (virDomainIsActive(d) != 1)
-                return NEA_OK;
+                break;
             clock_gettime(CLOCK_MONOTONIC, &now);
             if (now.tv_sec - start.tv_sec >= (time_t)timeout_s)
                 break;
@@ -844,18 +825,19 @@ int nea_host_dom_stop(struct nea_host *h, const char *name, unsigned timeout_s,
             nanosleep(&ts, NULL);
         }
     }
-    if (virDomainIsActive(d) != 1)
-        return NEA_OK;
-    if (virDomainDestroy(d) < 0)
-        return lv_fail(err, "%s: cannot power off domain %s", h->uri, name);
+    if (active == 1 && virDomainIsActive(d) == 1) {
+        if (virDomainDestroy(d) < 0)
+            return lv_fail(err, "%s: cannot power off domain %s", h->uri, name);
+        forced = true;
+    }
     if (ret_forced)
-        *ret_forced = true;
+        *ret_forced = forced;
     return NEA_OK;
 }
 
 int nea_host_dom_undefine(struct nea_host *h, const char *name, struct nea_err *err)
 {
-    int rc = fault(h, "undefine", err);
+    int rc = fault(h, NEA_FAULT_UNDEFINE, err);
     if (rc < 0)
         return rc;
     NEA_AUTO(dom_freep) virDomainPtr d = NULL;
@@ -872,7 +854,7 @@ int nea_host_dom_undefine(struct nea_host *h, const char *name, struct nea_err *
 int nea_host_dom_rename(struct nea_host *h, const char *name, const char *new_name,
                         struct nea_err *err)
 {
-    int rc = fault(h, "rename", err);
+    int rc = fault(h, NEA_FAULT_RENAME, err);
     if (rc < 0)
         return rc;
     NEA_AUTO(dom_freep) virDomainPtr d = NULL;
@@ -887,7 +869,7 @@ int nea_host_dom_rename(struct nea_host *h, const char *name, const char *new_na
 int nea_host_dom_update_device(struct nea_host *h, const char *name,
                                const char *device_xml, struct nea_err *err)
 {
-    int rc = fault(h, "update-device", err);
+    int rc = fault(h, NEA_FAULT_UPDATE_DEVICE, err);
     if (rc < 0)
         return rc;
     NEA_AUTO(dom_freep) virDomainPtr d = NULL;
@@ -909,7 +891,7 @@ int nea_host_dom_update_device(struct nea_host *h, const char *name,
 int nea_host_dom_set_live_metadata(struct nea_host *h, const char *name,
                                    const char *element_xml, struct nea_err *err)
 {
-    int rc = fault(h, "set-metadata", err);
+    int rc = fault(h, NEA_FAULT_SET_METADATA, err);
     if (rc < 0)
         return rc;
     NEA_AUTO(dom_freep) virDomainPtr d = NULL;
@@ -918,8 +900,8 @@ int nea_host_dom_set_live_metadata(struct nea_host *h, const char *name,
         return rc;
     if (virDomainIsActive(d) != 1)
         return NEA_OK;
-    if (virDomainSetMetadata(d, VIR_DOMAIN_METADATA_ELEMENT, element_xml, "neaprov",
-                             NEA_XMLNS_URI, VIR_DOMAIN_AFFECT_LIVE) < 0)
+    if (virDomainSetMetadata(d, VIR_DOMAIN_METADATA_ELEMENT, element_xml, NEA_XMLNS_PREFIX,
+                             NEA_XMLNS, VIR_DOMAIN_AFFECT_LIVE) < 0)
         return lv_fail(err, "%s: cannot update the metadata of domain %s", h->uri, name);
     return NEA_OK;
 }
@@ -932,10 +914,27 @@ static bool uri_is_local(const char *uri)
     return p && p[3] == '/';
 }
 
-static bool addr_is_link_local(const char *a)
+/* The addresses of one NIC as one source tells them: space separated into
+ * out, only IP addresses (the guest agent's answer is the guest's to
+ * make), no link-local ones, at most NEA_HOST_ADDRS_MAX. */
+struct addr_list {
+    FILE *out;
+    bool *any;          /* something is in out already */
+    size_t n;           /* taken from this source */
+};
+
+static void addr_add(struct addr_list *l, const char *a)
 {
-    return nea_str_has_prefix(a, "fe80:") || nea_str_has_prefix(a, "FE80:") ||
-           nea_str_has_prefix(a, "169.254.");
+    struct nea_ip ip;
+    if (l->n >= NEA_HOST_ADDRS_MAX || !a || strlen(a) >= NEA_IP_STRLEN ||
+        nea_ip_parse(a, &ip) <= 0)
+        return;
+    if (nea_str_has_prefix(a, "fe80:") || nea_str_has_prefix(a, "FE80:") ||
+        nea_str_has_prefix(a, "169.254."))
+        return;
+    fprintf(l->out, "%s%s", *l->any ? " " : "", a);
+    *l->any = true;
+    l->n++;
 }
 
 /* The IPv4 neighbour table as /proc/net/arp shows it (this process's
@@ -944,30 +943,30 @@ static bool addr_is_link_local(const char *a)
  * Complete entries (flag 0x2) of this MAC, space separated. */
 int nea_arp_table_lookup(FILE *f, const char *mac, FILE *out, bool *any)
 {
+    struct addr_list l = {.out = out, .any = any};
     char line[512];
     if (!fgets(line, sizeof(line), f))
         return 0; /* header */
-    while (fgets(line, sizeof(line), f)) {
+    while (l.n < NEA_HOST_ADDRS_MAX && fgets(line, sizeof(line), f)) {
         char ip[64], hw[64];
         unsigned flags;
         if (sscanf(line, "%63s %*s %x %63s", ip, &flags, hw) != 3)
             continue;
         if (!(flags & 0x2) || strcasecmp(hw, mac))
             continue;
-        fprintf(out, "%s%s", *any ? " " : "", ip);
-        *any = true;
+        addr_add(&l, ip);
     }
     return 0;
 }
 
 int nea_host_dom_addresses(struct nea_host *h, const char *name, const char *mac,
-                           char **ret, struct nea_err *err)
+                           char **ret_addrs, struct nea_err *err)
 {
     NEA_AUTO(dom_freep) virDomainPtr d = NULL;
     int rc = require(h, name, &d, err);
     if (rc < 0)
         return rc;
-    char *buf = NULL;
+    NEA_AUTOFREE char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     if (!f)
@@ -990,14 +989,11 @@ int nea_host_dom_addresses(struct nea_host *h, const char *name, const char *mac
         } else {
             answered = true;
         }
+        struct addr_list l = {.out = f, .any = &any};
         for (int i = 0; i < n; i++) {
             if (ifs[i]->hwaddr && !strcasecmp(ifs[i]->hwaddr, mac))
-                for (unsigned a = 0; a < ifs[i]->naddrs; a++) {
-                    if (addr_is_link_local(ifs[i]->addrs[a].addr))
-                        continue;
-                    fprintf(f, "%s%s", any ? " " : "", ifs[i]->addrs[a].addr);
-                    any = true;
-                }
+                for (unsigned a = 0; a < ifs[i]->naddrs; a++)
+                    addr_add(&l, ifs[i]->addrs[a].addr);
             virDomainInterfaceFree(ifs[i]);
         }
         free(ifs);
@@ -1014,16 +1010,14 @@ int nea_host_dom_addresses(struct nea_host *h, const char *name, const char *mac
         }
     }
     fclose(f);
-    if (!answered && !any && !agent_booting) {
-        free(buf);
+    if (!answered && !any && !agent_booting)
         return nea_err_set(err, NEA_ERR_UNSUPPORTED, "%s: neither the guest agent nor "
                            "the ARP table can tell the addresses of domain %s: %s",
                            h->uri, name, why ? why : "unknown error");
-    }
-    *ret = buf;
     if (!answered && !any) /* the agent may answer later */
         return nea_err_set(err, NEA_ERR_BUSY, "%s: no address of domain %s is known yet: "
                            "the guest agent does not answer and no ARP table can be read",
                            h->uri, name);
+    *ret_addrs = TAKE_PTR(buf);
     return NEA_OK;
 }

@@ -16,10 +16,21 @@
 #include <stdio.h>
 
 #include "nea_err.h"
+#include "nea_util.h"
+
+/* Out-parameters (ret_*) are written only when a function returns NEA_OK,
+ * except where a comment says otherwise. */
 
 struct nea_host;
 
-enum nea_host_net_kind { NEA_HOSTNET_BRIDGE, NEA_HOSTNET_OVS, NEA_HOSTNET_NETWORK };
+enum nea_host_net_kind {
+    NEA_HOSTNET_BRIDGE,
+    NEA_HOSTNET_OVS,
+    NEA_HOSTNET_NETWORK,
+    NEA_HOSTNET_LAST
+};
+/* "bridge", "openvswitch", "libvirt network" */
+NEA_ENUM_DECL(nea_host_net_kind);
 
 struct nea_host_net {
     char *ref;       /* as specs write it: "br-ext", "ovs:br-sp", "network:NAME" */
@@ -28,7 +39,16 @@ struct nea_host_net {
     bool active;
 };
 
-enum nea_dom_state { NEA_DOM_MISSING, NEA_DOM_RUNNING, NEA_DOM_SHUTOFF, NEA_DOM_OTHER };
+enum nea_dom_state {
+    NEA_DOM_MISSING,
+    NEA_DOM_RUNNING,
+    NEA_DOM_SHUTOFF,
+    NEA_DOM_OTHER,          /* paused, crashed, ... */
+    NEA_DOM_LAST
+};
+/* The live state as neaprov shows it: "missing", "running", "shut off",
+ * "paused or crashed" */
+NEA_ENUM_DECL(nea_dom_state);
 
 struct nea_dom_info {
     enum nea_dom_state state;
@@ -53,21 +73,44 @@ struct nea_dom_facets {
     char *machine;
 };
 
-int nea_dom_facets_parse(const char *xml, struct nea_dom_facets *ret);
+/* -1 when xml is not XML.  An exception to the rule above: *ret_facets is
+ * always written, with no facet (all NULL) on failure, so that a caller may
+ * clear it either way. */
+int nea_dom_facets_parse(const char *xml, struct nea_dom_facets *ret_facets);
 void nea_dom_facets_clear(struct nea_dom_facets *f);
 
-int nea_host_open(const char *uri, struct nea_host **ret, struct nea_err *err);
+int nea_host_open(const char *uri, struct nea_host **ret_host, struct nea_err *err);
 void nea_host_close(struct nea_host *h);
-void nea_host_closep(struct nea_host **h);
-const char *nea_host_uri(const struct nea_host *h);
+/* nea_host_closep(struct nea_host **), for NEA_AUTO */
+NEA_DEFINE_CLEANUP(struct nea_host *, nea_host_close)
 /* libvirt's in-process test driver: no guest ever boots there. */
 bool nea_host_is_test(const struct nea_host *h);
 
-/* Fault injection: the n-th (1-based) call of operation `op` fails, or with
- * crash set, kills the process with SIGKILL instead (a crash at that step). */
+/* The operations a fault can be injected into, as NEAPROV_FAULT names them
+ * ("list-networks", "lookup", ...): nea_fault_op_parse tells a known name. */
+enum nea_fault_op {
+    NEA_FAULT_LIST_NETWORKS,
+    NEA_FAULT_LOOKUP,
+    NEA_FAULT_VOL_UPLOAD,
+    NEA_FAULT_VOL_CREATE,
+    NEA_FAULT_VOL_DELETE,
+    NEA_FAULT_DEFINE,
+    NEA_FAULT_START,
+    NEA_FAULT_STOP,
+    NEA_FAULT_UNDEFINE,
+    NEA_FAULT_RENAME,
+    NEA_FAULT_UPDATE_DEVICE,
+    NEA_FAULT_SET_METADATA,
+    NEA_FAULT_LAST
+};
+NEA_ENUM_DECL(nea_fault_op);
+
+/* Fault injection: the n-th (1-based) call of operation `op` (a name of
+ * enum nea_fault_op; any other name never fires) fails, or with crash set,
+ * kills the process with SIGKILL instead (a crash at that step). */
 void nea_host_set_fault(struct nea_host *h, const char *op, unsigned nth, bool crash);
 
-int nea_host_networks(struct nea_host *h, struct nea_host_net **ret, size_t *n,
+int nea_host_networks(struct nea_host *h, struct nea_host_net **ret_nets, size_t *ret_n,
                       struct nea_err *err);
 void nea_host_nets_free(struct nea_host_net *v, size_t n);
 
@@ -89,12 +132,12 @@ int nea_host_vol_backing(struct nea_host *h, const char *pool, const char *name,
                          bool *ret_exists, char **ret_backing, struct nea_err *err);
 /* Names of the pool's volumes that start with prefix. */
 int nea_host_vol_list(struct nea_host *h, const char *pool, const char *prefix,
-                      char ***ret, size_t *n, struct nea_err *err);
+                      char ***ret_names, size_t *ret_n, struct nea_err *err);
 int nea_host_vol_delete(struct nea_host *h, const char *pool, const char *name,
                         struct nea_err *err); /* absent is fine */
 
 /* domains */
-int nea_host_dom_info(struct nea_host *h, const char *name, struct nea_dom_info *ret,
+int nea_host_dom_info(struct nea_host *h, const char *name, struct nea_dom_info *ret_info,
                       struct nea_err *err);
 void nea_dom_info_clear(struct nea_dom_info *i);
 int nea_host_dom_define(struct nea_host *h, const char *xml, struct nea_err *err);
@@ -112,21 +155,28 @@ int nea_host_dom_update_device(struct nea_host *h, const char *name,
  * the running domain, whose definition a define does not touch. */
 int nea_host_dom_set_live_metadata(struct nea_host *h, const char *name,
                                    const char *element_xml, struct nea_err *err);
-/* The guest's IP addresses on the NIC with this MAC (link-local ones left
- * out), as the guest agent or else the host's ARP table knows them (libvirt's,
- * then, for a host on this machine, the kernel's /proc/net/arp); "" when none
- * is known yet although a source answered (the agent, or an ARP table that
- * could be read); NEA_ERR_BUSY with *ret set to "" while only the guest
- * agent could tell and it does not answer (yet); NEA_ERR_UNSUPPORTED when no
- * source works on this host. */
+/* At most this many addresses of one NIC are taken from a source (the
+ * guest agent, an ARP table), the rest left out: more than the public
+ * addresses an appliance may hold (2 x 9999) and its own. */
+#define NEA_HOST_ADDRS_MAX 20480
+
+/* The guest's IP addresses on the NIC with this MAC (link-local ones and
+ * anything that is not an IP address left out; at most NEA_HOST_ADDRS_MAX),
+ * space separated, as the guest agent or else the host's ARP table knows
+ * them (libvirt's, then, for a host on this machine, the kernel's
+ * /proc/net/arp); "" when none is known yet although a source answered (the
+ * agent, or an ARP table that could be read); NEA_ERR_BUSY while only the
+ * guest agent could tell and it does not answer (yet); NEA_ERR_UNSUPPORTED
+ * when no source works on this host. */
 int nea_host_dom_addresses(struct nea_host *h, const char *name, const char *mac,
-                           char **ret, struct nea_err *err);
-/* Appends to out the complete entries for mac of a table in /proc/net/arp's
- * format, space separated (*any: something was written before). */
+                           char **ret_addrs, struct nea_err *err);
 /* The format libvirt records for a volume ("qcow2", "raw", ...; NULL when
  * it records none). */
 int nea_host_vol_format(struct nea_host *h, const char *pool, const char *name,
                         char **ret_format, struct nea_err *err);
+/* Appends to out the complete entries for mac of a table in /proc/net/arp's
+ * format, space separated (*any: something was written before), at most
+ * NEA_HOST_ADDRS_MAX of them; lines that are not entries are skipped. */
 int nea_arp_table_lookup(FILE *f, const char *mac, FILE *out, bool *any);
 
 #endif

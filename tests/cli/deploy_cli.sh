@@ -3,23 +3,13 @@
 # --json (parsed by python's json), exit statuses, per-run state for test://
 # hosts, bad input changing nothing.  Usage: deploy_cli.sh NEAPROV SRCDIR
 set -uo pipefail
+. "$(dirname "$0")/../lib.sh"
 neaprov=$1 src=$2
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 cd "$src"
 n=(--plans hw/plans --template templates/domain.xml)
-pass=0 fail=0
-check() { # NAME CONDITION...
-  local name=$1; shift
-  if "$@"; then pass=$((pass+1)); echo "ok: $name"; else fail=$((fail+1)); echo "FAIL: $name"; fi
-}
-run() { # STATUS-FILE OUT-FILE ARGS...  (never fails the script)
-  local sf=$1 of=$2; shift 2
-  "$neaprov" "$@" >"$of" 2>"$of.err"; echo $? >"$sf"
-}
 json_ok() { /usr/bin/python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$1"; }
-has() { grep -q -- "$2" "$1"; }
-lacks() { ! grep -q -- "$2" "$1"; }
 
 # apply: plan first, then steps, then the status table; per-run state
 run "$scratch/s1" "$scratch/o1" apply "${n[@]}" examples/lab-demo.yaml
@@ -150,6 +140,7 @@ kill "$holder"; wait "$holder" 2>/dev/null
 check "a held upload lock: apply exits 1" test "$(cat "$scratch/s23")" = 1
 check "after about --lock-timeout (${ms} ms)" test "$ms" -ge 900 -a "$ms" -lt 5000
 check "naming the holder and the timeout" has "$scratch/o23.err" "busy: waited 1 s (the lock timeout) for the base image upload lock .*held by another process (pid $holder, command holder)"
+check "and --lock-timeout as the way to wait longer" has "$scratch/o23.err" "neaprov: --lock-timeout S waits longer for the upload (now 1 s)"
 check "the upload lock file is 0600" test "$(stat -c %a "$scratch/lk.db.lock.upload-$key")" = 600
 for t in "$key" "upload-$key"; do
   hold "$scratch/lk2.db.lock-$t"
@@ -199,5 +190,4 @@ run "$scratch/s28" "$scratch/o28" status --state "$scratch/empty.db"
 check "status on an empty state file exits 0" test "$(cat "$scratch/s28")" = 0
 check "and makes it 0600" test "$(stat -c %a "$scratch/empty.db")" = 600
 
-echo "$pass passed, $fail failed"
-[ $fail = 0 ]
+done_testing

@@ -6,22 +6,12 @@
 # content never reaches the output; tcp is allowed with a warning.
 # Only 127.0.0.1 is ever contacted.  Usage: host_uri.sh NEAPROV SRCDIR
 set -uo pipefail
+. "$(dirname "$0")/../lib.sh"
 neaprov=$1 src=$2
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 cd "$src"
 unset NEAPROV_ALLOW_TEST_URI
-pass=0 fail=0
-check() { # NAME CONDITION...
-  local name=$1; shift
-  if "$@"; then pass=$((pass+1)); echo "ok: $name"; else fail=$((fail+1)); echo "FAIL: $name"; fi
-}
-run() { # STATUS-FILE OUT-FILE ARGS...  (never fails the script)
-  local sf=$1 of=$2; shift 2
-  "$neaprov" "$@" >"$of" 2>"$of.err"; echo $? >"$sf"
-}
-has() { grep -q -- "$2" "$1"; }
-lacks() { ! grep -q -- "$2" "$1"; }
 
 # the program a refused URI names: it would leave a marker if it ever ran
 marker=$scratch/ran
@@ -99,5 +89,4 @@ run "$scratch/s" "$scratch/o" networks -c test:///default
 check "-c test:///default works" test "$(cat "$scratch/s")" = 0
 
 check "nothing ran the URI's program, at the end" test ! -e "$marker"
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+done_testing

@@ -5,10 +5,12 @@
 # cache, verifies it, and names the pool volume after its sha256; a wrong
 # sha256, a 404 and an unknown CA fail clearly; --ca-file trusts the server;
 # plan never downloads; a local image with image-sha256 is checked too.
-#   Usage: image_url.sh NEAPROV SRCDIR
+# python3 and openssl (the server's certificate) are required: without
+# them the test fails.   Usage: image_url.sh NEAPROV SRCDIR
 set -uo pipefail
+. "$(dirname "$0")/../lib.sh"
 neaprov=$1 src=$2
-command -v python3 >/dev/null || { echo "skipped: no python3"; exit 77; }
+[ -x /usr/bin/python3 ] || { bad "no /usr/bin/python3 (Debian: python3)"; done_testing; }
 scratch=$(mktemp -d)
 server_pid=""
 cleanup() {
@@ -16,8 +18,6 @@ cleanup() {
   rm -rf "$scratch"
 }
 trap cleanup EXIT
-pass=0 fail=0
-check() { local name=$1; shift; if "$@"; then pass=$((pass+1)); echo "ok: $name"; else fail=$((fail+1)); echo "FAIL: $name"; fi; }
 
 mkfifo "$scratch/keep"
 # the server exits when this script's end of the pipe closes, even on a crash
@@ -26,8 +26,10 @@ mkfifo "$scratch/keep"
 server_pid=$!
 exec 9>"$scratch/keep"
 for _ in $(seq 100); do [ -s "$scratch/server.out" ] && break; sleep 0.1; done
-read -r port tlsport sha size < "$scratch/server.out" || { echo "server did not start"; cat "$scratch/server.err"; exit 1; }
+read -r port tlsport sha size < "$scratch/server.out" || { bad "the server starts"; cat "$scratch/server.err"; done_testing; }
 echo "# server on 127.0.0.1:$port (TLS $tlsport), image $size bytes, sha256 $sha"
+# the server serves TLS when the openssl command made its certificate
+check "the server serves TLS (needs openssl, Debian: openssl)" test "$tlsport" != 0
 stats() { /usr/bin/python3 -c '
 import sys, urllib.request
 print(urllib.request.urlopen("http://127.0.0.1:%s/stats" % sys.argv[1]).read().decode().split()[1])' "$port"; }
@@ -113,8 +115,6 @@ if [ "$tlsport" != 0 ]; then
       --ca-file "$scratch/cert.pem" "$scratch/five.yaml" > /dev/null 2> "$scratch/five2.err"
   check "--ca-file trusts the server" test $? = 0
   check "and the image is cached" test -f "$scratch/cache-tls/sha256-$sha"
-else
-  echo "skipped TLS: no openssl"
 fi
 
 # the same image from another URL, with credentials: not a new disk, and
@@ -191,5 +191,4 @@ check "saying to percent-encode it" grep -q "percent-encoded" "$scratch/eleven.o
 check "without showing it" sh -c '! grep -q -e "p@ss" -e "ss#x" -e "x/y" "$0"' "$scratch/eleven.out"
 
 exec 9>&-
-echo "$pass passed, $fail failed"
-[ $fail = 0 ]
+done_testing

@@ -3,14 +3,13 @@
 # concurrent applies of different tenants over a pool that is just big
 # enough assign every address exactly once.   Usage: pool_cli.sh NEAPROV SRCDIR
 set -uo pipefail
+. "$(dirname "$0")/../lib.sh"
 neaprov=$1 src=$2
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 cd "$src"
 db=$scratch/state.db
 n=(--state "$db" --plans hw/plans --template templates/domain.xml)
-pass=0 fail=0
-check() { local name=$1; shift; if "$@"; then pass=$((pass+1)); echo "ok: $name"; else fail=$((fail+1)); echo "FAIL: $name"; fi; }
 status_is() { "$neaprov" "${@:2}" >/dev/null 2>&1; test $? = "$1"; }
 py() { /usr/bin/python3 -c "$@"; }
 
@@ -139,8 +138,10 @@ check "and removes them" status_is 0 rule remove conc2 --public "$addr2:443/tcp"
 "$neaprov" rule list --json "${n[@]}" > "$scratch/rules.json"
 check "rule list shows it" grep -q "\"public\":\"$addr:443/tcp\"" "$scratch/rules.json"
 check "pool remove of assigned addresses needs --force" status_is 2 pool remove "$addr" "${n[@]}"
+"$neaprov" pool remove "$addr" "${n[@]}" 2> "$scratch/force.err"
+check "and says so (the state layer names no option: the CLI does)" \
+  grep -qF "neaprov: pool remove --force releases them and removes their rules" "$scratch/force.err"
 check "with --force it releases them" status_is 0 pool remove "$addr" --force "${n[@]}"
 "$neaprov" rule list --json "${n[@]}" > "$scratch/rules2.json"
 check "and removes their rules" test "$(cat "$scratch/rules2.json")" = "[]"
-echo "$pass passed, $fail failed"
-[ $fail = 0 ]
+done_testing

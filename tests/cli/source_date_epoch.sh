@@ -4,16 +4,12 @@
 # like "10000..." into the ISO's volume descriptors) and non-numbers exit 2
 # and write nothing.  Usage: source_date_epoch.sh NEAPROV SRCDIR
 set -uo pipefail
+. "$(dirname "$0")/../lib.sh"
 neaprov=$1 src=$2
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 cd "$src"
 n=(-q --plans hw/plans --template templates/domain.xml examples/lab-demo.yaml)
-pass=0 fail=0
-check() { # NAME CONDITION...
-  local name=$1; shift
-  if "$@"; then pass=$((pass+1)); echo "ok: $name"; else fail=$((fail+1)); echo "FAIL: $name"; fi
-}
 pvd_date() { # ISO: the creation date of the primary volume descriptor
   dd if="$1" bs=1 skip=$((16 * 2048 + 813)) count=16 2>/dev/null
 }
@@ -33,5 +29,4 @@ for v in 253402300800 9999999999999 -1 -9999999999 99999999999999999999 12abc " 
 done
 SOURCE_DATE_EPOCH=253402300800 "$neaprov" render "${n[@]}" -o "$scratch/bad" 2>"$scratch/err"
 check "the message gives the range" grep -q "9999-12-31T23:59:59Z" "$scratch/err"
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+done_testing

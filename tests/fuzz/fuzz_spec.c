@@ -4,7 +4,9 @@
  *   CC=clang cmake -S . -B build-fuzz -DNEA_FUZZ=ON -DBUILD_TESTING=OFF
  *   cmake --build build-fuzz --target fuzz_spec
  *   mkdir -p /tmp/corpus   # new inputs go to the first folder, not the repo
- *   build-fuzz/tests/fuzz/fuzz_spec -max_total_time=60 /tmp/corpus tests/fuzz/corpus
+ *   (copy each tests/data/render/CASE/spec.yaml into it as CASE.yaml: the
+ *   golden cases' specs are the seed corpus, as scripts/dev.sh test does)
+ *   build-fuzz/tests/fuzz/fuzz_spec -max_total_time=60 /tmp/corpus
  * See docs/testing.md.
  */
 #include <stddef.h>

@@ -5,12 +5,14 @@
 # answer on exactly the addresses of its spec; then a reprovision moves it, a
 # public IP is carried onto its interface, and destroy leaves nothing.
 # Traffic stays inside the namespace, on documentation addresses only.
-# Usage: boot_lab.sh NEAPROV SRCDIR          exit 77 = skipped (not root)
+# Usage: boot_lab.sh NEAPROV SRCDIR
+# Exit 77 (skipped) without root, libvirtd or mmdebstrap; without dnsmasq
+# the DHCP block is skipped, the rest runs, and the exit is 77 too.
 set -uo pipefail
+. "$(dirname "$0")/../lib.sh"
 neaprov=$1 src=$2
 if [ "$(id -u)" != 0 ] || ! command -v libvirtd >/dev/null || ! command -v mmdebstrap >/dev/null; then
-  echo "skipped: needs root, libvirtd and mmdebstrap (scripts/dev.sh test installs them)"
-  exit 77
+  skip_rest "needs root, libvirtd and mmdebstrap (scripts/dev.sh test installs them)"
 fi
 harness=$src/tests/qemu/libvirtd-netns.sh
 scratch=$(mktemp -d)
@@ -18,13 +20,11 @@ cleanup() { "$harness" stop "$scratch/lab" >/dev/null 2>&1; rm -rf "$scratch"; }
 trap cleanup EXIT
 now() { date +%s.%N; }
 secs() { /usr/bin/python3 -c "import sys; print(f'{float(sys.argv[2])-float(sys.argv[1]):.0f}')" "$1" "$2"; }
-pass=0 fail=0
-check() { local name=$1; shift; if "$@"; then pass=$((pass+1)); echo "ok: $name"; else fail=$((fail+1)); echo "FAIL: $name"; fi; }
 
 t=$(now)
-img=$("$src/lab/build-image.sh") || { echo "FAIL: the appliance image did not build"; exit 1; }
+img=$("$src/lab/build-image.sh") || { bad "the appliance image builds"; done_testing; }
 echo "# appliance image: $img ($(secs "$t" "$(now)") s, cached by the script's hash)"
-"$harness" start "$scratch/lab" >/dev/null || { echo "FAIL: the private libvirtd did not start"; exit 1; }
+"$harness" start "$scratch/lab" >/dev/null || { bad "the private libvirtd starts"; done_testing; }
 eval "$("$harness" env "$scratch/lab")"
 in_ns() { ip netns exec "$NEA_NETNS" "$@"; }
 answers() { in_ns ping -c 1 -W 2 "$1" >/dev/null 2>&1; }
@@ -98,7 +98,7 @@ check "answers on the public IP 203.0.113.5" answers 203.0.113.5
 # destroy: nothing of the appliance left
 "${N[@]}" destroy -q lab; check "destroy exits 0" test $? = 0
 check "no domain left" test -z "$("${V[@]}" list --all --name)"
-check "only the base image left in the pool" test "$("${V[@]}" vol-list "$NEA_POOL" | awk '{print $1}')" = nea-appliance.qcow2
+check "only the base image left in the pool" test "$("${V[@]}" vol-list "$NEA_POOL" | awk '{print $1}')" = "nea-base-$(sha256sum <"$img/nea-appliance.qcow2" | cut -c1-16).qcow2"
 "${N[@]}" status --json > "$scratch/status.json"
 check "state says gone" grep -q '"state":"gone"' "$scratch/status.json"
 "${N[@]}" pool list --json > "$scratch/pool.json"
@@ -140,8 +140,7 @@ sys.exit(0 if a and ipaddress.ip_address("192.0.2.100")<=a<=ipaddress.ip_address
   "${N[@]}" destroy -q labdhcp; check "DHCP appliance destroyed" test $? = 0
   kill "$(cat "$scratch/dnsmasq.pid" 2>/dev/null)" 2>/dev/null; wait 2>/dev/null
 else
-  echo "skipped DHCP: no dnsmasq"
+  skip "the DHCP block" "no dnsmasq (Debian: dnsmasq-base)"
 fi
 
-echo "$pass passed, $fail failed"
-[ $fail = 0 ]
+done_testing

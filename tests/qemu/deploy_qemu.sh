@@ -8,17 +8,17 @@
 # qemu are told, not the guest (booting a real guest is the lab's job).
 # Usage: deploy_qemu.sh NEAPROV SRCDIR      exit 77 = skipped
 set -uo pipefail
+. "$(dirname "$0")/../lib.sh"
 neaprov=$1 src=$2
 if [ "$(id -u)" != 0 ] || ! command -v libvirtd >/dev/null || ! command -v qemu-system-x86_64 >/dev/null; then
-  echo "skipped: needs root, libvirtd and qemu-system-x86 (scripts/dev.sh test installs them)"
-  exit 77
+  skip_rest "needs root, libvirtd and qemu-system-x86 (scripts/dev.sh test installs them)"
 fi
 harness=$src/tests/qemu/libvirtd-netns.sh
 scratch=$(mktemp -d)
 cleanup() { "$harness" stop "$scratch/lab" >/dev/null 2>&1; rm -rf "$scratch"; }
 trap cleanup EXIT
 t0=$(date +%s.%N)
-"$harness" start "$scratch/lab" >/dev/null || { echo "FAIL: the private libvirtd did not start"; exit 1; }
+"$harness" start "$scratch/lab" >/dev/null || { bad "the private libvirtd starts"; done_testing; }
 t1=$(date +%s.%N)
 eval "$("$harness" env "$scratch/lab")"
 echo "private libvirtd up in $(python3 -c "print(round($t1-$t0,1))") s: $NEA_URI"
@@ -53,9 +53,6 @@ SPEC
 N=("$neaprov" --no-wait --stop-timeout 3 --state "$scratch/state.db" -p "$scratch/plans"
    -t "$src/templates/domain.xml")
 V=(virsh -q -c "$NEA_URI")
-pass=0 fail=0
-check() { local name=$1; shift; if "$@"; then pass=$((pass+1)); echo "ok: $name"; else fail=$((fail+1)); echo "FAIL: $name"; fi; }
-has() { grep -q -- "$2" "$1"; }
 domid() { "${V[@]}" domid "$1" 2>/dev/null | tr -d ' '; }
 
 spec "$scratch/a.yaml" qa-nea br-ext 192.0.2.10
@@ -161,5 +158,4 @@ check "only the base image volume left" test "$("${V[@]}" vol-list "$NEA_POOL" |
 "${N[@]}" status --json >"$scratch/o9"
 check "state says gone" has "$scratch/o9" '"state":"gone"'
 
-echo "$pass passed, $fail failed"
-[ $fail = 0 ]
+done_testing

@@ -6,43 +6,35 @@
 #
 #   tests/qemu/smoke.sh         run it (root); last line "N passed, M failed"
 #
-# Exit 0 only if every check passed.  NEA_LAB_KEEP=1 keeps the scratch
-# directory (with the daemon's and qemu's logs) for a look afterwards; it is
-# kept anyway, and named, when a check failed.  Traffic: none leaves the
+# Exit 0 only if every check passed; 77 (skipped) without root, libvirtd or
+# qemu-system-x86; without virt-xml-validate a check fails.  NEA_LAB_KEEP=1
+# keeps the scratch directory (with the daemon's and qemu's logs) for a look
+# afterwards; it is kept anyway, and named, when a check failed.  Traffic: none leaves the
 # namespace the harness made (the guest has no disk and boots nothing).
 # shellcheck disable=SC2016  # bash -c '..."$1"...' _ ARG: arguments, never pasted code
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../lib.sh"
 harness=$here/libvirtd-netns.sh
 
-pass=0 failn=0
-ok() { pass=$((pass + 1)); echo "ok - $*"; }
-bad() { failn=$((failn + 1)); echo "FAIL - $*"; }
-# check NAME CMD...: one check, by exit status of CMD
-check() {
-  local name=$1
-  shift
-  if "$@"; then ok "$name"; else bad "$name"; fi
-}
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 
-[ "$(id -u)" = 0 ] || { echo "skipped: smoke.sh needs root"; exit 77; }
+if [ "$(id -u)" != 0 ] || ! command -v libvirtd >/dev/null || ! command -v qemu-system-x86_64 >/dev/null; then
+  skip_rest "needs root, libvirtd and qemu-system-x86 (scripts/dev.sh test installs them)"
+fi
 
 scratch=$(mktemp -d /tmp/nea-lab-smoke.XXXXXX)
 lab=$scratch/lab
 stopped=0
 finish() {
-  local rc=$?
   if [ $stopped = 0 ]; then "$harness" stop "$lab" >/dev/null 2>&1; fi
-  if [ $failn -gt 0 ] || [ "${NEA_LAB_KEEP:-0}" = 1 ]; then
+  if [ $fail -gt 0 ] || [ "${NEA_LAB_KEEP:-0}" = 1 ]; then
     echo "# scratch kept: $scratch"
   else
     rm -rf "$scratch"
   fi
-  echo "$pass passed, $failn failed"
-  [ $failn = 0 ] && [ $pass -gt 0 ] && exit 0
-  exit 1
+  done_testing
 }
 trap finish EXIT
 trap 'bad "interrupted"; exit 1' INT TERM HUP
@@ -121,10 +113,8 @@ cat >"$scratch/dom.xml" <<XML
   </devices>
 </domain>
 XML
-if command -v virt-xml-validate >/dev/null; then
-  check "domain XML validates" bash -c 'virt-xml-validate "$1" domain >"$2" 2>&1 || { sed "s/^/# /" "$2"; false; }' \
-    _ "$scratch/dom.xml" "$scratch/validate.out"
-fi
+check "domain XML validates" bash -c 'virt-xml-validate "$1" domain >"$2" 2>&1 || { sed "s/^/# /" "$2"; false; }' \
+  _ "$scratch/dom.xml" "$scratch/validate.out"
 check "define domain" "${V[@]}" define "$scratch/dom.xml"
 t2=$(now)
 if "${V[@]}" start nea-smoke >/dev/null; then
@@ -164,7 +154,7 @@ check "vol-delete" "${V[@]}" vol-delete --pool nea-pool smoke.raw
 check "volume gone" bash -c 'f=$1; shift; ! "$@" vol-info --pool nea-pool smoke.raw >/dev/null 2>&1 && [ ! -e "$f" ]' \
   _ "$NEA_POOL_DIR/smoke.raw" "${V[@]}"
 
-[ $failn = 0 ] || show_logs
+[ $fail = 0 ] || show_logs
 
 # --- stop, and what must be gone afterwards
 t4=$(now)

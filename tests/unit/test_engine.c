@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "nea_engine.h"
+#include "nea_engine_int.h"
 #include "nea_pool.h"
 #include "nea_spec.h"
 #include "nea_state.h"
@@ -422,6 +423,26 @@ static void test_drift(void **state)
     free(x);
     assert_int_equal(plan_todo(e, s, NULL), 0);
 
+    /* redefined by hand with 2 vCPUs (metadata kept): plan and status see
+     * the same drift (they compare the same way) */
+    x = dom_xml(f, "drift-nea");
+    y = replace_once(x, ">1</vcpu>", ">2</vcpu>");
+    d = virDomainDefineXML(f->lv, y);
+    assert_non_null(d);
+    virDomainFree(d);
+    free(x);
+    free(y);
+    status_drift(e, "drift", "the domain has 2 vCPUs, 524288 KiB, the spec says 1 vCPUs");
+    enum nea_disruption sd;
+    assert_true(plan_todo(e, s, &sd) & NEA_DO_RESTART);
+    assert_int_equal(sd, NEA_DISRUPT_REBOOT);
+    apply_ok(e, s);
+    x = dom_xml(f, "drift-nea");
+    assert_non_null(strstr(x, ">1</vcpu>"));
+    free(x);
+    status_drift(e, "drift", NULL);
+    assert_int_equal(plan_todo(e, s, NULL), 0);
+
     /* cdrom removed by hand */
     x = dom_xml(f, "drift-nea");
     char *start = strstr(x, "<disk type='file' device='cdrom'>");
@@ -784,41 +805,6 @@ static void test_image_by_sha(void **state)
     assert_int_equal(nea_engine_destroy(e, "oldrec", NULL, &err), NEA_OK);
     nea_spec_free(s);
     nea_engine_close(e);
-}
-
-/* The kernel's neighbour table, the last source of a DHCP guest's address:
- * only complete entries of that MAC, any case. */
-static void test_arp_table(void **state)
-{
-    (void)state;
-    static const char table[] =
-        "IP address       HW type     Flags       HW address            Mask     Device\n"
-        "192.0.2.101      0x1         0x2         52:54:00:AB:cd:01     *        br-ext\n"
-        "192.0.2.102      0x1         0x0         52:54:00:ab:cd:01     *        br-ext\n"
-        "192.0.2.103      0x1         0x2         52:54:00:ab:cd:02     *        br-ext\n"
-        "garbage\n"
-        "198.51.100.7     0x1         0x6         52:54:00:ab:cd:01     *        br-ext\n";
-    FILE *in = fmemopen((void *)table, sizeof(table) - 1, "r");
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *out = open_memstream(&buf, &len);
-    bool any = false;
-    nea_arp_table_lookup(in, "52:54:00:ab:cd:01", out, &any);
-    fclose(in);
-    fclose(out);
-    assert_true(any);
-    assert_string_equal(buf, "192.0.2.101 198.51.100.7");
-    free(buf);
-    /* a header alone, or nothing at all */
-    in = fmemopen((void *)table, 80, "r");
-    out = open_memstream(&buf, &len);
-    any = false;
-    nea_arp_table_lookup(in, "52:54:00:ab:cd:01", out, &any);
-    fclose(in);
-    fclose(out);
-    assert_false(any);
-    assert_string_equal(buf, "");
-    free(buf);
 }
 
 /* ---- isolation: tenant-chosen values never reach another tenant --------- */
@@ -1222,6 +1208,20 @@ static void test_pool_race(void **state)
     nea_engine_close(e);
 }
 
+/* Every class of canonical key has an action (but IGNORE, never a change):
+ * a new class without one would fall back to nothing. */
+static void test_change_classes(void **state)
+{
+    (void)state;
+    for (int k = 0; k < NEA_CHANGE_LAST; k++) {
+        const char *a = nea_change_class_action((enum nea_change_class)k);
+        if (k == NEA_CHANGE_IGNORE)
+            assert_null(a);
+        else if (!a)
+            fail_msg("change class %d has no action", k);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1238,7 +1238,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mac_unique, setup, teardown),
         cmocka_unit_test_setup_teardown(test_local_image_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_race, setup, teardown),
-        cmocka_unit_test(test_arp_table),
+        cmocka_unit_test(test_change_classes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

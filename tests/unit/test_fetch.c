@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -30,6 +31,7 @@
 
 #include "nea_err.h"
 #include "nea_fetch.h"
+#include "nea_progress.h"
 #include "nea_sha256.h"
 #include "nea_util.h"
 
@@ -159,8 +161,45 @@ static struct nea_fetch_opts opts(void)
         .cache_dir = cache,
         .connect_timeout_s = 5,
         .stall_timeout_s = 5,
-        .progress_fd = -1,
     };
+}
+
+/* A file in memory for progress text (or stderr) to go to. */
+static int scratch_fd(void)
+{
+    int fd = memfd_create("nea-fetch-out", MFD_CLOEXEC);
+    assert_true(fd >= 0);
+    return fd;
+}
+
+/* What was written to fd, which is closed; something must have been. */
+static void fd_text(int fd, char *buf, size_t size)
+{
+    ssize_t n = pread(fd, buf, size - 1, 0);
+    close(fd);
+    assert_true(n > 0);
+    buf[n] = '\0';
+}
+
+/* Fetches the image at u twice with o, a download and then a cache hit,
+ * and reads the progress text written to fd (then closed). */
+static void fetch_twice(struct nea_fetch_opts *o, const char *u, int fd, char *buf,
+                        size_t size, char **ret_path)
+{
+    struct nea_err e = {0};
+    NEA_AUTOFREE char *again = NULL;
+    assert_int_equal(nea_fetch_image(u, image_sha, o, ret_path, &e), NEA_OK);
+    assert_int_equal(nea_fetch_image(u, image_sha, o, &again, &e), NEA_OK);
+    assert_string_equal(again, *ret_path);
+    fd_text(fd, buf, size);
+}
+
+/* Progress shown as the CLI shows it: the text form on fd. */
+static void show_progress_on(struct nea_fetch_opts *o, struct nea_progress_text *t, int fd)
+{
+    nea_progress_text_init(t, fd);
+    o->progress = nea_progress_text;
+    o->progress_data = t;
 }
 
 static size_t collect(char *d, size_t size, size_t n, void *ud)
@@ -574,12 +613,10 @@ static void test_bad_sha256(void **state)
 static void test_credentials_hidden(void **state)
 {
     (void)state;
-    char out[] = "/tmp/nea-fetch-progress-XXXXXX";
-    int fd = mkstemp(out);
-    assert_true(fd >= 0);
-    unlink(out);
+    int fd = scratch_fd();
     struct nea_fetch_opts o = opts();
-    o.progress_fd = fd;
+    struct nea_progress_text text;
+    show_progress_on(&o, &text, fd);
     const char *paths[] = {"/404", "/bad", "/loop", "/img"};
     for (size_t i = 0; i < NEA_ARRAY_SIZE(paths); i++) {
         struct nea_err e = {0};
@@ -608,10 +645,7 @@ static void test_credentials_hidden(void **state)
     assert_null(strstr(e.msg, "hunter2"));
 
     char buf[8192];
-    ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
-    close(fd);
-    assert_true(n > 0);
-    buf[n] = '\0';
+    fd_text(fd, buf, sizeof(buf));
     assert_non_null(strstr(buf, "done"));
     assert_null(strstr(buf, "s3cret"));
     assert_null(strstr(buf, "alice"));
@@ -642,11 +676,9 @@ static void test_ambiguous_credentials(void **state)
     }
     assert_int_equal(requests(NULL), before);
 
-    char out[] = "/tmp/nea-fetch-progress-XXXXXX";
-    int fd = mkstemp(out);
-    assert_true(fd >= 0);
-    unlink(out);
-    o.progress_fd = fd;
+    int fd = scratch_fd();
+    struct nea_progress_text text;
+    show_progress_on(&o, &text, fd);
     NEA_AUTOFREE char *u = nea_xasprintf("http://al%%2Fice:s3c%%40ret%%23x%%2Fy%%3F@"
                                          "127.0.0.1:%d/img?sig=s3cret", port);
     struct nea_err e = {0};
@@ -654,10 +686,7 @@ static void test_ambiguous_credentials(void **state)
     assert_int_equal(nea_fetch_image(u, image_sha, &o, &path, &e), NEA_OK);
     assert_cached_image(path);
     char buf[8192];
-    ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
-    close(fd);
-    assert_true(n > 0);
-    buf[n] = '\0';
+    fd_text(fd, buf, sizeof(buf));
     NEA_AUTOFREE char *shown = nea_xasprintf("http://127.0.0.1:%d/img?...: done", port);
     assert_non_null(strstr(buf, shown));
     assert_null(strstr(buf, "s3c"));
@@ -778,27 +807,19 @@ static void test_size_cap_resume(void **state)
     assert_int_equal(file_size(part), -1);
 }
 
+/* The text form (nea_progress_text, what the CLI shows) of a slow download
+ * and a cache hit, on a file: plain lines, about one per tenth. */
 static void test_progress_lines(void **state)
 {
     (void)state;
-    char out[] = "/tmp/nea-fetch-progress-XXXXXX";
-    int fd = mkstemp(out);
-    assert_true(fd >= 0);
-    unlink(out);
+    int fd = scratch_fd();
     struct nea_fetch_opts o = opts();
-    o.progress_fd = fd;
-    struct nea_err e = {0};
+    struct nea_progress_text text;
+    show_progress_on(&o, &text, fd);
     NEA_AUTOFREE char *u = url("/slow");
     NEA_AUTOFREE char *path = NULL;
-    NEA_AUTOFREE char *again = NULL;
-    assert_int_equal(nea_fetch_image(u, image_sha, &o, &path, &e), NEA_OK);
-    assert_int_equal(nea_fetch_image(u, image_sha, &o, &again, &e), NEA_OK);
-
     char buf[8192];
-    ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
-    close(fd);
-    assert_true(n > 0);
-    buf[n] = '\0';
+    fetch_twice(&o, u, fd, buf, sizeof(buf), &path);
     assert_null(strchr(buf, '\r')); /* not a tty: plain lines */
     assert_null(strchr(buf, '\033'));
     int pct_lines = 0, last_pct = 0;
@@ -829,14 +850,16 @@ static void test_progress_lines(void **state)
     assert_true(hit > done);
 }
 
-/* A terminal gets one bar, rewritten in place, and then the "done" line. */
+/* The text form on a terminal: one bar, rewritten in place, and then the
+ * "done" line. */
 static void test_progress_tty(void **state)
 {
     (void)state;
     int master = -1, slave = -1;
     assert_int_equal(openpty(&master, &slave, NULL, NULL, NULL), 0);
     struct nea_fetch_opts o = opts();
-    o.progress_fd = slave;
+    struct nea_progress_text text;
+    show_progress_on(&o, &text, slave);
     struct nea_err e = {0};
     NEA_AUTOFREE char *u = url("/slow");
     NEA_AUTOFREE char *path = NULL;
@@ -860,11 +883,103 @@ static void test_progress_tty(void **state)
     assert_non_null(strstr(b, done));
 }
 
+/* What fetch itself reports: events to the callback, nothing printed.
+ * stderr is a file for the time of the test: nothing may reach it. */
+struct events {
+    int start, bytes, notes, done, cached, stopped;
+    uint64_t last_done, done_size, total;
+    bool rising;
+    char note[256];
+    char what[256];
+};
+
+static void record(void *data, const struct nea_progress *p)
+{
+    struct events *ev = data;
+    snprintf(ev->what, sizeof(ev->what), "%s", p->what);
+    switch (p->event) {
+    case NEA_PROGRESS_START: ev->start++; ev->last_done = p->done; break;
+    case NEA_PROGRESS_BYTES:
+        ev->bytes++;
+        if (p->done < ev->last_done || (p->total && p->done > p->total))
+            ev->rising = false;
+        ev->last_done = p->done;
+        ev->total = p->total;
+        break;
+    case NEA_PROGRESS_NOTE: ev->notes++; break;
+    case NEA_PROGRESS_DONE:
+        ev->done++;
+        ev->done_size = p->done;
+        snprintf(ev->note, sizeof(ev->note), "%s", p->note ? p->note : "");
+        break;
+    case NEA_PROGRESS_CACHED:
+        ev->cached++;
+        snprintf(ev->note, sizeof(ev->note), "%s", p->note ? p->note : "");
+        break;
+    case NEA_PROGRESS_STOPPED: ev->stopped++; break;
+    }
+}
+
+static void test_progress_events(void **state)
+{
+    (void)state;
+    int fd = scratch_fd();
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    dup2(fd, STDERR_FILENO);
+
+    struct nea_fetch_opts o = opts();
+    struct events ev = {.rising = true};
+    o.progress = record;
+    o.progress_data = &ev;
+    struct nea_err e = {0};
+    NEA_AUTOFREE char *u = nea_xasprintf("http://alice:s3cret@127.0.0.1:%d/slow", port);
+    NEA_AUTOFREE char *shown = url("/slow");
+    NEA_AUTOFREE char *path = NULL;
+    int rc1 = nea_fetch_image(u, image_sha, &o, &path, &e);
+    struct events first = ev;
+    NEA_AUTOFREE char *again = NULL;
+    int rc2 = nea_fetch_image(u, image_sha, &o, &again, &e);
+    /* a cut download: an attempt that stops */
+    struct events cut = {.rising = true};
+    o.progress_data = &cut;
+    NEA_AUTOFREE char *c = url("/cut");
+    NEA_AUTOFREE char *none = NULL;
+    NEA_AUTOFREE char *final = cache_path("");
+    unlink(final);
+    int rc3 = nea_fetch_image(c, image_sha, &o, &none, &e);
+
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    off_t printed = lseek(fd, 0, SEEK_END);
+    close(fd);
+    assert_int_equal(printed, 0);
+    assert_int_equal(rc1, NEA_OK);
+    assert_int_equal(rc2, NEA_OK);
+    assert_int_equal(rc3, NEA_ERR_HOST);
+
+    assert_int_equal(first.start, 1);
+    assert_true(first.bytes >= 5);
+    assert_true(first.rising);
+    assert_int_equal(first.total, (uint64_t)image_size);
+    assert_int_equal(first.done, 1);
+    assert_int_equal(first.done_size, (uint64_t)image_size);
+    assert_string_equal(first.note, "sha256 verified");
+    assert_int_equal(first.cached + first.stopped, 0);
+    assert_string_equal(first.what, shown); /* never the credentials */
+    assert_int_equal(ev.cached, 1);
+    assert_string_equal(ev.note, again);
+    assert_int_equal(cut.start, 1);
+    assert_int_equal(cut.stopped, 1);
+    assert_int_equal(cut.done, 0);
+}
+
 static void test_tls(void **state)
 {
     (void)state;
-    if (!tls_port)
-        skip();
+    if (!tls_port) /* the server could not make a certificate */
+        fail_msg("no TLS server on 127.0.0.1: install openssl (scripts/dev.sh test does)");
     struct nea_fetch_opts o = opts();
     struct nea_err e = {0};
     NEA_AUTOFREE char *u = nea_xasprintf("https://127.0.0.1:%d/img", tls_port);
@@ -951,6 +1066,7 @@ int main(void)
         T(test_size_cap_resume),
         T(test_progress_lines),
         T(test_progress_tty),
+        T(test_progress_events),
         T(test_tls),
         T(test_concurrent),
     };

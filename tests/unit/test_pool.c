@@ -138,6 +138,9 @@ static void test_allocate(void **state)
     assert_int_equal(nea_pool_allocate(st, "globex", 3, 0, false, &v, &n, &err),
                      NEA_ERR_INVALID);
     assert_non_null(strstr(err.msg, "needs 3 more addresses but only 2 are free"));
+    /* it names the family, not the spec's field: the caller adds that */
+    assert_non_null(strstr(err.msg, "(IPv4)"));
+    assert_null(strstr(err.msg, "public-ips"));
     nea_err_clear(&err);
     struct nea_pool_run *runs = NULL;
     size_t nr = 0;
@@ -195,6 +198,7 @@ static void test_allocate(void **state)
     assert_int_equal(nea_pool_allocate(st, "acme", 2, 1, false, &v, &n, &err),
                      NEA_ERR_INVALID);
     assert_non_null(strstr(err.msg, "remove the rule first"));
+    assert_null(strstr(err.msg, "public-ips"));
     nea_err_clear(&err);
     assert_int_equal(nea_rule_remove(st, "acme", &r.pub, 443, NEA_PROTO_TCP, &err), NEA_OK);
     assert_int_equal(nea_rule_remove(st, "acme", &r.pub, 443, NEA_PROTO_TCP, &err),
@@ -213,6 +217,8 @@ static void test_allocate(void **state)
     nea_ip_range_parse("203.0.113.16", &a, &b);
     assert_int_equal(nea_pool_remove(st, &a, &b, false, &released, &err), NEA_ERR_INVALID);
     assert_non_null(strstr(err.msg, "203.0.113.16 (tenant acme)"));
+    assert_null(strstr(err.msg, "--")); /* the CLI names its --force */
+    assert_ptr_equal(released, NULL);
     nea_err_clear(&err);
     assert_int_equal(nea_pool_remove(st, &a, &b, true, &released, &err), NEA_OK);
     assert_non_null(strstr(released, "203.0.113.16 (tenant acme)"));
@@ -246,7 +252,7 @@ static void test_endpoint_syntax(void **state)
         {"[2001:db8:5::5]:5353", false, NULL},
         /* a protocol where none is allowed, or none where one is needed */
         {"192.0.2.50:8443/udp", false, "takes no protocol"},
-        {"192.0.2.50:8443/tcp", false, "--public"},
+        {"192.0.2.50:8443/tcp", false, "protocol of its public endpoint"},
         {"[2001:db8:5::5]:53/udp", false, "takes no protocol"},
         {"192.0.2.50:8443/", false, "takes no protocol"},
         {"203.0.113.5:443", true, "needs a protocol"},
@@ -292,14 +298,20 @@ static void test_endpoint_syntax(void **state)
     };
     for (size_t i = 0; i < NEA_ARRAY_SIZE(cases); i++) {
         struct nea_ip ip;
-        unsigned port = 0;
-        enum nea_proto proto;
+        unsigned port = 12345;
+        enum nea_proto proto = NEA_PROTO_UDP;
         const char *why = nea_endpoint_parse(cases[i].s, cases[i].pub, &ip, &port, &proto);
         if (!cases[i].why && why)
             fail_msg("\"%s\" refused: %s", cases[i].s, why);
         if (cases[i].why && (!why || !strstr(why, cases[i].why)))
             fail_msg("\"%s\": want \"%s\", got %s", cases[i].s, cases[i].why,
                      why ? why : "accepted");
+        /* the reason names no option (the caller knows its own), and a
+         * refusal writes nothing */
+        if (why && strstr(why, "--"))
+            fail_msg("\"%s\": the reason names an option: %s", cases[i].s, why);
+        if (why && (port != 12345 || proto != NEA_PROTO_UDP))
+            fail_msg("\"%s\": refused, but its port or protocol was written", cases[i].s);
     }
     struct nea_ip ip;
     unsigned port = 0;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -541,6 +542,97 @@ static void test_plan_host_uri(void **state)
     }
 }
 
+/* Every key nea_spec_canonical writes has its change class (one table in
+ * nea_canonical.c).  A spec that makes it write every key it can: a plan
+ * with every optional field, both families static, DNS, a key, public IPs,
+ * and an address and a rule from the pool.  A new key fails this test until
+ * it is added here with the class it must have. */
+static void test_canonical_key_classes(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *key;
+        enum nea_change_class class;
+    } want[] = {
+        {"format", NEA_CHANGE_IGNORE},
+        {"tenant", NEA_CHANGE_IGNORE},
+        {"plan", NEA_CHANGE_RECORD},
+        {"host", NEA_CHANGE_MOVE_HOST},
+        {"pool", NEA_CHANGE_MOVE_POOL},
+        {"vcpus", NEA_CHANGE_DEFINE_REBOOT},
+        {"memory-mib", NEA_CHANGE_DEFINE_REBOOT},
+        {"disk-gib", NEA_CHANGE_DISK_SIZE},
+        {"image", NEA_CHANGE_DISK_IMAGE},
+        {"image-sha256", NEA_CHANGE_DISK_IMAGE},
+        {"machine", NEA_CHANGE_DEFINE_REBOOT},
+        {"domain-type", NEA_CHANGE_DEFINE_REBOOT},
+        {"cdrom-bus", NEA_CHANGE_DEFINE_REBOOT},
+        {"kernel", NEA_CHANGE_DEFINE_REBOOT},
+        {"initrd", NEA_CHANGE_DEFINE_REBOOT},
+        {"cmdline", NEA_CHANGE_DEFINE_REBOOT},
+        {"name", NEA_CHANGE_RENAME},
+        {"network", NEA_CHANGE_NIC},
+        {"mac", NEA_CHANGE_MAC},
+        {"uuid", NEA_CHANGE_REDEFINE},
+        {"ipv4.mode", NEA_CHANGE_SEED},
+        {"ipv4.address", NEA_CHANGE_SEED},
+        {"ipv4.gateway", NEA_CHANGE_SEED},
+        {"ipv6.mode", NEA_CHANGE_SEED},
+        {"ipv6.address", NEA_CHANGE_SEED},
+        {"ipv6.gateway", NEA_CHANGE_SEED},
+        {"dns", NEA_CHANGE_SEED},
+        {"ssh-key", NEA_CHANGE_SEED},
+        {"public-ipv4", NEA_CHANGE_SEED_PUBLIC_IPS},
+        {"public-ipv6", NEA_CHANGE_SEED_PUBLIC_IPS},
+        {"public-address", NEA_CHANGE_SEED_PUBLIC_ADDRESS},
+        {"rule", NEA_CHANGE_SEED_RULES},
+    };
+    struct nea_spec *s = load_ok(
+        "tenant: acme\n"
+        "hardware-plan: direct\n"
+        "appliance:\n"
+        "  external-network: br-ext\n"
+        "  ipv4: {mode: static, address: 192.0.2.10, prefix: 24, gateway: 192.0.2.1}\n"
+        "  ipv6: {mode: static, address: \"2001:db8::10\", prefix: 64,"
+        " gateway: \"2001:db8::1\"}\n"
+        "  dns: [192.0.2.53, \"2001:db8::53\"]\n"
+        "  ssh-authorized-keys: [\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI k\"]\n"
+        "public-ips: {ipv4: 1, ipv6: 0}\n");
+    struct nea_rule rule = {.pub_port = 443, .proto = NEA_PROTO_TCP, .to_port = 8443};
+    assert_int_equal(nea_ip_parse("198.51.100.7", &rule.pub), AF_INET);
+    assert_int_equal(nea_ip_parse("10.0.0.2", &rule.to), AF_INET);
+    nea_spec_set_public(s, &rule.pub, 1, &rule, 1);
+    char *canon = nea_spec_canonical(s);
+    bool seen[NEA_ARRAY_SIZE(want)] = {0};
+    for (char *line = canon, *next; *line; line = next) {
+        next = strchr(line, '\n');
+        assert_non_null(next);
+        *next++ = '\0';
+        char *eq = strchr(line, '=');
+        assert_non_null(eq);
+        *eq = '\0';
+        if (nea_canonical_key_class(line) == NEA_CHANGE_UNKNOWN)
+            fail_msg("canonical key \"%s\" has no change class", line);
+        size_t i = 0;
+        while (i < NEA_ARRAY_SIZE(want) && strcmp(want[i].key, line))
+            i++;
+        if (i == NEA_ARRAY_SIZE(want))
+            fail_msg("canonical key \"%s\" is new: add it here with its class", line);
+        assert_int_equal(nea_canonical_key_class(line), want[i].class);
+        seen[i] = true;
+    }
+    for (size_t i = 0; i < NEA_ARRAY_SIZE(want); i++)
+        if (!seen[i])
+            fail_msg("canonical key \"%s\" was not written", want[i].key);
+    /* exact keys only: not prefixes, not other strings */
+    static const char *const unknown[] = {"", "ipv4.", "ipv4", "ipv4.prefix", "dns ",
+                                          "Format", "redeploy"};
+    for (size_t i = 0; i < NEA_ARRAY_SIZE(unknown); i++)
+        assert_int_equal(nea_canonical_key_class(unknown[i]), NEA_CHANGE_UNKNOWN);
+    free(canon);
+    nea_spec_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -555,6 +647,7 @@ int main(void)
         cmocka_unit_test(test_image_url_credentials),
         cmocka_unit_test(test_host_uris),
         cmocka_unit_test(test_plan_host_uri),
+        cmocka_unit_test(test_canonical_key_classes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

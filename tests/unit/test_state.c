@@ -16,8 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "nea_pool.h"
 #include "nea_sha256.h"
 #include "nea_state.h"
+#include "nea_state_int.h" /* st->db: to make a step fail */
 #include "nea_util.h"
 
 static int64_t fixed_now(void)
@@ -291,6 +293,7 @@ static void test_lock_wait_bounded(void **state)
     assert_true(waited >= 0.95 && waited < 3.0);
     assert_non_null(strstr(err.msg, who));
     assert_non_null(strstr(err.msg, "waited 1 s"));
+    assert_null(strstr(err.msg, "--")); /* the CLI names its --lock-timeout */
     assert_int_equal(fd, -1);
     end_child(child);
     nea_err_clear(&err);
@@ -380,6 +383,127 @@ static void test_private_files(void **state)
     free(path);
 }
 
+/* A failing step: while set, the statement whose SQL holds fail_sql is
+ * interrupted by a progress handler in its sqlite3_step (SQLITE_INTERRUPT),
+ * the way a busy or broken database fails there. */
+static const char *fail_sql;
+
+static int interrupt_step(void *data)
+{
+    sqlite3 *db = data;
+    for (sqlite3_stmt *s = sqlite3_next_stmt(db, NULL); s; s = sqlite3_next_stmt(db, s))
+        if (sqlite3_stmt_busy(s) && strstr(sqlite3_sql(s), fail_sql))
+            return 1;
+    return 0;
+}
+
+static void fail_step(struct nea_state *st, const char *sql)
+{
+    fail_sql = sql;
+    sqlite3_progress_handler(st->db, sql ? 1 : 0, sql ? interrupt_step : NULL, st->db);
+}
+
+/* Every read checks its steps: a step that fails is NEA_ERR_STATE naming
+ * what was read, never "no row" (a base image read as not recorded would
+ * be taken for the SP's own, complete volume), and the out-parameters are
+ * left alone. */
+static void test_step_errors(void **state)
+{
+    (void)state;
+    char *path = tmp_db();
+    struct nea_state *st = NULL;
+    struct nea_err err = {0};
+    assert_int_equal(nea_state_open(path, &st, &err), NEA_OK);
+    assert_int_equal(nea_state_set_base_image(st, "test:///default", "default-pool",
+                                              "nea-base-x.qcow2", "uploading", &err),
+                     NEA_OK);
+    struct nea_deployment d = {
+        .tenant = "acme", .name = "acme-nea", .plan = "gold", .host = "test:///default",
+        .pool = "default-pool", .state = NEA_DEP_RUNNING, .mac = "52:54:00:0a:0b:0c",
+        .uuid = "0f8fad5b-d9cb-469f-a165-70867728950e",
+    };
+    assert_int_equal(nea_state_put(st, &d, &err), NEA_OK);
+    struct nea_ip first, last;
+    assert_null(nea_ip_range_parse("203.0.113.0/30", &first, &last));
+    assert_int_equal(nea_pool_add(st, &first, &last, &err), NEA_OK);
+    struct nea_ip *addrs = NULL;
+    size_t n = 0;
+    assert_int_equal(nea_pool_allocate(st, "acme", 1, 0, false, &addrs, &n, &err), NEA_OK);
+    free(addrs);
+
+    char sentinel[] = "untouched";
+    char *got = sentinel;
+    fail_step(st, "FROM base_images");
+    assert_int_equal(nea_state_base_image(st, "test:///default", "default-pool",
+                                          "nea-base-x.qcow2", &got, &err),
+                     NEA_ERR_STATE);
+    assert_ptr_equal(got, sentinel);
+    assert_non_null(strstr(err.msg, "cannot read base images"));
+    assert_non_null(strstr(err.msg, path));
+    nea_err_clear(&err);
+    fail_step(st, NULL);
+    assert_int_equal(nea_state_base_image(st, "test:///default", "default-pool",
+                                          "nea-base-x.qcow2", &got, &err), NEA_OK);
+    assert_string_equal(got, "uploading");
+    free(got);
+
+    struct nea_deployment marker, *dep = &marker;
+    fail_step(st, "FROM deployments");
+    assert_int_equal(nea_state_get(st, "acme", &dep, &err), NEA_ERR_STATE);
+    assert_ptr_equal(dep, &marker);
+    assert_non_null(strstr(err.msg, "cannot query deployments"));
+    nea_err_clear(&err);
+    assert_int_equal(nea_state_find(st, "acme-nea", &dep, &err), NEA_ERR_STATE);
+    assert_ptr_equal(dep, &marker);
+    nea_err_clear(&err);
+    bool named = true;
+    assert_int_equal(nea_state_disk_named(st, "test:///default", "default-pool", "v",
+                                          "other", &named, &err), NEA_ERR_STATE);
+    assert_true(named);
+    nea_err_clear(&err);
+    struct nea_deployment **deps = (struct nea_deployment **)&marker;
+    n = 99;
+    assert_int_equal(nea_state_list(st, &deps, &n, &err), NEA_ERR_STATE);
+    assert_ptr_equal(deps, (struct nea_deployment **)&marker);
+    assert_int_equal(n, 99);
+    assert_non_null(strstr(err.msg, "cannot list deployments"));
+    nea_err_clear(&err);
+
+    /* the pool: a tenant's addresses, the ranges, the rules */
+    fail_step(st, "FROM allocations WHERE tenant");
+    addrs = (struct nea_ip *)&marker;
+    assert_int_equal(nea_pool_allocate(st, "acme", 2, 0, false, &addrs, &n, &err),
+                     NEA_ERR_STATE);
+    assert_ptr_equal(addrs, (struct nea_ip *)&marker);
+    assert_non_null(strstr(err.msg, "cannot read the tenant's public addresses"));
+    nea_err_clear(&err);
+    fail_step(st, "FROM pool_ranges");
+    assert_int_equal(nea_pool_allocate(st, "acme", 2, 0, false, &addrs, &n, &err),
+                     NEA_ERR_STATE);
+    assert_non_null(strstr(err.msg, "cannot find free public addresses"));
+    nea_err_clear(&err);
+    struct nea_pool_run *runs = (struct nea_pool_run *)&marker;
+    struct nea_pool_summary sum = {.free4 = 7};
+    assert_int_equal(nea_pool_list(st, &runs, &n, &sum, &err), NEA_ERR_STATE);
+    assert_ptr_equal(runs, (struct nea_pool_run *)&marker);
+    assert_int_equal(sum.free4, 7);
+    nea_err_clear(&err);
+    fail_step(st, "FROM rules");
+    struct nea_rule *rules = (struct nea_rule *)&marker;
+    assert_int_equal(nea_rule_list(st, NULL, &rules, NULL, &n, &err), NEA_ERR_STATE);
+    assert_ptr_equal(rules, (struct nea_rule *)&marker);
+    assert_non_null(strstr(err.msg, "cannot list the rules"));
+    nea_err_clear(&err);
+    /* nothing was changed by the failed allocations */
+    fail_step(st, NULL);
+    assert_int_equal(nea_pool_list(st, &runs, &n, &sum, &err), NEA_OK);
+    assert_int_equal(sum.assigned4, 1);
+    nea_pool_runs_free(runs, n);
+
+    nea_state_close(st);
+    free(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -389,6 +513,7 @@ int main(void)
         cmocka_unit_test(test_lock_namespaces),
         cmocka_unit_test(test_lock_wait_bounded),
         cmocka_unit_test(test_private_files),
+        cmocka_unit_test(test_step_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

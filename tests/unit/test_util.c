@@ -1,5 +1,6 @@
 /* SHA-256 against the NIST vectors, the error record, diagnostics, file I/O,
- * URLs as they may be shown. */
+ * URLs as they may be shown, enum tables, cleanup functions, locks and the
+ * text form of transfer progress. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -10,13 +11,34 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "nea_err.h"
 #include "nea_json.h"
+#include "nea_lock.h"
+#include "nea_progress.h"
 #include "nea_sha256.h"
 #include "nea_util.h"
+
+/* an enum table as the layers write theirs */
+enum color { COLOR_RED, COLOR_GREEN, COLOR_BLUE, COLOR_LAST };
+NEA_ENUM_DECL(color);
+NEA_ENUM_IMPL(color, COLOR_LAST, "red", "green", "blue")
+
+/* a cleanup function made by NEA_DEFINE_CLEANUP */
+struct thing {
+    int *freed;
+};
+static void thing_free(struct thing *t)
+{
+    (*t->freed)++;
+}
+NEA_DEFINE_CLEANUP(struct thing *, thing_free)
 
 static void hex_of(const void *d, size_t n, char out[65])
 {
@@ -337,6 +359,171 @@ static void test_escape(void **state)
     }
 }
 
+static void test_enum_table(void **state)
+{
+    (void)state;
+    assert_string_equal(color_name(COLOR_RED), "red");
+    assert_string_equal(color_name(COLOR_BLUE), "blue");
+    assert_string_equal(color_name(COLOR_LAST), "?");
+    assert_string_equal(color_name(-1), "?");
+    assert_int_equal(color_parse("green"), COLOR_GREEN);
+    assert_int_equal(color_parse("Green"), -1);
+    assert_int_equal(color_parse(""), -1);
+    assert_int_equal(color_parse(NULL), -1);
+    /* a table one name short or long does not compile: the static assert
+     * of NEA_ENUM_IMPL (checked by building, not here) */
+}
+
+static void test_cleanup_macro(void **state)
+{
+    (void)state;
+    int freed = 0;
+    struct thing a = {&freed};
+    {
+        NEA_AUTO(thing_freep) struct thing *t = &a;
+        NEA_AUTO(thing_freep) struct thing *none = NULL;
+        (void)t;
+        (void)none;
+    }
+    assert_int_equal(freed, 1); /* NULL is not freed */
+    {
+        NEA_AUTO(thing_freep) struct thing *t = &a;
+        struct thing *kept = TAKE_PTR(t);
+        (void)kept;
+    }
+    assert_int_equal(freed, 1);
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    {
+        NEA_AUTO(nea_closep) int owned = fd;
+        (void)owned;
+    }
+    assert_int_equal(fcntl(fd, F_GETFD), -1); /* closed */
+}
+
+/* What a busy lock is worded with: the holder, as nea_lock_take found it. */
+static int note_holder(void *data, const char *holder, struct nea_err *err)
+{
+    snprintf(data, 256, "%s", holder);
+    return nea_err_set(err, NEA_ERR_BUSY, "held by %s", holder);
+}
+
+/* nea_lock_take: a second process waits its timeout and learns who holds
+ * the lock; the file is 0600 and never followed as a link; the fd is left
+ * alone on failure. */
+static void test_lock(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/nea-lock-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    NEA_AUTOFREE char *path = nea_xasprintf("%s/x.lock", dir);
+    struct nea_err err = {0};
+    int fd = -1;
+    assert_int_equal(nea_lock_take(path, 0, NULL, NULL, &fd, &err), NEA_OK);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+
+    int to_parent[2];
+    assert_int_equal(pipe(to_parent), 0);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        char holder[256] = "";
+        int cfd = 77;
+        struct nea_err cerr = {0};
+        int rc = nea_lock_take(path, 1, note_holder, holder, &cfd, &cerr);
+        struct nea_err plain = {0};
+        int rc2 = nea_lock_take(path, 0, NULL, NULL, &cfd, &plain);
+        bool ok = rc == NEA_ERR_BUSY && rc2 == NEA_ERR_BUSY && cfd == 77 &&
+                  strstr(cerr.msg, holder) && strstr(plain.msg, holder) &&
+                  strstr(plain.msg, path);
+        _exit(ok && write(to_parent[1], holder, strlen(holder)) > 0 ? 0 : 1);
+    }
+    close(to_parent[1]);
+    char holder[256] = "";
+    ssize_t n = read(to_parent[0], holder, sizeof(holder) - 1);
+    holder[n > 0 ? n : 0] = '\0';
+    close(to_parent[0]);
+    int status = 0;
+    waitpid(child, &status, 0);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    NEA_AUTOFREE char *me = nea_xasprintf("pid %ld, command ", (long)getpid());
+    assert_non_null(strstr(holder, me));
+    nea_unlock(fd);
+
+    NEA_AUTOFREE char *link = nea_xasprintf("%s/link.lock", dir);
+    assert_int_equal(symlink(path, link), 0);
+    fd = 99;
+    assert_int_equal(nea_lock_take(link, 0, NULL, NULL, &fd, &err), NEA_ERR_IO);
+    assert_int_equal(fd, 99);
+    assert_non_null(strstr(err.msg, "cannot create lock file"));
+    unlink(link);
+    unlink(path);
+    rmdir(dir);
+}
+
+static char *read_all(int fd)
+{
+    char *buf = nea_xmalloc(65536);
+    ssize_t n = pread(fd, buf, 65535, 0);
+    buf[n > 0 ? n : 0] = '\0';
+    return buf;
+}
+
+/* The text form of progress events, as the CLI shows a download on a file:
+ * a line per tenth (a resumed one from the next tenth), notes and the end
+ * on lines of their own, a cache hit; nothing for a stopped attempt. */
+static void test_progress_text(void **state)
+{
+    (void)state;
+    int fd = memfd_create("progress", MFD_CLOEXEC);
+    assert_true(fd >= 0);
+    struct nea_progress_text t;
+    nea_progress_text_init(&t, fd);
+    assert_false(t.tty);
+    const uint64_t mib = 1 << 20, total = 4 * mib;
+    struct nea_progress p = {.event = NEA_PROGRESS_START, .what = "http://h/img",
+                             .done = total / 4, .start = total / 4};
+    nea_progress_text(&t, &p);
+    p.event = NEA_PROGRESS_NOTE;
+    p.note = "resuming at 1.0 MiB";
+    nea_progress_text(&t, &p);
+    p.note = NULL;
+    for (uint64_t d = total / 4; d <= total; d += total / 64) {
+        p.event = NEA_PROGRESS_BYTES;
+        p.done = d;
+        p.total = total;
+        p.rate = (double)mib;
+        nea_progress_text(&t, &p);
+    }
+    p.event = NEA_PROGRESS_DONE;
+    p.done = total;
+    p.elapsed_s = 3.0;
+    p.note = "sha256 verified";
+    nea_progress_text(&t, &p);
+    p = (struct nea_progress){.event = NEA_PROGRESS_CACHED, .what = "http://h/img",
+                              .note = "/c/sha256-x"};
+    nea_progress_text(&t, &p);
+    p.event = NEA_PROGRESS_STOPPED;
+    nea_progress_text(&t, &p);
+    NEA_AUTOFREE char *text = read_all(fd);
+    close(fd);
+    assert_string_equal(text,
+                        "http://h/img: resuming at 1.0 MiB\n"
+                        "http://h/img: 31%, 1.2 MiB of 4.0 MiB, 1.0 MiB/s, ETA 3s\n"
+                        "http://h/img: 40%, 1.6 MiB of 4.0 MiB, 1.0 MiB/s, ETA 2s\n"
+                        "http://h/img: 50%, 2.0 MiB of 4.0 MiB, 1.0 MiB/s, ETA 2s\n"
+                        "http://h/img: 60%, 2.4 MiB of 4.0 MiB, 1.0 MiB/s, ETA 2s\n"
+                        "http://h/img: 70%, 2.8 MiB of 4.0 MiB, 1.0 MiB/s, ETA 1s\n"
+                        "http://h/img: 81%, 3.2 MiB of 4.0 MiB, 1.0 MiB/s, ETA 1s\n"
+                        "http://h/img: 90%, 3.6 MiB of 4.0 MiB, 1.0 MiB/s, ETA 0s\n"
+                        "http://h/img: done, 4.0 MiB in 3.0 s, sha256 verified\n"
+                        "http://h/img: already in the cache (/c/sha256-x)\n");
+    /* -1: nothing, anywhere */
+    nea_progress_text_init(&t, -1);
+    nea_progress_text(&t, &p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -347,6 +534,10 @@ int main(void)
         cmocka_unit_test(test_files),
         cmocka_unit_test(test_url_redact),
         cmocka_unit_test(test_url_reserved),
+        cmocka_unit_test(test_enum_table),
+        cmocka_unit_test(test_cleanup_macro),
+        cmocka_unit_test(test_lock),
+        cmocka_unit_test(test_progress_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

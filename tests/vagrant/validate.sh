@@ -7,13 +7,14 @@
 # documentation addresses only).  Offline: no box, no libvirt connection;
 # VAGRANT_HOME and Vagrant's .vagrant data go to a temporary directory that
 # is removed, so nothing is left behind.
-# Usage: validate.sh SRCDIR [NEAPROV]     exit 77 = skipped (no vagrant)
+# Usage: validate.sh SRCDIR [NEAPROV]
+# Without vagrant the checks that need none run, then exit 77 (skipped);
+# vagrant without the vagrant-libvirt plugin is a failure.
 set -uo pipefail
+. "$(dirname "$0")/../lib.sh"
 src=${1:?usage: validate.sh SRCDIR [NEAPROV]}
 neaprov=${2:-}
 dir=$src/vagrant
-pass=0 fail=0
-check() { local name=$1; shift; if "$@"; then pass=$((pass+1)); echo "ok: $name"; else fail=$((fail+1)); echo "FAIL: $name"; fi; }
 
 # -- what needs no vagrant
 scripts=("$dir"/provision/*.sh)
@@ -44,10 +45,7 @@ fi
 
 # -- vagrant validate
 if ! command -v vagrant >/dev/null; then
-  echo "$pass passed, $fail failed"
-  [ $fail = 0 ] || exit 1
-  echo "skipped: vagrant validate needs vagrant and vagrant-libvirt (scripts/dev.sh test installs them)"
-  exit 77
+  skip_rest "vagrant validate needs vagrant and vagrant-libvirt (scripts/dev.sh test installs them)"
 fi
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
@@ -82,5 +80,4 @@ check "vagrant validate with NEA_BOX, NEA_MEMORY, NEA_CPUS set" \
 check "NEA_MEMORY that is not a number is refused" eval '! validated NEA_MEMORY=lots >/dev/null'
 check "nothing left in vagrant/ (.vagrant)" test "$had_dot" = 1 -o ! -e "$dir/.vagrant"
 
-echo "$pass passed, $fail failed"
-[ $fail = 0 ]
+done_testing

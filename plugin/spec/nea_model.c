@@ -1,0 +1,164 @@
+/*
+ * nea_model.c: the model's vocabulary and its destructors: the words of its
+ * enums, MAC and UUID as text (both ways), and freeing a plan or a spec.
+ *
+ * The bottom of the spec layer: uses no other file of it.  Must not
+ * validate anything (the loaders do) or derive anything (nea_derive.c).
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nea_spec.h"
+#include "nea_spec_int.h"
+#include "nea_util.h"
+
+/* ---- the words of the enums ------------------------------------------- */
+
+const char *const nea_v4_mode_names[NEA_V4_STATIC + 1] = {
+    [NEA_V4_DISABLED] = "disabled", [NEA_V4_DHCP] = "dhcp", [NEA_V4_STATIC] = "static"};
+const char *const nea_v6_mode_names[NEA_V6_STATIC + 1] = {
+    [NEA_V6_DISABLED] = "disabled", [NEA_V6_AUTO] = "auto", [NEA_V6_DHCP] = "dhcp",
+    [NEA_V6_STATIC] = "static"};
+const char *const nea_domain_type_names[NEA_DOMTYPE_QEMU + 1] = {
+    [NEA_DOMTYPE_AUTO] = "auto", [NEA_DOMTYPE_KVM] = "kvm", [NEA_DOMTYPE_QEMU] = "qemu"};
+
+const char *nea_v4_mode_name(enum nea_v4_mode m)
+{
+    return (size_t)m < NEA_ARRAY_SIZE(nea_v4_mode_names) ? nea_v4_mode_names[m] : "?";
+}
+
+const char *nea_v6_mode_name(enum nea_v6_mode m)
+{
+    return (size_t)m < NEA_ARRAY_SIZE(nea_v6_mode_names) ? nea_v6_mode_names[m] : "?";
+}
+
+const char *nea_domain_type_name(enum nea_domain_type t)
+{
+    return (size_t)t < NEA_ARRAY_SIZE(nea_domain_type_names) ? nea_domain_type_names[t]
+                                                             : "?";
+}
+
+const char *nea_net_kind_name(enum nea_net_kind k)
+{
+    switch (k) {
+    case NEA_NET_BRIDGE: return "bridge";
+    case NEA_NET_OVS: return "openvswitch";
+    case NEA_NET_LIBVIRT: return "network";
+    }
+    return "?";
+}
+
+/* ---- MAC and UUID text ------------------------------------------------ */
+
+void nea_mac_format(const uint8_t mac[6], char out[18])
+{
+    snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],
+             mac[4], mac[5]);
+}
+
+void nea_uuid_format(const uint8_t u[16], char out[37])
+{
+    char hex[33];
+    nea_hex(u, 16, hex);
+    snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16,
+             hex + 20);
+}
+
+bool nea_parse_mac(const char *s, uint8_t mac[6])
+{
+    if (strlen(s) != 17)
+        return false;
+    for (int i = 0; i < 6; i++) {
+        const char *p = s + 3 * i;
+        if (!isxdigit((unsigned char)p[0]) || !isxdigit((unsigned char)p[1]))
+            return false;
+        if (i < 5 && p[2] != ':')
+            return false;
+        char hex[3] = {p[0], p[1], 0};
+        mac[i] = (uint8_t)strtoul(hex, NULL, 16);
+    }
+    return true;
+}
+
+bool nea_parse_uuid(const char *s, uint8_t uuid[16])
+{
+    if (strlen(s) != 36)
+        return false;
+    int j = 0;
+    for (int i = 0; i < 36;) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s[i] != '-')
+                return false;
+            i++;
+            continue;
+        }
+        if (!isxdigit((unsigned char)s[i]) || !isxdigit((unsigned char)s[i + 1]))
+            return false;
+        char hex[3] = {s[i], s[i + 1], 0};
+        uuid[j++] = (uint8_t)strtoul(hex, NULL, 16);
+        i += 2;
+    }
+    return true;
+}
+
+/* ---- destructors ------------------------------------------------------- */
+
+void nea_spec_clear_public(struct nea_spec *s)
+{
+    free(s->public_addrs);
+    for (size_t i = 0; i < s->n_rules; i++)
+        free(s->rules[i].description);
+    free(s->rules);
+}
+
+void nea_plan_free(struct nea_plan *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->n_networks; i++) {
+        free(p->networks[i].ref);
+        free(p->networks[i].name);
+    }
+    free(p->networks);
+    free(p->path);
+    free(p->name);
+    free(p->description);
+    free(p->host);
+    free(p->storage_pool);
+    free(p->image);
+    free(p->image_path);
+    free(p->image_sha256);
+    free(p->machine);
+    free(p->cdrom_bus);
+    free(p->kernel);
+    free(p->initrd);
+    free(p->cmdline);
+    free(p);
+}
+
+void nea_plan_freep(struct nea_plan **p)
+{
+    nea_plan_free(*p);
+}
+
+void nea_spec_free(struct nea_spec *s)
+{
+    if (!s)
+        return;
+    free(s->path);
+    free(s->tenant);
+    free(s->plan_name);
+    nea_plan_free(s->plan);
+    free(s->name);
+    for (size_t i = 0; i < s->n_ssh_keys; i++)
+        free(s->ssh_keys[i]);
+    nea_spec_clear_public(s);
+    free(s);
+}
+
+void nea_spec_freep(struct nea_spec **s)
+{
+    nea_spec_free(*s);
+}

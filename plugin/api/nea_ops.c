@@ -71,7 +71,7 @@ void nea_report_networks(struct nea_json *j, const struct nea_host_net *v, size_
         nea_json_obj(j, NULL);
         nea_json_str(j, "ref", v[i].ref);
         nea_json_str(j, "name", v[i].name);
-        nea_json_str(j, "kind", nea_host_net_kind_name(v[i].kind));
+        nea_json_str(j, "kind", nea_net_kind_name(v[i].kind));
         nea_json_bool(j, "active", v[i].active);
         nea_json_obj_end(j);
     }
@@ -111,7 +111,7 @@ void nea_rule_endpoints(const struct nea_rule *r, char ret_pub[80], char ret_to[
     nea_ip_format(&r->to, b);
     bool v6 = r->pub.family == AF_INET6;
     snprintf(ret_pub, 80, v6 ? "[%s]:%u/%s" : "%s:%u/%s", a, r->pub_port,
-             r->proto == NEA_PROTO_TCP ? "tcp" : "udp");
+             nea_proto_name(r->proto));
     snprintf(ret_to, 80, v6 ? "[%s]:%u" : "%s:%u", b, r->to_port);
 }
 

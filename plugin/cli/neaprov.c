@@ -745,7 +745,7 @@ static int cmd_networks(struct cli *c, int argc, char **argv)
     } else {
         printf("%-24s %-16s %s\n", "EXTERNAL-NETWORK", "KIND", "STATE");
         for (size_t i = 0; i < n; i++)
-            printf("%-24s %-16s %s\n", esc(v[i].ref), nea_host_net_kind_name(v[i].kind),
+            printf("%-24s %-16s %s\n", esc(v[i].ref), nea_net_kind_name(v[i].kind),
                    v[i].active ? "active" : "inactive");
     }
     nea_host_nets_free(v, n);

@@ -89,7 +89,7 @@ static int check_network(struct nea_ctx *c, struct nea_err *err)
     size_t off = 0;
     for (size_t i = 0; i < n; i++) {
         bool want_net = want->kind == NEA_NET_LIBVIRT;
-        bool is_net = v[i].kind == NEA_HOSTNET_NETWORK;
+        bool is_net = v[i].kind == NEA_NET_LIBVIRT;
         /* Open vSwitch bridges are not always told apart from Linux ones by
          * the interface backend: a bridge of that name is accepted for both. */
         if (want_net == is_net && !strcmp(v[i].name, want->name))
@@ -104,7 +104,7 @@ static int check_network(struct nea_ctx *c, struct nea_err *err)
                          off ? list : "no bridges or networks");
     /* a bridge without ports has no carrier and reads as inactive: only a
      * libvirt network must be started */
-    else if (!found->active && found->kind == NEA_HOSTNET_NETWORK)
+    else if (!found->active && found->kind == NEA_NET_LIBVIRT)
         rc = nea_err_set(err, NEA_ERR_INVALID, "%s: appliance.external-network %s is not "
                          "active on %s", c->spec->path, want->ref, c->uri);
     nea_host_nets_free(v, n);

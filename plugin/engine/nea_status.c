@@ -24,10 +24,10 @@ static void want_from_record(struct nea_host *h, const struct nea_deployment *d,
     nea_kv_parse(d->spec, &kv, &nkv);
     const char *ref = nea_kv_get(kv, nkv, "network");
     if (ref) {
-        const char *colon = strchr(ref, ':');
-        ret->nic_source = nea_xstrdup(colon ? colon + 1 : ref);
-        ret->nic_type = nea_xstrdup(nea_str_has_prefix(ref, "network:") ? "network"
-                                                                        : "bridge");
+        const char *name;
+        enum nea_net_kind kind = nea_netref_split(ref, &name);
+        ret->nic_source = nea_xstrdup(name);
+        ret->nic_type = nea_xstrdup(kind == NEA_NET_LIBVIRT ? "network" : "bridge");
     }
     const char *vcpus = nea_kv_get(kv, nkv, "vcpus");
     const char *mib = nea_kv_get(kv, nkv, "memory-mib");

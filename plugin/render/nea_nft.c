@@ -28,7 +28,7 @@ char *nea_nft_ruleset(const struct nea_spec *s)
         nea_ip_format(&r->pub, pub);
         nea_ip_format(&r->to, to);
         bool v6 = r->pub.family == AF_INET6;
-        const char *proto = r->proto == NEA_PROTO_TCP ? "tcp" : "udp";
+        const char *proto = nea_proto_name(r->proto);
         fprintf(f, "        %s daddr %s %s dport %u dnat %s to %s%s%s:%u", v6 ? "ip6" : "ip",
                 pub, proto, r->pub_port, v6 ? "ip6" : "ip", v6 ? "[" : "", to,
                 v6 ? "]" : "", r->to_port);

@@ -349,6 +349,14 @@ static int build_meta_data(const struct nea_spec *s, const char *instance_id,
 int nea_seed_build(const struct nea_spec *spec, struct nea_seed *ret_seed,
                    struct nea_err *err)
 {
+    /* the rules go into the appliance's nftables file: each is checked
+     * here, whoever stored it */
+    for (size_t i = 0; i < spec->n_rules; i++) {
+        NEA_AUTOFREE char *why = nea_rule_problem(&spec->rules[i]);
+        if (why)
+            return nea_err_set(err, NEA_ERR_INVALID, "tenant %s: public IP rule %zu: %s",
+                               spec->tenant, i + 1, why);
+    }
     struct nea_seed seed = {0};
     int rc = build_network_config(spec, &seed.network_config,
                                   &seed.network_config_len, err);

@@ -132,7 +132,7 @@ static void put_rule(FILE *f, const struct nea_rule *r)
     nea_ip_format(&r->pub, a);
     nea_ip_format(&r->to, b);
     put(f, KEY_RULE, "%s %u/%s -> %s %u%s%s", a, r->pub_port,
-        r->proto == NEA_PROTO_TCP ? "tcp" : "udp", b, r->to_port,
+        nea_proto_name(r->proto), b, r->to_port,
         r->description ? " # " : "", r->description ? r->description : "");
 }
 

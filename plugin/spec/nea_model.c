@@ -34,20 +34,43 @@ const char *nea_v6_mode_name(enum nea_v6_mode m)
     return (size_t)m < NEA_ARRAY_SIZE(nea_v6_mode_names) ? nea_v6_mode_names[m] : "?";
 }
 
+NEA_ENUM_IMPL(nea_proto, NEA_PROTO_LAST, "tcp", "udp")
+
+char *nea_rule_problem(const struct nea_rule *r)
+{
+    char pub[NEA_IP_STRLEN], to[NEA_IP_STRLEN];
+    nea_ip_format(&r->pub, pub);
+    nea_ip_format(&r->to, to);
+    if (r->pub_port == 22)
+        return nea_xasprintf("public port 22 is reserved for the appliance's management; "
+                             "choose another for %s", pub);
+    if (r->pub_port < 1 || r->pub_port > 65535 || r->to_port < 1 || r->to_port > 65535)
+        return nea_xasprintf("a rule's ports are 1 to 65535 (%s:%u -> %s:%u)", pub,
+                             r->pub_port, to, r->to_port);
+    if ((unsigned)r->proto >= NEA_PROTO_LAST)
+        return nea_xasprintf("a rule's protocol is tcp or udp (%s:%u)", pub, r->pub_port);
+    if (r->pub.family != r->to.family)
+        return nea_xasprintf("public IP %s and replica %s are of different families", pub,
+                             to);
+    enum nea_ip_kind k = nea_ip_kind(&r->to);
+    if (k != NEA_IP_UNICAST)
+        return nea_xasprintf("replica address %s is %s", to, nea_ip_kind_name(k));
+    if (r->description) {
+        size_t l = strlen(r->description);
+        bool ok = l >= 1 && l <= 64;
+        for (const char *p = r->description; ok && *p; p++)
+            ok = isalnum((unsigned char)*p) || strchr(" ._,:/-", *p);
+        if (!ok)
+            return nea_xstrdup("a rule description is 1-64 letters, digits, spaces and "
+                               ". _ , : / -");
+    }
+    return NULL;
+}
+
 const char *nea_domain_type_name(enum nea_domain_type t)
 {
     return (size_t)t < NEA_ARRAY_SIZE(nea_domain_type_names) ? nea_domain_type_names[t]
                                                              : "?";
-}
-
-const char *nea_net_kind_name(enum nea_net_kind k)
-{
-    switch (k) {
-    case NEA_NET_BRIDGE: return "bridge";
-    case NEA_NET_OVS: return "openvswitch";
-    case NEA_NET_LIBVIRT: return "network";
-    }
-    return "?";
 }
 
 /* ---- MAC and UUID text ------------------------------------------------ */

@@ -13,16 +13,12 @@
 #include <stdint.h>
 
 #include "nea_addr.h"
+#include "nea_netref.h"
 #include "nea_sha256.h"
 
 enum nea_v4_mode { NEA_V4_DISABLED, NEA_V4_DHCP, NEA_V4_STATIC };
 enum nea_v6_mode { NEA_V6_DISABLED, NEA_V6_AUTO, NEA_V6_DHCP, NEA_V6_STATIC };
 enum nea_domain_type { NEA_DOMTYPE_AUTO, NEA_DOMTYPE_KVM, NEA_DOMTYPE_QEMU };
-enum nea_net_kind {
-    NEA_NET_BRIDGE,       /* Linux bridge: <interface type='bridge'> */
-    NEA_NET_OVS,          /* Open vSwitch bridge: bridge + virtualport */
-    NEA_NET_LIBVIRT,      /* libvirt network: <interface type='network'> */
-};
 
 #define NEA_MAX_DNS 8
 #define NEA_MAX_SSH_KEYS 32
@@ -73,7 +69,8 @@ struct nea_ipv6 {
     unsigned prefix;
 };
 
-enum nea_proto { NEA_PROTO_TCP, NEA_PROTO_UDP };
+enum nea_proto { NEA_PROTO_TCP, NEA_PROTO_UDP, NEA_PROTO_LAST };
+NEA_ENUM_DECL(nea_proto); /* "tcp", "udp" */
 
 /* public IP + port -> replica IP + port (a DNAT in the appliance) */
 struct nea_rule {
@@ -84,6 +81,11 @@ struct nea_rule {
     unsigned to_port;
     char *description;       /* NULL or [A-Za-z0-9 ._,:/-]{1,64} */
 };
+/* Why r cannot be a public IP rule, as a sentence (to free), or NULL: port
+ * 22 (management), ports, protocol, families, a replica address that is not
+ * unicast, the description's characters.  Whoever stores or renders a rule
+ * checks it here. */
+char *nea_rule_problem(const struct nea_rule *r);
 
 struct nea_spec {
     char *path;
@@ -118,7 +120,6 @@ struct nea_spec {
 const char *nea_v4_mode_name(enum nea_v4_mode m);
 const char *nea_v6_mode_name(enum nea_v6_mode m);
 const char *nea_domain_type_name(enum nea_domain_type t);
-const char *nea_net_kind_name(enum nea_net_kind k);
 
 void nea_plan_free(struct nea_plan *p);
 void nea_spec_free(struct nea_spec *s);

@@ -259,21 +259,10 @@ bool nea_valid_libvirt_name(const char *s)
 
 bool nea_parse_network_ref(const char *ref, struct nea_network *out)
 {
-    const char *name = ref;
-    enum nea_net_kind kind = NEA_NET_BRIDGE;
-    if (nea_str_has_prefix(ref, "network:")) {
-        kind = NEA_NET_LIBVIRT;
-        name = ref + strlen("network:");
-        if (!nea_valid_libvirt_name(name))
-            return false;
-    } else {
-        if (nea_str_has_prefix(ref, "ovs:")) {
-            kind = NEA_NET_OVS;
-            name = ref + strlen("ovs:");
-        }
-        if (!valid_ifname(name))
-            return false;
-    }
+    const char *name;
+    enum nea_net_kind kind = nea_netref_split(ref, &name);
+    if (kind == NEA_NET_LIBVIRT ? !nea_valid_libvirt_name(name) : !valid_ifname(name))
+        return false;
     out->ref = nea_xstrdup(ref);
     out->name = nea_xstrdup(name);
     out->kind = kind;

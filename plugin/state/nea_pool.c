@@ -596,10 +596,6 @@ int nea_pool_put_deployment(struct nea_state *st, struct nea_deployment *d,
 
 /* ---- rules -------------------------------------------------------------- */
 
-static const char *proto_name(enum nea_proto p)
-{
-    return p == NEA_PROTO_TCP ? "tcp" : "udp";
-}
 
 /* The syntax of docs/pool.md and nothing else: ADDRESS:PORT with an IPv4
  * address, [ADDRESS]:PORT with an IPv6 one, PORT 1-65535 in decimal (no
@@ -659,10 +655,8 @@ const char *nea_endpoint_parse(const char *s, bool need_proto, struct nea_ip *re
     } else if (!need_proto) {
         return "takes no protocol: a rule forwards the protocol of its public endpoint "
                "(IP:PORT/tcp or /udp) to the replica's IP:PORT";
-    } else if (!strcmp(p + 1, "tcp")) {
-        proto = NEA_PROTO_TCP;
-    } else if (!strcmp(p + 1, "udp")) {
-        proto = NEA_PROTO_UDP;
+    } else if (nea_proto_parse(p + 1) >= 0) {
+        proto = (enum nea_proto)nea_proto_parse(p + 1);
     } else {
         return "has a protocol other than tcp or udp (lower case)";
     }
@@ -675,28 +669,11 @@ const char *nea_endpoint_parse(const char *s, bool need_proto, struct nea_ip *re
 int nea_rule_add(struct nea_state *st, const char *tenant, const struct nea_rule *r,
                  struct nea_err *err)
 {
-    char pub[NEA_IP_STRLEN], to[NEA_IP_STRLEN];
+    char pub[NEA_IP_STRLEN];
     nea_ip_format(&r->pub, pub);
-    nea_ip_format(&r->to, to);
-    if (r->pub_port == 22)
-        return nea_err_set(err, NEA_ERR_INVALID, "public port 22 is reserved for the "
-                           "appliance's management; choose another for %s", pub);
-    if (r->pub.family != r->to.family)
-        return nea_err_set(err, NEA_ERR_INVALID, "public IP %s and replica %s are of "
-                           "different families", pub, to);
-    enum nea_ip_kind k = nea_ip_kind(&r->to);
-    if (k != NEA_IP_UNICAST)
-        return nea_err_set(err, NEA_ERR_INVALID, "replica address %s is %s", to,
-                           nea_ip_kind_name(k));
-    if (r->description) {
-        size_t l = strlen(r->description);
-        bool ok = l >= 1 && l <= 64;
-        for (const char *p = r->description; ok && *p; p++)
-            ok = isalnum((unsigned char)*p) || strchr(" ._,:/-", *p);
-        if (!ok)
-            return nea_err_set(err, NEA_ERR_INVALID, "a rule description is 1-64 "
-                               "letters, digits, spaces and . _ , : / -");
-    }
+    NEA_AUTOFREE char *why = nea_rule_problem(r);
+    if (why)
+        return nea_err_set(err, NEA_ERR_INVALID, "%s", why);
     int rc = begin(st, err);
     if (rc < 0)
         return rc;
@@ -746,7 +723,7 @@ int nea_rule_add(struct nea_state *st, const char *tenant, const struct nea_rule
             sqlite3_bind_int(ins, 2, fam_code(r->pub.family));
             bind_ip(ins, 3, &r->pub);
             sqlite3_bind_int(ins, 4, (int)r->pub_port);
-            sqlite3_bind_text(ins, 5, proto_name(r->proto), -1, SQLITE_STATIC);
+            sqlite3_bind_text(ins, 5, nea_proto_name(r->proto), -1, SQLITE_STATIC);
             bind_ip(ins, 6, &r->to);
             sqlite3_bind_int(ins, 7, (int)r->to_port);
             if (r->description)
@@ -754,7 +731,7 @@ int nea_rule_add(struct nea_state *st, const char *tenant, const struct nea_rule
             int s = sqlite3_step(ins);
             if (s == SQLITE_CONSTRAINT)
                 rc = nea_err_set(err, NEA_ERR_INVALID, "a rule for %s:%u/%s exists "
-                                 "already", pub, r->pub_port, proto_name(r->proto));
+                                 "already", pub, r->pub_port, nea_proto_name(r->proto));
             else if (s != SQLITE_DONE)
                 rc = nea_db_err(st, err, "cannot add the rule");
         }
@@ -774,14 +751,14 @@ int nea_rule_remove(struct nea_state *st, const char *tenant, const struct nea_i
     sqlite3_bind_int(d, 2, fam_code(pub->family));
     bind_ip(d, 3, pub);
     sqlite3_bind_int(d, 4, (int)port);
-    sqlite3_bind_text(d, 5, proto_name(proto), -1, SQLITE_STATIC);
+    sqlite3_bind_text(d, 5, nea_proto_name(proto), -1, SQLITE_STATIC);
     if (sqlite3_step(d) != SQLITE_DONE)
         return nea_db_err(st, err, "cannot remove the rule");
     if (sqlite3_changes(st->db) == 0) {
         char a[NEA_IP_STRLEN];
         nea_ip_format(pub, a);
         return nea_err_set(err, NEA_ERR_INVALID, "tenant %s has no rule for %s:%u/%s",
-                           tenant, a, port, proto_name(proto));
+                           tenant, a, port, nea_proto_name(proto));
     }
     return NEA_OK;
 }
@@ -812,8 +789,8 @@ int nea_rule_list(struct nea_state *st, const char *tenant, struct nea_rule **re
         t[len] = nea_xstrdup((const char *)sqlite3_column_text(q, 0));
         col_ip(q, 2, family, &r->pub);
         r->pub_port = (unsigned)sqlite3_column_int(q, 3);
-        r->proto = strcmp((const char *)sqlite3_column_text(q, 4), "udp") ? NEA_PROTO_TCP
-                                                                          : NEA_PROTO_UDP;
+        int proto = nea_proto_parse((const char *)sqlite3_column_text(q, 4));
+        r->proto = proto < 0 ? NEA_PROTO_TCP : (enum nea_proto)proto;
         col_ip(q, 5, family, &r->to);
         r->to_port = (unsigned)sqlite3_column_int(q, 6);
         const unsigned char *d = sqlite3_column_text(q, 7);

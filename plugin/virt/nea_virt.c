@@ -22,19 +22,12 @@
 #include <unistd.h>
 
 #include "nea_addr.h"
+#include "nea_netref.h"
 #include "nea_uri.h"
 #include "nea_util.h"
 #include "nea_xml.h"
 
 #define UPLOAD_CHUNK (1u << 20) /* ~1 MiB: small chunks are far slower */
-
-NEA_ENUM_IMPL(nea_host_net_kind, NEA_HOSTNET_LAST, "bridge", "openvswitch",
-              "libvirt network")
-
-/* how specs write a network of each kind: BRIDGE, ovs:BRIDGE, network:NAME */
-static const char *const net_ref_prefix[] = {"", "ovs:", "network:"};
-_Static_assert(NEA_ARRAY_SIZE(net_ref_prefix) == NEA_HOSTNET_LAST,
-               "a spec prefix for every kind of network");
 
 NEA_ENUM_IMPL(nea_dom_state, NEA_DOM_LAST, "missing", "running", "shut off",
               "paused or crashed")
@@ -266,12 +259,12 @@ void nea_dom_facets_clear(struct nea_dom_facets *f)
 
 /* ---- networks ----------------------------------------------------------- */
 
-static void add_net(struct nea_host_net **v, size_t *n, enum nea_host_net_kind kind,
+static void add_net(struct nea_host_net **v, size_t *n, enum nea_net_kind kind,
                     const char *name, bool active)
 {
     *v = nea_xrealloc(*v, (*n + 1) * sizeof(**v));
     (*v)[(*n)++] = (struct nea_host_net){
-        .ref = nea_xasprintf("%s%s", net_ref_prefix[kind], name),
+        .ref = nea_netref_format(kind, name),
         .name = nea_xstrdup(name),
         .kind = kind,
         .active = active,
@@ -305,7 +298,7 @@ int nea_host_networks(struct nea_host *h, struct nea_host_net **ret_nets, size_t
                     if (c->type == XML_ELEMENT_NODE &&
                         !xmlStrcmp(c->name, BAD_CAST "virtualport"))
                         ovs = true;
-                add_net(&v, &len, ovs ? NEA_HOSTNET_OVS : NEA_HOSTNET_BRIDGE,
+                add_net(&v, &len, ovs ? NEA_NET_OVS : NEA_NET_BRIDGE,
                         virInterfaceGetName(ifaces[i]),
                         virInterfaceIsActive(ifaces[i]) == 1);
             }
@@ -321,7 +314,7 @@ int nea_host_networks(struct nea_host *h, struct nea_host_net **ret_nets, size_t
         return lv_fail(err, "%s: cannot list networks", h->uri);
     }
     for (int i = 0; i < nn; i++) {
-        add_net(&v, &len, NEA_HOSTNET_NETWORK, virNetworkGetName(nets[i]),
+        add_net(&v, &len, NEA_NET_LIBVIRT, virNetworkGetName(nets[i]),
                 virNetworkIsActive(nets[i]) == 1);
         virNetworkFree(nets[i]);
     }

@@ -16,6 +16,7 @@
 #include <stdio.h>
 
 #include "nea_err.h"
+#include "nea_netref.h"
 #include "nea_util.h"
 
 /* Out-parameters (ret_*) are written only when a function returns NEA_OK,
@@ -23,19 +24,12 @@
 
 struct nea_host;
 
-enum nea_host_net_kind {
-    NEA_HOSTNET_BRIDGE,
-    NEA_HOSTNET_OVS,
-    NEA_HOSTNET_NETWORK,
-    NEA_HOSTNET_LAST
-};
 /* "bridge", "openvswitch", "libvirt network" */
-NEA_ENUM_DECL(nea_host_net_kind);
 
 struct nea_host_net {
     char *ref;       /* as specs write it: "br-ext", "ovs:br-sp", "network:NAME" */
     char *name;
-    enum nea_host_net_kind kind;
+    enum nea_net_kind kind;
     bool active;
 };
 

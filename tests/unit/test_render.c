@@ -349,10 +349,41 @@ static void test_public_golden(void **state)
     nea_spec_free(s);
 }
 
+/* Render checks the rules it writes into the nftables file itself (a
+ * description with a newline would start a rule of its own): it does not
+ * rely on whoever stored them. */
+static void test_rules_checked(void **state)
+{
+    (void)state;
+    static const char *const bad_desc[] = {"web\n        ip daddr 0.0.0.0/0 accept",
+                                           "", "quote\"", "semi;colon"};
+    for (size_t i = 0; i < NEA_ARRAY_SIZE(bad_desc) + 2; i++) {
+        struct nea_spec *s = load(base);
+        struct nea_ip addr;
+        nea_ip_parse("203.0.113.16", &addr);
+        struct nea_rule r = {.pub_port = 443, .proto = NEA_PROTO_TCP, .to_port = 8443};
+        nea_ip_parse("203.0.113.16", &r.pub);
+        nea_ip_parse("192.0.2.50", &r.to);
+        if (i < NEA_ARRAY_SIZE(bad_desc))
+            r.description = (char *)bad_desc[i];
+        else if (i == NEA_ARRAY_SIZE(bad_desc))
+            r.pub_port = 22;
+        else
+            nea_ip_parse("2001:db8::50", &r.to);
+        nea_spec_set_public(s, &addr, 1, &r, 1);
+        struct nea_seed seed;
+        struct nea_err e = {0};
+        assert_int_equal(nea_seed_build(s, &seed, &e), NEA_ERR_INVALID);
+        assert_non_null(strstr(e.msg, "public IP rule 1"));
+        nea_spec_free(s);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_instance_id),
+        cmocka_unit_test(test_rules_checked),
         cmocka_unit_test(test_domain_content),
         cmocka_unit_test(test_iso_header),
         cmocka_unit_test(test_template_errors),

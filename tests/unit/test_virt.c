@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "nea_addr.h"
+#include "nea_netref.h"
 #include "nea_util.h"
 #include "nea_virt.h"
 
@@ -42,10 +43,24 @@ static void test_names(void **state)
     assert_string_equal(nea_dom_state_name(NEA_DOM_RUNNING), "running");
     assert_string_equal(nea_dom_state_name(NEA_DOM_SHUTOFF), "shut off");
     assert_string_equal(nea_dom_state_name(NEA_DOM_OTHER), "paused or crashed");
-    assert_string_equal(nea_host_net_kind_name(NEA_HOSTNET_BRIDGE), "bridge");
-    assert_string_equal(nea_host_net_kind_name(NEA_HOSTNET_OVS), "openvswitch");
-    assert_string_equal(nea_host_net_kind_name(NEA_HOSTNET_NETWORK), "libvirt network");
-    assert_string_equal(nea_host_net_kind_name(-1), "?");
+    assert_string_equal(nea_net_kind_name(NEA_NET_BRIDGE), "bridge");
+    assert_string_equal(nea_net_kind_name(NEA_NET_OVS), "openvswitch");
+    assert_string_equal(nea_net_kind_name(NEA_NET_LIBVIRT), "libvirt network");
+    assert_string_equal(nea_net_kind_name(-1), "?");
+    /* one parser and writer of network references for spec, virt, engine */
+    const char *name = NULL;
+    assert_int_equal(nea_netref_split("br-ext", &name), NEA_NET_BRIDGE);
+    assert_string_equal(name, "br-ext");
+    assert_int_equal(nea_netref_split("ovs:br-sp", &name), NEA_NET_OVS);
+    assert_string_equal(name, "br-sp");
+    assert_int_equal(nea_netref_split("network:default", &name), NEA_NET_LIBVIRT);
+    assert_string_equal(name, "default");
+    for (int k = 0; k < NEA_NET_KIND_LAST; k++) {
+        char *ref = nea_netref_format((enum nea_net_kind)k, "x");
+        assert_int_equal(nea_netref_split(ref, &name), k);
+        assert_string_equal(name, "x");
+        free(ref);
+    }
 }
 
 /* An injected fault names its operation; what a failing call would have

@@ -155,7 +155,7 @@ static int ensure_base_image(struct nea_run *r, struct nea_err *err)
     if (rc < 0)
         return rc;
     if (exists && recorded && !strcmp(recorded, "done"))
-        return nea_base_format_of_volume(c, err);
+        return nea_base_format_of_volume(r->e, c, err);
     /* fetched before the lock, so that no pool is held up by a download */
     bool at_hand = !exists || recorded;
     if (at_hand) {
@@ -192,7 +192,7 @@ static int ensure_base_image(struct nea_run *r, struct nea_err *err)
     rc = base_image_state(r, &exists, &recorded, err);
     bool ready = exists && (!recorded || !strcmp(recorded, "done"));
     if (rc == NEA_OK && ready)
-        rc = nea_base_format_of_volume(c, err);
+        rc = nea_base_format_of_volume(r->e, c, err);
     if (rc == NEA_OK && !ready && !at_hand)
         rc = image_at_hand(r, err);
     if (rc == NEA_OK && !ready)
@@ -229,7 +229,8 @@ static int ensure_disk(struct nea_run *r, bool replace, struct nea_err *err)
 {
     struct nea_ctx *c = r->c;
     struct nea_disk_check d;
-    int rc = nea_disk_ownership(r->e, c->host, c->pool, c->spec->tenant, r->rec, c->disk_volume,
+    int rc = nea_disk_ownership(r->e, c->host, c->uri, c->pool, c->spec->tenant, r->rec,
+                                c->disk_volume,
                             c->live.state != NEA_DOM_MISSING ? c->live.xml : NULL, &d, err);
     if (rc == NEA_OK && d.exists && !d.owned)
         rc = nea_disk_not_ours(c, err);
@@ -250,6 +251,10 @@ static int ensure_disk(struct nea_run *r, bool replace, struct nea_err *err)
                          c->base_volume, c->pool, c->spec->name);
     if (rc < 0)
         return rc;
+    /* the old disk's proof goes with it: a run cut after the new overlay
+     * exists but before it is recorded finds it by the namespace's rule */
+    free(r->rec->disk_backing);
+    r->rec->disk_backing = NULL;
     rc = step(r, "create-disk", err);
     if (rc < 0)
         return rc;
@@ -276,9 +281,10 @@ static int ensure_seed(struct nea_run *r, struct nea_err *err)
     /* The name carries the instance-id, so an existing volume of this name
      * holds this seed -- unless an upload was cut, which upload() guards
      * against by replacing, and the record's step tells us. */
-    bool trusted = (c->rec && c->rec->seed_volume &&
-                    !strcmp(c->rec->seed_volume, c->seed_volume)) ||
-                   (c->live.xml && strstr(c->live.xml, c->seed_volume));
+    bool cut = c->rec && c->rec->step && !strcmp(c->rec->step, "upload-seed");
+    bool trusted = !cut && ((c->rec && c->rec->seed_volume &&
+                             !strcmp(c->rec->seed_volume, c->seed_volume)) ||
+                            (c->live.xml && strstr(c->live.xml, c->seed_volume)));
     if (path && trusted)
         return NEA_OK;
     rc = step(r, "upload-seed", err);
@@ -384,6 +390,15 @@ static int do_begin(struct nea_run *r, struct nea_err *err)
     rec->pool = nea_xstrdup(c->pool);
     free(rec->last_error);
     rec->last_error = NULL;
+    /* the MAC the domain will have is recorded before any host change: the
+     * state refuses it here if another appliance on the host has it */
+    free(rec->mac);
+    rec->mac = nea_xstrdup(r->mac);
+    /* a disk of a record from before the namespaces, proven now while its
+     * domain boots from it: the proof is kept before any step removes it */
+    if (c->disk.owned && !rec->disk_backing && rec->disk_volume &&
+        !strcmp(rec->disk_volume, c->disk_volume))
+        rec->disk_backing = nea_xstrdup(c->disk.backing);
     int rc = step(r, "begin", err);
     if (rc == NEA_OK)
         nea_state_event(r->e->state, s->tenant, "apply-begin", s->hash, NULL);
@@ -502,10 +517,6 @@ static int do_record(struct nea_run *r, struct nea_err *err)
     rec->mac = nea_xstrdup(r->mac);
     free(rec->uuid);
     rec->uuid = nea_xstrdup(r->uuid);
-    /* a disk of a record from before the namespaces, now proven */
-    if (c->disk.owned && !rec->disk_backing && rec->disk_volume &&
-        !strcmp(rec->disk_volume, c->disk_volume))
-        rec->disk_backing = nea_xstrdup(c->disk.backing);
     /* The spec is recorded with this step: the public addresses in its seed
      * must still be the tenant's then, checked in the same transaction (a
      * `pool remove --force` may have run meanwhile). */
@@ -519,6 +530,8 @@ static int do_record(struct nea_run *r, struct nea_err *err)
         nea_engine_progress(r->e, s->tenant, "cleanup", 99);
         rc = remove_old_seeds(r, err);
     }
+    if (rc == NEA_OK && r->legacy_disk)
+        rc = nea_host_vol_delete(c->host, c->pool, r->legacy_disk, err);
     if (rc < 0)
         return rc;
     free(rec->step);
@@ -555,9 +568,22 @@ static int apply_ctx(struct nea_engine *e, struct nea_ctx *c, struct nea_changes
     nea_mac_format(c->spec->mac, r.mac);
     nea_uuid_format(c->spec->uuid, r.uuid);
     int rc = NEA_OK;
+    /* A new disk is never made under the name of an old record (appliance
+     * names chose those): it is the tenant's, and the old one goes once the
+     * appliance runs on the new one. */
+    NEA_AUTOFREE char *own = nea_disk_volume_name(c->spec->tenant);
+    if ((cs->todo & NEA_DO_DISK) && strcmp(c->disk_volume, own)) {
+        if (c->disk.owned)
+            r.legacy_disk = TAKE_PTR(c->disk_volume);
+        free(c->disk_volume);
+        c->disk_volume = TAKE_PTR(own);
+        nea_disk_check_clear(&c->disk);
+        rc = nea_render_ctx(e, c, err);
+    }
     for (size_t i = 0; i < NEA_ARRAY_SIZE(steps) && rc == NEA_OK; i++)
         rc = steps[i](&r, err);
     nea_deployment_free(r.rec);
+    free(r.legacy_disk);
     return rc;
 }
 

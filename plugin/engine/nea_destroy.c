@@ -77,7 +77,7 @@ int nea_destroy_locked(struct nea_engine *e, struct nea_deployment *rec,
     struct nea_disk_check dc[2] = {{0}};
     for (size_t k = 0; rc == NEA_OK && k < 2; k++)
         if (disks[k])
-            rc = nea_disk_ownership(e, h, rec->pool, rec->tenant, rec, disks[k],
+            rc = nea_disk_ownership(e, h, host_uri, rec->pool, rec->tenant, rec, disks[k],
                                 info.state != NEA_DOM_MISSING ? info.xml : NULL, &dc[k],
                                 err);
     if (rc < 0) {
@@ -86,6 +86,10 @@ int nea_destroy_locked(struct nea_engine *e, struct nea_deployment *rec,
         nea_disk_check_clear(&dc[1]);
         return rc;
     }
+    /* the proof of a disk of a record from before the namespaces is its
+     * domain: kept before the domain goes, for a destroy that is cut */
+    if (rec->disk_volume && dc[0].owned && !rec->disk_backing)
+        rec->disk_backing = nea_xstrdup(dc[0].backing);
     rec->state = NEA_DEP_DESTROYING;
     free(rec->step);
     rec->step = nea_xstrdup("stop");

@@ -100,6 +100,8 @@ struct nea_run {
     const char *name;               /* the domain's name now */
     bool running;                   /* the domain is active now */
     char mac[18], uuid[37];
+    char *legacy_disk;              /* a proven disk of an old record that a new
+                                     * one replaces: deleted at the end */
     int steps, done;
 };
 
@@ -131,11 +133,16 @@ const char *nea_format_by_name(const char *name);
 int nea_local_image(struct nea_engine *e, const struct nea_plan *plan,
                     const char **ret_format, char ret_sha[NEA_SHA256_HEX_LEN + 1],
                     int *ret_errno, struct nea_err *err);
-int nea_disk_ownership(struct nea_engine *e, struct nea_host *h, const char *pool,
+int nea_disk_ownership(struct nea_engine *e, struct nea_host *h, const char *uri,
+                       const char *pool,
                        const char *tenant, const struct nea_deployment *rec,
                        const char *name, const char *live_xml, struct nea_disk_check *ret,
                        struct nea_err *err);
 int nea_disk_not_ours(struct nea_ctx *c, struct nea_err *err);
+/* A volume named like a base image is used as one only when it is one: no
+ * backing store and named by no record as a disk.  NEA_ERR_CONFLICT else. */
+int nea_base_volume_check(struct nea_engine *e, struct nea_host *h, const char *uri,
+                          const char *pool, const char *name, struct nea_err *err);
 int nea_delete_seeds(struct nea_host *h, const char *pool, const char *tenant,
                      const char *keep, const char *legacy, const char *legacy_name,
                      struct nea_err *err);
@@ -147,7 +154,11 @@ void nea_ctx_clear(struct nea_ctx *c);
  * (a dry run).  Changes nothing on the host or in the state. */
 int nea_observe(struct nea_engine *e, struct nea_spec *spec, struct nea_ctx *c,
                 struct nea_err *err);
-int nea_base_format_of_volume(struct nea_ctx *c, struct nea_err *err);
+/* Renders the artefacts for c (its volume names, the pool's directory). */
+int nea_render_ctx(struct nea_engine *e, struct nea_ctx *c, struct nea_err *err);
+/* The base volume's format, as the pool records it, once it passed
+ * nea_base_volume_check. */
+int nea_base_format_of_volume(struct nea_engine *e, struct nea_ctx *c, struct nea_err *err);
 
 /* nea_drift.c: one comparison of the live domain with what it should be,
  * for plan (which repairs it) and status (which shows it) alike */

@@ -33,7 +33,7 @@ void nea_ctx_clear(struct nea_ctx *c)
     free(c->canonical);
     memset(c, 0, sizeof(*c));
 }
-static int render_for(struct nea_engine *e, struct nea_ctx *c, struct nea_err *err)
+int nea_render_ctx(struct nea_engine *e, struct nea_ctx *c, struct nea_err *err)
 {
     nea_artifacts_clear(&c->art);
     /* the seed first: its instance-id names the seed volume */
@@ -258,7 +258,7 @@ int nea_observe(struct nea_engine *e, struct nea_spec *spec, struct nea_ctx *c,
     /* an existing volume's format is the pool's word (below); a URL is
      * fetched (into the cache) when apply needs it */
     if (base_path)
-        rc = nea_base_format_of_volume(c, err);
+        rc = nea_base_format_of_volume(e, c, err);
     else if (image_errno)
         rc = nea_err_set(err, NEA_ERR_INVALID, "%s: image %s cannot be read (%s) and "
                          "volume %s is not in pool %s on %s", plan->path, plan->image_path,
@@ -305,13 +305,18 @@ int nea_observe(struct nea_engine *e, struct nea_spec *spec, struct nea_ctx *c,
     const struct nea_deployment *drec = moved ? NULL : c->rec;
     const char *live_xml = c->live.state != NEA_DOM_MISSING ? c->live.xml : NULL;
     const char *want = drec && drec->disk_volume ? drec->disk_volume : own;
-    rc = nea_disk_ownership(e, c->host, c->pool, spec->tenant, drec, want, live_xml, &c->disk,
+    rc = nea_disk_ownership(e, c->host, c->uri, c->pool, spec->tenant, drec, want, live_xml,
+                            &c->disk,
                         err);
-    if (rc == NEA_OK && want != own && c->disk.exists && !c->disk.owned) {
-        c->disk_disowned = nea_xstrdup(want);
+    /* a disk of an old record is used only while it is there and proven:
+     * one that is missing is replaced under the tenant's own name, never
+     * made again under an old (appliance-chosen) one */
+    if (rc == NEA_OK && want != own && !(c->disk.exists && c->disk.owned)) {
+        if (c->disk.exists)
+            c->disk_disowned = nea_xstrdup(want);
         nea_disk_check_clear(&c->disk);
         want = own;
-        rc = nea_disk_ownership(e, c->host, c->pool, spec->tenant, drec, want, live_xml,
+        rc = nea_disk_ownership(e, c->host, c->uri, c->pool, spec->tenant, drec, want, live_xml,
                             &c->disk, err);
     }
     if (rc < 0)
@@ -319,7 +324,7 @@ int nea_observe(struct nea_engine *e, struct nea_spec *spec, struct nea_ctx *c,
     c->disk_volume = nea_xstrdup(want);
     if (c->disk.exists && !c->disk.owned)
         return nea_disk_not_ours(c, err);
-    rc = render_for(e, c, err);
+    rc = nea_render_ctx(e, c, err);
     if (rc < 0)
         return rc;
     c->canonical = nea_spec_canonical(spec);
@@ -337,10 +342,13 @@ int nea_observe(struct nea_engine *e, struct nea_spec *spec, struct nea_ctx *c,
 }
 /* An existing base volume's format is what the pool says it is, not what
  * its name or a file here suggest (another machine may have uploaded it). */
-int nea_base_format_of_volume(struct nea_ctx *c, struct nea_err *err)
+int nea_base_format_of_volume(struct nea_engine *e, struct nea_ctx *c, struct nea_err *err)
 {
+    int rc = nea_base_volume_check(e, c->host, c->uri, c->pool, c->base_volume, err);
+    if (rc < 0)
+        return rc;
     NEA_AUTOFREE char *fmt = NULL;
-    int rc = nea_host_vol_format(c->host, c->pool, c->base_volume, &fmt, err);
+    rc = nea_host_vol_format(c->host, c->pool, c->base_volume, &fmt, err);
     if (rc < 0)
         return rc;
     if (fmt && !strcmp(fmt, "qcow2"))

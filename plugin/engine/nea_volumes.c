@@ -171,7 +171,8 @@ int nea_local_image(struct nea_engine *e, const struct nea_plan *plan,
  * so: the record names it, it is an overlay and no base image, no other
  * tenant's record names it, and the tenant's own domain (live_xml, NULL when
  * it has none) boots from it.  Anything else is never used nor deleted. */
-int nea_disk_ownership(struct nea_engine *e, struct nea_host *h, const char *pool,
+int nea_disk_ownership(struct nea_engine *e, struct nea_host *h, const char *uri,
+                       const char *pool,
                        const char *tenant, const struct nea_deployment *rec,
                        const char *name, const char *live_xml, struct nea_disk_check *ret,
                        struct nea_err *err)
@@ -195,10 +196,10 @@ int nea_disk_ownership(struct nea_engine *e, struct nea_host *h, const char *poo
         return NEA_OK;
     }
     NEA_AUTOFREE char *uploaded = NULL;
-    rc = nea_state_base_image(e->state, rec->host, pool, name, &uploaded, err);
+    rc = nea_state_base_image(e->state, uri, pool, name, &uploaded, err);
     bool shared = false;
     if (rc == NEA_OK)
-        rc = nea_state_disk_named(e->state, rec->host, pool, name, tenant, &shared, err);
+        rc = nea_state_disk_named(e->state, uri, pool, name, tenant, &shared, err);
     if (rc < 0 || uploaded || shared || !live_xml)
         return rc;
     NEA_AUTOFREE char *path = NULL;
@@ -209,6 +210,35 @@ int nea_disk_ownership(struct nea_engine *e, struct nea_host *h, const char *poo
     nea_dom_facets_parse(live_xml, &f);
     ret->owned = path && f.disk_source && !strcmp(f.disk_source, path);
     nea_dom_facets_clear(&f);
+    return NEA_OK;
+}
+
+/* Before the namespaces, disks were named after appliances, and an
+ * appliance could be named nea-base-<hex>: such a disk must never pass for
+ * the base image of that content. */
+int nea_base_volume_check(struct nea_engine *e, struct nea_host *h, const char *uri,
+                          const char *pool, const char *name, struct nea_err *err)
+{
+    bool exists = false;
+    NEA_AUTOFREE char *backing = NULL;
+    int rc = nea_host_vol_backing(h, pool, name, &exists, &backing, err);
+    if (rc < 0 || !exists)
+        return rc;
+    bool named = false;
+    NEA_AUTOFREE char *uploaded = NULL;
+    rc = nea_state_disk_named(e->state, uri, pool, name, "", &named, err);
+    if (rc == NEA_OK)
+        rc = nea_state_base_image(e->state, uri, pool, name, &uploaded, err);
+    if (rc < 0)
+        return rc;
+    /* a record may name the true base image as its disk (an old neaprov
+     * wrote the name before it checked): what neaprov uploaded is the base */
+    if (backing || (named && !uploaded))
+        return nea_err_set(err, NEA_ERR_CONFLICT, "%s: volume %s in pool %s is named like "
+                           "a base image but is %s; neaprov will not build an appliance "
+                           "on it: remove it (and the record that names it) yourself", uri,
+                           name, pool, named ? "an appliance's disk in the state database"
+                                             : "an overlay (an appliance's disk)");
     return NEA_OK;
 }
 

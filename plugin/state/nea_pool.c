@@ -790,7 +790,8 @@ int nea_rule_list(struct nea_state *st, const char *tenant, struct nea_rule **re
         col_ip(q, 2, family, &r->pub);
         r->pub_port = (unsigned)sqlite3_column_int(q, 3);
         int proto = nea_proto_parse((const char *)sqlite3_column_text(q, 4));
-        r->proto = proto < 0 ? NEA_PROTO_TCP : (enum nea_proto)proto;
+        /* an unknown word stays unknown: render refuses such a rule */
+        r->proto = proto < 0 ? NEA_PROTO_LAST : (enum nea_proto)proto;
         col_ip(q, 5, family, &r->to);
         r->to_port = (unsigned)sqlite3_column_int(q, 6);
         const unsigned char *d = sqlite3_column_text(q, 7);

@@ -138,10 +138,6 @@ static unsigned plan_todo(struct nea_engine *e, struct nea_spec *s,
     if (nea_engine_plan(e, s, &cs, &err) < 0)
         fail_msg("plan: %s", err.msg);
     unsigned todo = cs.todo;
-    for (size_t i = 0; i < cs.n; i++) /* shown when an assertion fails */
-        print_message("plan: %s: %s -> %s (%s)\n", cs.v[i].field,
-                      cs.v[i].old_value ? cs.v[i].old_value : "-",
-                      cs.v[i].new_value ? cs.v[i].new_value : "-", cs.v[i].action);
     if (ret_d)
         *ret_d = cs.disruption;
     nea_changeset_clear(&cs);
@@ -980,8 +976,79 @@ static void test_legacy_disk(void **state)
     assert_string_equal(r->disk_volume, "legacy-nea.qcow2");
     assert_string_equal(r->disk_backing, "/default-pool/nea-lab.qcow2");
     nea_deployment_free(r);
+    /* an image change: the new disk is the tenant's own, the old one goes */
+    struct nea_spec *s3 = spec("legacy", "lab-v2", "network:default", 86, NULL);
+    assert_true(plan_todo(e, s3, NULL) & NEA_DO_DISK);
+    apply_ok(e, s3);
+    assert_int_equal(count_vols(f, "legacy-nea.qcow2"), 0);
+    assert_int_equal(count_vols(f, "nea-disk.legacy.qcow2"), 1);
+    char *x3 = dom_xml(f, "legacy-nea");
+    assert_non_null(strstr(x3, "nea-disk.legacy.qcow2"));
+    free(x3);
+    nea_spec_free(s3);
     assert_int_equal(nea_engine_destroy(e, "legacy", NULL, &err), NEA_OK);
     assert_int_equal(count_vols(f, "legacy-nea.qcow2"), 0);
+    assert_int_equal(count_vols(f, "nea-disk.legacy."), 0);
+    nea_spec_free(s);
+    nea_spec_free(s2);
+    nea_engine_close(e);
+}
+
+/* A volume named like a base image is one only when it is one: an overlay
+ * of that name (an appliance named nea-base-<hex> got that disk from an
+ * old neaprov) is never built on.  A recorded disk of an old record that
+ * is missing is replaced under the tenant's own name, and a proven one is
+ * replaced by the tenant's own on an image change. */
+static void test_base_impostor(void **state)
+{
+    struct fx *f = *state;
+    struct nea_engine *e = engine(f, NULL, 0);
+    struct nea_state *st = nea_engine_state(e);
+    struct nea_err err = {0};
+    virStoragePoolPtr pool = virStoragePoolLookupByName(f->lv, "default-pool");
+    virStorageVolPtr fake = virStorageVolCreateXML(
+        pool, "<volume><name>nea-base-02461b271c5c14ca.qcow2</name>"
+              "<capacity>2147483648</capacity><target><format type='qcow2'/></target>"
+              "<backingStore><path>/default-pool/mallory-base.qcow2</path>"
+              "<format type='qcow2'/></backingStore></volume>", 0);
+    assert_non_null(fake);
+    struct nea_spec *s = spec("impostor", "lab", "network:default", 90, NULL);
+    nea_err_clear(&err);
+    assert_int_equal(nea_engine_apply(e, s, NULL, &err), NEA_ERR_CONFLICT);
+    assert_non_null(strstr(err.msg, "named like a base image"));
+    assert_int_equal(dom_state(f, "impostor-nea"), -1);
+    assert_int_equal(count_vols(f, "nea-disk.impostor."), 0);
+    virStorageVolDelete(fake, 0);
+    virStorageVolFree(fake);
+    virStoragePoolFree(pool);
+
+    /* the true base, named as its disk by an old record: still the base */
+    apply_ok(e, s);
+    poison(st, "mallory", "mallory-nea", BASE_VOL);
+    struct nea_spec *s2 = spec("impostor", "lab", "network:default", 91, NULL);
+    apply_ok(e, s2);
+    nea_err_clear(&err);
+    assert_int_equal(nea_engine_destroy(e, "mallory", NULL, &err), NEA_OK);
+
+    /* an old record's disk that is missing: a new one of the tenant's own */
+    struct nea_deployment *r = record(e, "impostor");
+    free(r->disk_volume);
+    r->disk_volume = nea_xstrdup("impostor-nea.qcow2");
+    free(r->disk_backing);
+    r->disk_backing = NULL;
+    assert_int_equal(nea_state_put(st, r, &err), NEA_OK);
+    nea_deployment_free(r);
+    delete_vol(f, "nea-disk.impostor.qcow2");
+    assert_true(plan_todo(e, s2, NULL) & NEA_DO_DISK);
+    apply_ok(e, s2);
+    assert_int_equal(count_vols(f, "impostor-nea.qcow2"), 0);
+    assert_int_equal(count_vols(f, "nea-disk.impostor.qcow2"), 1);
+    r = record(e, "impostor");
+    assert_string_equal(r->disk_volume, "nea-disk.impostor.qcow2");
+    nea_deployment_free(r);
+    assert_int_equal(nea_engine_destroy(e, "impostor", NULL, &err), NEA_OK);
+    assert_int_equal(count_vols(f, "nea-disk.impostor."), 0);
+    assert_int_equal(count_vols(f, BASE_VOL), 1);
     nea_spec_free(s);
     nea_spec_free(s2);
     nea_engine_close(e);
@@ -1235,6 +1302,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_image_by_sha, setup, teardown),
         cmocka_unit_test_setup_teardown(test_volume_isolation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_legacy_disk, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_base_impostor, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mac_unique, setup, teardown),
         cmocka_unit_test_setup_teardown(test_local_image_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_race, setup, teardown),

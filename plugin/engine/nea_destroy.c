@@ -54,6 +54,22 @@ int nea_destroy_locked(struct nea_engine *e, struct nea_deployment *rec,
     rc = nea_host_dom_info(h, rec->name, &info, err);
     if (rc < 0)
         return rc;
+    /* not under its recorded name: an apply cut right after libvirt renamed
+     * it leaves it under the new one; its UUID (pinned) finds it */
+    NEA_AUTOFREE char *renamed = NULL;
+    if (info.state == NEA_DOM_MISSING && rec->uuid) {
+        rc = nea_host_dom_name_by_uuid(h, rec->uuid, &renamed, err);
+        if (rc == NEA_OK && renamed && strcmp(renamed, rec->name)) {
+            nea_dom_info_clear(&info);
+            rc = nea_host_dom_info(h, renamed, &info, err);
+            if (rc == NEA_OK) {
+                free(rec->name);
+                rec->name = TAKE_PTR(renamed);
+            }
+        }
+        if (rc < 0)
+            return rc;
+    }
     if (uri && strcmp(uri, rec->host) && info.state == NEA_DOM_MISSING) {
         nea_dom_info_clear(&info);
         return nea_err_set(err, NEA_ERR_INVALID, "appliance %s is recorded on %s and is "

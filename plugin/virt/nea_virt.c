@@ -668,6 +668,24 @@ int nea_host_vol_delete(struct nea_host *h, const char *pool, const char *name,
 /* ---- domains ------------------------------------------------------------ */
 
 /* The domain, or *ret_dom NULL when there is none of that name. */
+int nea_host_dom_name_by_uuid(struct nea_host *h, const char *uuid, char **ret_name,
+                              struct nea_err *err)
+{
+    NEA_AUTO(dom_freep) virDomainPtr d = virDomainLookupByUUIDString(h->conn, uuid);
+    if (!d) {
+        virErrorPtr e = virGetLastError();
+        if (!e || e->code != VIR_ERR_NO_DOMAIN)
+            return lv_fail(err, "%s: domain with UUID %s", h->uri, uuid);
+        *ret_name = NULL;
+        return NEA_OK;
+    }
+    const char *name = virDomainGetName(d);
+    if (!name)
+        return lv_fail(err, "%s: domain with UUID %s", h->uri, uuid);
+    *ret_name = nea_xstrdup(name);
+    return NEA_OK;
+}
+
 static int lookup(struct nea_host *h, const char *name, virDomainPtr *ret_dom,
                   struct nea_err *err)
 {

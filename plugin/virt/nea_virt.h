@@ -134,6 +134,9 @@ int nea_host_vol_delete(struct nea_host *h, const char *pool, const char *name,
 int nea_host_dom_info(struct nea_host *h, const char *name, struct nea_dom_info *ret_info,
                       struct nea_err *err);
 void nea_dom_info_clear(struct nea_dom_info *i);
+/* The name of the domain with this UUID; *ret_name NULL when there is none. */
+int nea_host_dom_name_by_uuid(struct nea_host *h, const char *uuid, char **ret_name,
+                              struct nea_err *err);
 int nea_host_dom_define(struct nea_host *h, const char *xml, struct nea_err *err);
 int nea_host_dom_start(struct nea_host *h, const char *name, struct nea_err *err);
 /* ACPI shutdown, waiting up to timeout_s, then a forced power-off. */

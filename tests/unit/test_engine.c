@@ -1054,6 +1054,29 @@ static void test_base_impostor(void **state)
     nea_engine_close(e);
 }
 
+/* An apply cut right after libvirt renamed the domain leaves it under the
+ * new name while the record has the old one: destroy finds it by its UUID
+ * and removes it, instead of deleting its volumes under a running domain. */
+static void test_destroy_after_cut_rename(void **state)
+{
+    struct fx *f = *state;
+    struct nea_engine *e = engine(f, NULL, 0);
+    struct nea_err err = {0};
+    struct nea_spec *s = spec("cutren", "lab", "network:default", 95, NULL);
+    apply_ok(e, s);
+    virDomainPtr d = virDomainLookupByName(f->lv, "cutren-nea");
+    assert_int_equal(virDomainDestroy(d), 0);
+    assert_int_equal(virDomainRename(d, "cutren-new", 0), 0);
+    assert_int_equal(virDomainCreate(d), 0);
+    virDomainFree(d);
+    assert_int_equal(nea_engine_destroy(e, "cutren", NULL, &err), NEA_OK);
+    assert_int_equal(dom_state(f, "cutren-new"), -1);
+    assert_int_equal(count_vols(f, "nea-disk.cutren."), 0);
+    assert_int_equal(count_vols(f, "nea-seed.cutren."), 0);
+    nea_spec_free(s);
+    nea_engine_close(e);
+}
+
 static struct nea_spec *spec_mac(const char *t, const char *name, const char *mac)
 {
     return spec_text(nea_xasprintf("tenant: %s\nhardware-plan: lab\nappliance:\n"
@@ -1303,6 +1326,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_volume_isolation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_legacy_disk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_base_impostor, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_destroy_after_cut_rename, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mac_unique, setup, teardown),
         cmocka_unit_test_setup_teardown(test_local_image_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_race, setup, teardown),

@@ -7,6 +7,7 @@
  */
 #include "nea_state.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -93,20 +94,23 @@ static const char *const migrations[] = {
      * backing store it was created on is recorded with it and checked before
      * the disk is used or deleted.  Two appliances on one host never share a
      * MAC: a trigger refuses the write (existing rows are left as they are,
-     * so that an old database still opens; the engine names the conflict). */
+     * so that an old database still opens; the engine names the conflict).
+     * MACs are stored in lower case, so that the index serves the checks. */
     "ALTER TABLE deployments ADD COLUMN disk_backing TEXT;"
+    "UPDATE deployments SET mac = lower(mac);"
     "CREATE INDEX deployments_mac ON deployments(host, mac);"
+    "CREATE INDEX deployments_disk ON deployments(host, pool, disk_volume);"
     "CREATE TRIGGER deployments_mac_insert BEFORE INSERT ON deployments"
     " WHEN NEW.state NOT IN ('gone', 'destroying') AND EXISTS ("
     "  SELECT 1 FROM deployments d WHERE d.host = NEW.host"
-    "  AND lower(d.mac) = lower(NEW.mac) AND d.tenant != NEW.tenant"
+    "  AND d.mac = NEW.mac AND d.tenant != NEW.tenant"
     "  AND d.state != 'gone')"
     " BEGIN SELECT RAISE(ABORT, 'MAC address in use by another appliance on this host');"
     " END;"
     "CREATE TRIGGER deployments_mac_update BEFORE UPDATE OF host, mac, state ON deployments"
     " WHEN NEW.state NOT IN ('gone', 'destroying') AND EXISTS ("
     "  SELECT 1 FROM deployments d WHERE d.host = NEW.host"
-    "  AND lower(d.mac) = lower(NEW.mac) AND d.tenant != NEW.tenant"
+    "  AND d.mac = NEW.mac AND d.tenant != NEW.tenant"
     "  AND d.state != 'gone')"
     " BEGIN SELECT RAISE(ABORT, 'MAC address in use by another appliance on this host');"
     " END;",
@@ -358,7 +362,7 @@ int nea_state_mac_user(struct nea_state *st, const char *host, const char *mac,
                        struct nea_err *err)
 {
     return get_where(st, "SELECT " DEP_COLUMNS " FROM deployments WHERE host = ?1 AND "
-                         "lower(mac) = lower(?2) AND tenant != ?3 AND state != 'gone' "
+                         "mac = lower(?2) AND tenant != ?3 AND state != 'gone' "
                          "ORDER BY tenant LIMIT 1", host, mac, tenant, ret_dep, err);
 }
 
@@ -438,7 +442,10 @@ int nea_state_put(struct nea_state *st, struct nea_deployment *d, struct nea_err
     bind_opt(s, 7, d->step);
     bind_opt(s, 8, d->spec_hash);
     bind_opt(s, 9, d->spec);
-    bind_opt(s, 10, d->mac);
+    NEA_AUTOFREE char *mac = d->mac ? nea_xstrdup(d->mac) : NULL;
+    for (char *p = mac; p && *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    bind_opt(s, 10, mac);
     bind_opt(s, 11, d->uuid);
     bind_opt(s, 12, d->instance_id);
     bind_opt(s, 13, d->disk_volume);

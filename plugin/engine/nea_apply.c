@@ -100,11 +100,8 @@ static int image_at_hand(struct nea_run *r, struct nea_err *err)
                                "uploaded; run again", plan->path, c->image_file,
                                c->image_sha, hex);
     }
-    int fd = open(c->image_file, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    const char *why = strerror(errno);
-    const char *fmt = fd >= 0 ? nea_image_format(fd, &why) : NULL;
-    if (fd >= 0)
-        close(fd);
+    const char *why = NULL;
+    const char *fmt = nea_image_file_format(c->image_file, 0, &why);
     if (!fmt) {
         NEA_AUTOFREE char *shown = plan->image_path ? NULL : nea_url_redact(plan->image);
         return nea_err_set(err, NEA_ERR_INVALID, "%s: image %s cannot be the appliance "
@@ -154,8 +151,10 @@ static int ensure_base_image(struct nea_run *r, struct nea_err *err)
     int rc = base_image_state(r, &exists, &recorded, err);
     if (rc < 0)
         return rc;
+    /* uploaded by this database: what observe read of it (or the content's
+     * format, when the upload came after) stands */
     if (exists && recorded && !strcmp(recorded, "done"))
-        return nea_base_format_of_volume(r->e, c, err);
+        return NEA_OK;
     /* fetched before the lock, so that no pool is held up by a download */
     bool at_hand = !exists || recorded;
     if (at_hand) {

@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -127,7 +128,11 @@ void nea_disk_check_clear(struct nea_disk_check *d);
 const char *nea_base_name(const char *path);
 char *nea_disk_volume_name(const char *tenant);
 char *nea_seed_prefix(const char *tenant);
-const char *nea_image_format(int fd, const char **ret_why);
+/* "qcow2", "raw" (a disk-shaped regular file) or NULL with the reason; the
+ * file's stat in *ret_st (may be NULL).  The second opens path first
+ * (flags added to O_RDONLY). */
+const char *nea_image_format(int fd, struct stat *ret_st, const char **ret_why);
+const char *nea_image_file_format(const char *path, int flags, const char **ret_why);
 char *nea_content_volume_name(const char *sha256, const char *format);
 const char *nea_format_by_name(const char *name);
 int nea_local_image(struct nea_engine *e, const struct nea_plan *plan,
@@ -140,9 +145,12 @@ int nea_disk_ownership(struct nea_engine *e, struct nea_host *h, const char *uri
                        struct nea_err *err);
 int nea_disk_not_ours(struct nea_ctx *c, struct nea_err *err);
 /* A volume named like a base image is used as one only when it is one: no
- * backing store and named by no record as a disk.  NEA_ERR_CONFLICT else. */
+ * backing store and named by no record as a disk.  NEA_ERR_CONFLICT else;
+ * *ret_format: the format the pool records for it (NULL: none, or no such
+ * volume). */
 int nea_base_volume_check(struct nea_engine *e, struct nea_host *h, const char *uri,
-                          const char *pool, const char *name, struct nea_err *err);
+                          const char *pool, const char *name, char **ret_format,
+                          struct nea_err *err);
 int nea_delete_seeds(struct nea_host *h, const char *pool, const char *tenant,
                      const char *keep, const char *legacy, const char *legacy_name,
                      struct nea_err *err);

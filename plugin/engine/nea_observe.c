@@ -221,11 +221,8 @@ int nea_observe(struct nea_engine *e, struct nea_spec *spec, struct nea_ctx *c,
         if (e->cache_dir) { /* a URL: downloaded already? */
             NEA_AUTOFREE char *cached = nea_xasprintf("%s/sha256-%s", e->cache_dir,
                                                       plan->image_sha256);
-            int fd = open(cached, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
             const char *why = NULL;
-            const char *fmt = fd >= 0 ? nea_image_format(fd, &why) : NULL;
-            if (fd >= 0)
-                close(fd);
+            const char *fmt = nea_image_file_format(cached, O_NOFOLLOW, &why);
             if (fmt) {
                 c->base_format = fmt;
                 c->image_file = TAKE_PTR(cached);
@@ -340,15 +337,13 @@ int nea_observe(struct nea_engine *e, struct nea_spec *spec, struct nea_ctx *c,
     }
     return NEA_OK;
 }
+
 /* An existing base volume's format is what the pool says it is, not what
  * its name or a file here suggest (another machine may have uploaded it). */
 int nea_base_format_of_volume(struct nea_engine *e, struct nea_ctx *c, struct nea_err *err)
 {
-    int rc = nea_base_volume_check(e, c->host, c->uri, c->pool, c->base_volume, err);
-    if (rc < 0)
-        return rc;
     NEA_AUTOFREE char *fmt = NULL;
-    rc = nea_host_vol_format(c->host, c->pool, c->base_volume, &fmt, err);
+    int rc = nea_base_volume_check(e, c->host, c->uri, c->pool, c->base_volume, &fmt, err);
     if (rc < 0)
         return rc;
     if (fmt && !strcmp(fmt, "qcow2"))

@@ -48,6 +48,42 @@ static void want_from_record(struct nea_host *h, const struct nea_deployment *d,
     }
 }
 
+/* One drift as status shows it (NULL: not shown, a stop the record asked
+ * for). */
+static char *drift_sentence(const struct nea_deployment *d, const struct nea_drift_item *it)
+{
+    switch (it->kind) {
+    case NEA_DRIFT_MISSING:
+        return nea_xstrdup("the domain is missing on the host");
+    case NEA_DRIFT_UNOWNED:
+        return nea_xstrdup("the domain has lost neaprov's metadata");
+    case NEA_DRIFT_SPEC_HASH:
+        return nea_xstrdup("the domain differs from the applied spec (changed outside "
+                           "neaprov or an apply was interrupted)");
+    case NEA_DRIFT_NOT_RUNNING:
+        return d->state == NEA_DEP_RUNNING ? nea_xstrdup("the appliance is not running")
+                                           : NULL;
+    case NEA_DRIFT_CDROM:
+        return nea_xstrdup("the seed cdrom is not attached");
+    case NEA_DRIFT_DISK_MISSING:
+    case NEA_DRIFT_SEED_MISSING:
+        return nea_xasprintf("volume %s is missing from pool %s", it->want, d->pool);
+    case NEA_DRIFT_MAC:
+        return nea_xasprintf("the vNIC's MAC is %s, the record says %s", it->have, it->want);
+    case NEA_DRIFT_NIC:
+        return nea_xasprintf("the vNIC is on %s, the spec says %s",
+                             it->have ? it->have : "nothing", it->want);
+    case NEA_DRIFT_SIZE:
+        return nea_xasprintf("the domain has %s, the spec says %s", it->have, it->want);
+    case NEA_DRIFT_DISK:
+        return nea_xasprintf("the domain boots from %s, not from its disk %s",
+                             it->have ? it->have : "nothing", it->want);
+    case NEA_DRIFT_LAST:
+        break;
+    }
+    return NULL;
+}
+
 /* The drift status shows: the one that matters most, as a sentence. */
 static char *drift_of(struct nea_host *h, const struct nea_deployment *d,
                       const struct nea_dom_info *info)
@@ -73,54 +109,10 @@ static char *drift_of(struct nea_host *h, const struct nea_deployment *d,
         NEA_DRIFT_NIC, NEA_DRIFT_SIZE, NEA_DRIFT_DISK,
     };
     char *out = NULL;
-    for (size_t o = 0; o < NEA_ARRAY_SIZE(order) && !out; o++) {
-        for (size_t i = 0; i < dr.n && !out; i++) {
-            const struct nea_drift_item *it = &dr.v[i];
-            if (it->kind != order[o])
-                continue;
-            switch (it->kind) {
-            case NEA_DRIFT_MISSING:
-                out = nea_xstrdup("the domain is missing on the host");
-                break;
-            case NEA_DRIFT_UNOWNED:
-                out = nea_xstrdup("the domain has lost neaprov's metadata");
-                break;
-            case NEA_DRIFT_SPEC_HASH:
-                out = nea_xstrdup("the domain differs from the applied spec (changed "
-                                  "outside neaprov or an apply was interrupted)");
-                break;
-            case NEA_DRIFT_NOT_RUNNING:
-                if (d->state == NEA_DEP_RUNNING)
-                    out = nea_xstrdup("the appliance is not running");
-                break;
-            case NEA_DRIFT_CDROM:
-                out = nea_xstrdup("the seed cdrom is not attached");
-                break;
-            case NEA_DRIFT_DISK_MISSING:
-            case NEA_DRIFT_SEED_MISSING:
-                out = nea_xasprintf("volume %s is missing from pool %s", it->want, d->pool);
-                break;
-            case NEA_DRIFT_MAC:
-                out = nea_xasprintf("the vNIC's MAC is %s, the record says %s", it->have,
-                                    it->want);
-                break;
-            case NEA_DRIFT_NIC:
-                out = nea_xasprintf("the vNIC is on %s, the spec says %s",
-                                    it->have ? it->have : "nothing", it->want);
-                break;
-            case NEA_DRIFT_SIZE:
-                out = nea_xasprintf("the domain has %s, the spec says %s", it->have,
-                                    it->want);
-                break;
-            case NEA_DRIFT_DISK:
-                out = nea_xasprintf("the domain boots from %s, not from its disk %s",
-                                    it->have ? it->have : "nothing", it->want);
-                break;
-            case NEA_DRIFT_LAST:
-                break;
-            }
-        }
-    }
+    for (size_t o = 0; o < NEA_ARRAY_SIZE(order) && !out; o++)
+        for (size_t i = 0; i < dr.n && !out; i++)
+            if (dr.v[i].kind == order[o])
+                out = drift_sentence(d, &dr.v[i]);
     nea_drift_clear(&dr);
     return out;
 }

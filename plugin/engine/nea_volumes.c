@@ -86,13 +86,15 @@ static bool is_base_volume(const char *name)
  * 1 MiB); NULL, with the reason, for anything else: a plan's image is
  * uploaded into the host's pool, so a text file or a device must never
  * pass for one. */
-const char *nea_image_format(int fd, const char **ret_why)
+const char *nea_image_format(int fd, struct stat *ret_st, const char **ret_why)
 {
     struct stat st;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
         *ret_why = "it is not a regular file";
         return NULL;
     }
+    if (ret_st)
+        *ret_st = st;
     unsigned char m[4];
     if (pread(fd, m, sizeof(m), 0) == 4 && !memcmp(m, "QFI\xfb", 4))
         return "qcow2";
@@ -101,6 +103,18 @@ const char *nea_image_format(int fd, const char **ret_why)
     *ret_why = "it is neither a qcow2 image nor a raw disk image (a whole number of "
                "512-byte sectors, at least 1 MiB)";
     return NULL;
+}
+
+const char *nea_image_file_format(const char *path, int flags, const char **ret_why)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | flags);
+    if (fd < 0) {
+        *ret_why = strerror(errno);
+        return NULL;
+    }
+    const char *fmt = nea_image_format(fd, NULL, ret_why);
+    close(fd);
+    return fmt;
 }
 
 char *nea_content_volume_name(const char *sha256, const char *format)
@@ -128,7 +142,8 @@ int nea_local_image(struct nea_engine *e, const struct nea_plan *plan,
         return NEA_OK;
     }
     const char *why = NULL;
-    const char *fmt = nea_image_format(fd, &why);
+    struct stat st;
+    const char *fmt = nea_image_format(fd, &st, &why);
     if (!fmt) {
         close(fd);
         return nea_err_set(err, NEA_ERR_INVALID, "%s: image %s cannot be the appliance "
@@ -141,8 +156,6 @@ int nea_local_image(struct nea_engine *e, const struct nea_plan *plan,
         snprintf(ret_sha, NEA_SHA256_HEX_LEN + 1, "%s", plan->image_sha256);
         return NEA_OK;
     }
-    struct stat st;
-    fstat(fd, &st);
     for (size_t i = 0; i < e->n_images; i++) {
         struct nea_image_memo *m = &e->images[i];
         if (m->dev == st.st_dev && m->ino == st.st_ino && m->size == st.st_size &&
@@ -178,7 +191,7 @@ int nea_disk_ownership(struct nea_engine *e, struct nea_host *h, const char *uri
                        struct nea_err *err)
 {
     memset(ret, 0, sizeof(*ret));
-    int rc = nea_host_vol_backing(h, pool, name, &ret->exists, &ret->backing, err);
+    int rc = nea_host_vol_facts(h, pool, name, &ret->exists, NULL, &ret->backing, err);
     if (rc < 0 || !ret->exists || !ret->backing || is_base_volume(name))
         return rc;
     bool recorded = rec && rec->disk_volume && !strcmp(rec->disk_volume, name);
@@ -217,11 +230,12 @@ int nea_disk_ownership(struct nea_engine *e, struct nea_host *h, const char *uri
  * appliance could be named nea-base-<hex>: such a disk must never pass for
  * the base image of that content. */
 int nea_base_volume_check(struct nea_engine *e, struct nea_host *h, const char *uri,
-                          const char *pool, const char *name, struct nea_err *err)
+                          const char *pool, const char *name, char **ret_format,
+                          struct nea_err *err)
 {
     bool exists = false;
-    NEA_AUTOFREE char *backing = NULL;
-    int rc = nea_host_vol_backing(h, pool, name, &exists, &backing, err);
+    NEA_AUTOFREE char *backing = NULL, *format = NULL;
+    int rc = nea_host_vol_facts(h, pool, name, &exists, &format, &backing, err);
     if (rc < 0 || !exists)
         return rc;
     bool named = false;
@@ -239,6 +253,7 @@ int nea_base_volume_check(struct nea_engine *e, struct nea_host *h, const char *
                            "on it: remove it (and the record that names it) yourself", uri,
                            name, pool, named ? "an appliance's disk in the state database"
                                              : "an overlay (an appliance's disk)");
+    *ret_format = TAKE_PTR(format);
     return NEA_OK;
 }
 

@@ -81,7 +81,8 @@ int nea_state_find(struct nea_state *st, const char *tenant_or_name,
 int nea_state_mac_user(struct nea_state *st, const char *host, const char *mac,
                        const char *tenant, struct nea_deployment **ret_dep,
                        struct nea_err *err);
-/* Whether another tenant's record (in any state) names this disk volume. */
+/* Whether another tenant's record (in any state; tenant "": any record)
+ * names this disk volume. */
 int nea_state_disk_named(struct nea_state *st, const char *host, const char *pool,
                          const char *volume, const char *tenant, bool *ret_named,
                          struct nea_err *err);

@@ -52,65 +52,60 @@ static bool is_control(uint32_t c)
            (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069);
 }
 
-static void put_string(FILE *f, const char *s)
+/* Writes s escaped: for JSON (quotes escaped, \uXXXX, bytes that are not
+ * UTF-8 as U+FFFD) or for a terminal (\xNN for ASCII controls and for bytes
+ * that are not UTF-8, \uXXXX for the others).  Both escape backslash,
+ * newline, CR, tab and every control or bidi override (is_control). */
+static void put_escaped(FILE *f, const char *s, bool json)
 {
-    fputc('"', f);
     for (const unsigned char *p = (const unsigned char *)s; *p;) {
         uint32_t c;
         size_t n = utf8_seq(p, &c);
-        if (n == 0) { /* not UTF-8: JSON text must be */
-            fputs("\\ufffd", f);
+        if (n == 0) {
+            if (json)
+                fputs("\\ufffd", f);
+            else
+                fprintf(f, "\\x%02x", *p);
             p++;
             continue;
         }
-        switch (c) {
-        case '"': fputs("\\\"", f); break;
-        case '\\': fputs("\\\\", f); break;
-        case '\n': fputs("\\n", f); break;
-        case '\r': fputs("\\r", f); break;
-        case '\t': fputs("\\t", f); break;
-        default:
-            if (is_control(c))
-                fprintf(f, "\\u%04x", (unsigned)c);
-            else
-                fwrite(p, 1, n, f);
-        }
+        if (c == '"' && json)
+            fputs("\\\"", f);
+        else if (c == '\\')
+            fputs("\\\\", f);
+        else if (c == '\n')
+            fputs("\\n", f);
+        else if (c == '\r')
+            fputs("\\r", f);
+        else if (c == '\t')
+            fputs("\\t", f);
+        else if (is_control(c) && c < 0x80 && !json)
+            fprintf(f, "\\x%02x", (unsigned)c);
+        else if (is_control(c))
+            fprintf(f, "\\u%04x", (unsigned)c);
+        else
+            fwrite(p, 1, n, f);
         p += n;
     }
+}
+
+static void put_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    put_escaped(f, s, true);
     fputc('"', f);
 }
 
 char *nea_text_escape(const char *s)
 {
-    size_t len = strlen(s);
-    char *out = nea_xmalloc(4 * len + 1), *o = out;
-    for (const unsigned char *p = (const unsigned char *)s; *p;) {
-        uint32_t c;
-        size_t n = utf8_seq(p, &c);
-        if (n == 0) {
-            o += sprintf(o, "\\x%02x", *p);
-            p++;
-            continue;
-        }
-        if (c == '\\')
-            o += sprintf(o, "\\\\");
-        else if (c == '\n')
-            o += sprintf(o, "\\n");
-        else if (c == '\r')
-            o += sprintf(o, "\\r");
-        else if (c == '\t')
-            o += sprintf(o, "\\t");
-        else if (c < 0x80 && is_control(c))
-            o += sprintf(o, "\\x%02x", (unsigned)c);
-        else if (is_control(c))
-            o += sprintf(o, "\\u%04x", (unsigned)c);
-        else {
-            memcpy(o, p, n);
-            o += n;
-        }
-        p += n;
-    }
-    *o = '\0';
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    if (!f)
+        abort();
+    put_escaped(f, s, false);
+    if (fclose(f) != 0)
+        abort();
     return out;
 }
 

@@ -412,46 +412,28 @@ int nea_host_vol_path(struct nea_host *h, const char *pool, const char *name,
     return NEA_OK;
 }
 
-int nea_host_vol_format(struct nea_host *h, const char *pool, const char *name,
-                        char **ret_format, struct nea_err *err)
-{
-    NEA_AUTO(pool_freep) virStoragePoolPtr p = NULL;
-    int rc = open_pool(h, pool, &p, err);
-    if (rc < 0)
-        return rc;
-    NEA_AUTO(vol_freep) virStorageVolPtr v = virStorageVolLookupByName(p, name);
-    NEA_AUTOFREE char *xml = v ? virStorageVolGetXMLDesc(v, 0) : NULL;
-    if (!xml)
-        return lv_fail(err, "%s: volume %s", h->uri, name);
-    NEA_AUTO(nea_xml_doc_freep) xmlDocPtr doc = parse_xml(xml);
-    xmlNodePtr fmt = child(child(doc ? xmlDocGetRootElement(doc) : NULL, "target"),
-                           "format");
-    xmlChar *type = fmt ? xmlGetProp(fmt, BAD_CAST "type") : NULL;
-    *ret_format = type && *type ? nea_xstrdup((const char *)type) : NULL;
-    xmlFree(type);
-    return NEA_OK;
-}
-
-int nea_host_vol_backing(struct nea_host *h, const char *pool, const char *name,
-                         bool *ret_exists, char **ret_backing, struct nea_err *err)
+int nea_host_vol_facts(struct nea_host *h, const char *pool, const char *name,
+                       bool *ret_exists, char **ret_format, char **ret_backing,
+                       struct nea_err *err)
 {
     NEA_AUTO(vol_freep) virStorageVolPtr v = NULL;
     int rc = lookup_vol(h, pool, name, &v, err);
     if (rc < 0)
         return rc;
-    if (!v) {
-        *ret_exists = false;
-        *ret_backing = NULL;
-        return NEA_OK;
-    }
-    NEA_AUTOFREE char *xml = virStorageVolGetXMLDesc(v, 0);
-    if (!xml)
+    NEA_AUTOFREE char *xml = v ? virStorageVolGetXMLDesc(v, 0) : NULL;
+    if (v && !xml)
         return lv_fail(err, "%s: volume %s", h->uri, name);
-    NEA_AUTO(nea_xml_doc_freep) xmlDocPtr doc = parse_xml(xml);
-    xmlNodePtr path = child(child(doc ? xmlDocGetRootElement(doc) : NULL, "backingStore"),
-                            "path");
-    *ret_exists = true;
-    *ret_backing = path ? text_of(path) : NULL;
+    NEA_AUTO(nea_xml_doc_freep) xmlDocPtr doc = xml ? parse_xml(xml) : NULL;
+    xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
+    xmlNodePtr fmt = child(child(root, "target"), "format");
+    xmlNodePtr path = child(child(root, "backingStore"), "path");
+    *ret_exists = v != NULL;
+    if (ret_format) {
+        NEA_AUTOFREE char *type = fmt ? prop(fmt, "type") : NULL;
+        *ret_format = type && *type ? TAKE_PTR(type) : NULL;
+    }
+    if (ret_backing)
+        *ret_backing = path ? text_of(path) : NULL;
     return NEA_OK;
 }
 

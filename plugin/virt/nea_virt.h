@@ -121,9 +121,12 @@ int nea_host_vol_upload_file(struct nea_host *h, const char *pool, const char *n
 int nea_host_vol_create_overlay(struct nea_host *h, const char *pool, const char *name,
                                 uint64_t capacity, const char *backing_path,
                                 const char *backing_format, struct nea_err *err);
-/* Whether the volume exists and the path of its backing store (NULL: none). */
-int nea_host_vol_backing(struct nea_host *h, const char *pool, const char *name,
-                         bool *ret_exists, char **ret_backing, struct nea_err *err);
+/* Whether the volume exists, the format libvirt records for it ("qcow2",
+ * "raw", ...; NULL: none) and the path of its backing store (NULL: none),
+ * from one look at the volume; ret_format and ret_backing may be NULL. */
+int nea_host_vol_facts(struct nea_host *h, const char *pool, const char *name,
+                       bool *ret_exists, char **ret_format, char **ret_backing,
+                       struct nea_err *err);
 /* Names of the pool's volumes that start with prefix. */
 int nea_host_vol_list(struct nea_host *h, const char *pool, const char *prefix,
                       char ***ret_names, size_t *ret_n, struct nea_err *err);
@@ -167,10 +170,6 @@ int nea_host_dom_set_live_metadata(struct nea_host *h, const char *name,
  * when no source works on this host. */
 int nea_host_dom_addresses(struct nea_host *h, const char *name, const char *mac,
                            char **ret_addrs, struct nea_err *err);
-/* The format libvirt records for a volume ("qcow2", "raw", ...; NULL when
- * it records none). */
-int nea_host_vol_format(struct nea_host *h, const char *pool, const char *name,
-                        char **ret_format, struct nea_err *err);
 /* Appends to out the complete entries for mac of a table in /proc/net/arp's
  * format, space separated (*any: something was written before), at most
  * NEA_HOST_ADDRS_MAX of them; lines that are not entries are skipped. */

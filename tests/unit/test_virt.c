@@ -108,7 +108,7 @@ static void test_fault_leaves_outputs(void **state)
     nea_err_clear(&err);
     bool exists = true;
     char *backing = (char *)"untouched";
-    assert_int_equal(nea_host_vol_backing(h, "no-such-pool", "v", &exists, &backing, &err),
+    assert_int_equal(nea_host_vol_facts(h, "no-such-pool", "v", &exists, NULL, &backing, &err),
                      NEA_ERR_HOST);
     assert_true(exists);
     assert_string_equal(backing, "untouched");

@@ -30,11 +30,14 @@ build_pkgs=(build-essential cmake pkg-config libxml2-dev libyaml-dev libisofs-de
 #   vagrant/validate: vagrant vagrant-libvirt
 #   dist/manpage-completion, install/prefix: groff-base (groff) bash-completion
 #   abi/symbols, install/prefix: binutils (nm, objdump, readelf)
+#   lab/networks: openvswitch-switch (ovsdb-server, ovs-vswitchd, ovs-vsctl:
+#     a private Open vSwitch with the userspace datapath, tests/qemu/ovs-netns.sh;
+#     the policy below keeps the install from starting the host's)
 test_pkgs=(libvirt-clients libxml2-utils cloud-init genisoimage util-linux python3 python3-yaml
            clang libclang-rt-14-dev libvirt-daemon libvirt-daemon-driver-qemu
            libvirt-daemon-system qemu-system-x86 qemu-utils iproute2 mount nftables
            mmdebstrap e2fsprogs iputils-ping dnsmasq-base openssl vagrant vagrant-libvirt
-           groff-base bash-completion binutils)
+           groff-base bash-completion binutils openvswitch-switch)
 
 log() { printf '\n== %s\n' "$*"; }
 
@@ -53,8 +56,8 @@ install_missing() {
   dpkg-query -W -f='${Status}' cloud-init 2>/dev/null | grep -q 'ok installed' || had_cloud_init=0
   log "installing: ${missing[*]}"
   "${sudo[@]}" apt-get update -qq
-  # Installing libvirt-daemon-system must not start a system libvirtd: the
-  # tests run their own.  Where no policy says otherwise, forbid service
+  # Installing libvirt-daemon-system or openvswitch-switch must not start a
+  # system libvirtd or Open vSwitch: the tests run their own.  Where no policy says otherwise, forbid service
   # starts for the length of the install.
   local policy=/usr/sbin/policy-rc.d made_policy=0
   if [ ! -e $policy ]; then

@@ -529,7 +529,8 @@ static int api_rule_add(neaprov_ctx *c, const char *tenant, const char *pub, con
         (rc = state_of(c, &st)) < 0 ||
         (rc = nea_rule_args("add", tenant, pub, to, description, &r, &c->err)) < 0)
         return rc;
-    return nea_rule_add(st, tenant, &r, &c->err);
+    rc = nea_engine_rule_check(c->engine, tenant, &r, &c->err);
+    return rc < 0 ? rc : nea_rule_add(st, tenant, &r, &c->err);
 }
 
 static int api_rule_remove(neaprov_ctx *c, const char *tenant, const char *pub)

@@ -59,6 +59,23 @@ void nea_report_statuses(struct nea_json *j, const struct nea_app_status *v, siz
         nea_json_str(j, "spec_hash", d->spec_hash);
         nea_json_str(j, "last_error", d->last_error);
         nea_json_int(j, "updated_at", d->updated_at);
+        /* what each replica network's VMs attach to */
+        nea_json_arr(j, "networks");
+        for (size_t k = 0; k < v[i].n_tnets; k++) {
+            const struct nea_tnet_status *t = &v[i].tnets[k];
+            nea_json_obj(j, NULL);
+            nea_json_str(j, "name", t->name);
+            nea_json_str(j, "interface", t->ifname);
+            nea_json_str(j, "gateway", t->gateway);
+            nea_json_str(j, "gateway6", t->gateway6);
+            nea_json_bool(j, "internet", t->internet);
+            nea_json_str(j, "libvirt_network", t->libvirt_network);
+            nea_json_str(j, "bridge", t->bridge);
+            if (t->vlan)
+                nea_json_int(j, "vlan", t->vlan);
+            nea_json_obj_end(j);
+        }
+        nea_json_arr_end(j);
         nea_json_obj_end(j);
     }
     nea_json_arr_end(j);

@@ -289,6 +289,28 @@ static int cmd_render(struct cli *c, int argc, char **argv)
     int ex = load_spec(c, argv[0], &s);
     if (ex)
         return ex;
+    if (s->n_tnets) {
+        /* No state here, so a dry run of the engine's allocation on an empty
+         * host: slots 0..n-1 in the spec's order and, in ovs-vlan mode, the
+         * first tags of tenant-networks.vlans.  A deployment may place them
+         * otherwise (slots and tags stay with a network for its life). */
+        const struct nea_tnet_plan *tp = &s->plan->tnet;
+        NEA_AUTOFREE unsigned *slots = nea_xcalloc(s->n_tnets, sizeof(*slots));
+        NEA_AUTOFREE unsigned *vlans = nea_xcalloc(s->n_tnets, sizeof(*vlans));
+        bool ovs = tp->mode == NEA_TNET_OVS_VLAN;
+        if (ovs && s->n_tnets > (size_t)(tp->vlan_last - tp->vlan_first) + 1) {
+            fprintf(stderr, "%s: %s: hardware plan %s's tenant-networks.vlans %u-%u "
+                    "holds %u tags, fewer than the %zu networks of appliance %s\n",
+                    prog, esc(argv[0]), esc(s->plan->name), tp->vlan_first, tp->vlan_last,
+                    tp->vlan_last - tp->vlan_first + 1, s->n_tnets, esc(s->name));
+            return EXIT_INVALID;
+        }
+        for (size_t i = 0; i < s->n_tnets; i++) {
+            slots[i] = (unsigned)i;
+            vlans[i] = ovs ? tp->vlan_first + (unsigned)i : 0;
+        }
+        nea_spec_set_tnet_places(s, slots, ovs ? vlans : NULL);
+    }
 
     const char *sde = getenv("SOURCE_DATE_EPOCH");
     time_t epoch = NEA_DEFAULT_EPOCH;
@@ -680,6 +702,20 @@ static int print_status(struct cli *c, struct nea_engine *e, const char *filter)
                    v[i].drift ? esc(v[i].drift) : "-");
             if (v[i].addresses && *v[i].addresses)
                 printf("  addresses: %s\n", esc(v[i].addresses));
+            for (size_t k = 0; k < v[i].n_tnets; k++) {
+                const struct nea_tnet_status *t = &v[i].tnets[k];
+                printf("  network %s: gateway %s", esc(t->name), esc(t->gateway));
+                if (t->gateway6)
+                    printf(" %s", esc(t->gateway6));
+                printf(" (%s, %s); replicas attach to ", t->internet ? "internet" : "no internet",
+                       t->ifname ? esc(t->ifname) : "?");
+                if (t->libvirt_network)
+                    printf("libvirt network %s (bridge %s)\n", esc(t->libvirt_network),
+                           t->bridge ? esc(t->bridge) : "unknown");
+                else
+                    printf("Open vSwitch bridge %s, VLAN %u\n",
+                           t->bridge ? esc(t->bridge) : "?", t->vlan);
+            }
             if (d->last_error && d->state == NEA_DEP_FAILED)
                 printf("  last error (step %s): %s\n", d->step ? esc(d->step) : "?",
                        esc(d->last_error));
@@ -878,6 +914,10 @@ static int cmd_rule(struct cli *c, int argc, char **argv)
     struct nea_state *st = nea_engine_state(e);
     if (!strcmp(argv[0], "add") || !strcmp(argv[0], "remove")) {
         int rc = !strcmp(argv[0], "add")
+                     ? nea_engine_rule_check(e, tenant, &r, &err)
+                     : NEA_OK;
+        if (rc == NEA_OK)
+            rc = !strcmp(argv[0], "add")
                      ? nea_rule_add(st, tenant, &r, &err)
                      : nea_rule_remove(st, tenant, &r.pub, r.pub_port, r.proto, &err);
         if (rc < 0) {

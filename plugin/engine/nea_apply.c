@@ -21,6 +21,7 @@
 
 #include "nea_fetch.h"
 #include "nea_pool.h"
+#include "nea_tnet_state.h"
 #include "nea_util.h"
 
 static int step(struct nea_run *r, const char *name, struct nea_err *err)
@@ -367,6 +368,10 @@ static int do_begin(struct nea_run *r, struct nea_err *err)
                 nea_deployment_dup(c->rec);
             /* moving keeps the tenant's public addresses */
             rc = nea_destroy_locked(r->e, old, c->rec->host, false, err);
+            /* its VLAN tags on the old host: free now that no vNIC is there
+             * (on the same host, the tags committed for this apply stay) */
+            if (rc == NEA_OK && strcmp(c->rec->host, c->uri))
+                rc = nea_tnet_release_host(r->e->state, c->rec->tenant, c->rec->host, err);
             if (rc < 0)
                 return rc;
             nea_deployment_free(r->rec);
@@ -417,7 +422,62 @@ static int do_disk(struct nea_run *r, struct nea_err *err)
 
 static int do_seed(struct nea_run *r, struct nea_err *err)
 {
-    return r->cs->todo & (NEA_DO_SEED | NEA_DO_CREATE) ? ensure_seed(r, err) : NEA_OK;
+    return r->cs->todo & (NEA_DO_SEED | NEA_DO_PLUG | NEA_DO_CREATE) ? ensure_seed(r, err)
+                                                                    : NEA_OK;
+}
+
+/* The host's side of the tenant networks, before a definition names them. */
+static int do_tnets(struct nea_run *r, struct nea_err *err)
+{
+    const struct nea_spec *s = r->c->spec;
+    if (!(r->cs->todo & (NEA_DO_TNETS | NEA_DO_CREATE | NEA_DO_MOVE)) || !s->n_tnets ||
+        s->plan->tnet.mode != NEA_TNET_ISOLATED)
+        return NEA_OK;
+    int rc = step(r, "tenant-networks", err);
+    return rc < 0 ? rc : nea_tnets_ensure(r->c, err);
+}
+
+/* A network added or removed, the domain running: the new seed goes into
+ * the cdrom, then vNICs are unplugged and plugged; the appliance reads the
+ * seed again when a vNIC comes or goes (neaprov-sync, docs/networks.md).
+ * NEA_ERR_UNSUPPORTED when the host cannot do one of them live. */
+static int plug_live(struct nea_run *r, struct nea_err *err)
+{
+    struct nea_ctx *c = r->c;
+    const struct nea_spec *s = c->spec;
+    int rc = step(r, "plug-networks", err);
+    if (rc == NEA_OK && c->art.cdrom_xml)
+        rc = nea_host_dom_change_media_live(c->host, r->name, c->art.cdrom_xml, err);
+    if (rc < 0)
+        return rc;
+    char **have = NULL;
+    size_t n_have = 0;
+    if (c->live.xml)
+        nea_dom_xml_macs(c->live.xml, &have, &n_have);
+    /* unplug first: a slot may pass from a removed network to an added one */
+    for (size_t i = 0; i < n_have && rc == NEA_OK; i++) {
+        if (!strcmp(have[i], r->mac))
+            continue;
+        bool wanted = false;
+        for (size_t j = 0; j < s->n_tnets && !wanted; j++) {
+            char m[18];
+            nea_mac_format(s->tnets[j].mac, m);
+            wanted = !strcmp(m, have[i]);
+        }
+        if (!wanted)
+            rc = nea_host_dom_detach_iface_live(c->host, r->name, have[i], err);
+    }
+    for (size_t j = 0; j < s->n_tnets && rc == NEA_OK; j++) {
+        char m[18];
+        nea_mac_format(s->tnets[j].mac, m);
+        bool present = false;
+        for (size_t i = 0; i < n_have && !present; i++)
+            present = !strcmp(have[i], m);
+        if (!present && c->art.tnet_iface_xml && c->art.tnet_iface_xml[j])
+            rc = nea_host_dom_attach_live(c->host, r->name, c->art.tnet_iface_xml[j], err);
+    }
+    nea_strv_free(have, n_have);
+    return rc;
 }
 
 /* Shut down, rename, and from here on the domain has the spec's name. */
@@ -479,6 +539,23 @@ static int do_bring_up(struct nea_run *r, struct nea_err *err)
     int rc = NEA_OK;
     if (todo & NEA_DO_NIC)
         rc = nic_live_or_restart(r, r->name, &restarted, err);
+    if (rc == NEA_OK && (todo & NEA_DO_PLUG) && !restarted && !(todo & NEA_DO_SEED)) {
+        struct nea_err scratch = {0};
+        rc = plug_live(r, &scratch);
+        if (rc == NEA_ERR_UNSUPPORTED) {
+            nea_state_event(r->e->state, r->rec->tenant, "fallback",
+                            "vNIC hot-plug not supported by the host: reboot", NULL);
+            restarted = true;
+            rc = restart(r, r->name, err);
+        } else if (rc < 0) {
+            rc = nea_err_set(err, scratch.code, "%s", scratch.msg);
+        }
+    }
+    /* with another change that needs a boot anyway, the plug is that boot */
+    if (rc == NEA_OK && (todo & NEA_DO_PLUG) && (todo & NEA_DO_SEED) && !restarted) {
+        restarted = true;
+        rc = restart(r, r->name, err);
+    }
     if (rc == NEA_OK && (todo & NEA_DO_SEED) && !restarted)
         rc = restart(r, r->name, err);
     return rc;
@@ -531,6 +608,10 @@ static int do_record(struct nea_run *r, struct nea_err *err)
     }
     if (rc == NEA_OK && r->legacy_disk)
         rc = nea_host_vol_delete(c->host, c->pool, r->legacy_disk, err);
+    /* no vNIC is on a network the spec dropped any more: its libvirt
+     * network, slot and VLAN go */
+    if (rc == NEA_OK && (r->cs->todo & (NEA_DO_TNETS | NEA_DO_CREATE | NEA_DO_MOVE)))
+        rc = nea_tnets_cleanup(r->e, c, err);
     if (rc < 0)
         return rc;
     free(rec->step);
@@ -547,7 +628,7 @@ static int apply_ctx(struct nea_engine *e, struct nea_ctx *c, struct nea_changes
                      struct nea_err *err)
 {
     static int (*const steps[])(struct nea_run *, struct nea_err *) = {
-        do_begin, do_disk, do_seed, do_rename, do_undefine, do_define, do_bring_up,
+        do_begin, do_disk, do_seed, do_tnets, do_rename, do_undefine, do_define, do_bring_up,
         do_live_metadata, do_record,
     };
     struct nea_run r = {
@@ -584,6 +665,14 @@ static int apply_ctx(struct nea_engine *e, struct nea_ctx *c, struct nea_changes
     nea_deployment_free(r.rec);
     free(r.legacy_disk);
     return rc;
+}
+
+/* Commits the slots and VLANs plan saw: *ret_same says whether they are
+ * where plan put them (another apply may have taken a tag meanwhile). */
+static int commit_tnets(struct nea_engine *e, struct nea_ctx *c, bool *ret_same,
+                        struct nea_err *err)
+{
+    return nea_tnets_place(e, c->spec, c->uri, false, ret_same, err);
 }
 
 /* Commits the public addresses plan saw (a dry run in observe): *ret_same
@@ -624,6 +713,10 @@ int nea_engine_apply(struct nea_engine *e, struct nea_spec *spec,
     bool same = true;
     if (rc == NEA_OK && cs.todo)
         rc = commit_public(e, spec, &same, err);
+    bool same_tnets = true;
+    if (rc == NEA_OK && cs.todo)
+        rc = commit_tnets(e, &c, &same_tnets, err);
+    same &= same_tnets;
     if (rc == NEA_OK && !same) {
         nea_ctx_clear(&c);
         nea_changeset_clear(&cs);

@@ -82,7 +82,22 @@ static const struct {
     [NEA_CHANGE_SEED_RULES] = {NEA_DO_SEED, NEA_DISRUPT_REBOOT,
                                "new seed with the nftables ruleset, graceful shutdown + "
                                "start"},
+    [NEA_CHANGE_TNET_MODE] = {NEA_DO_TNETS | NEA_DO_DEFINE | NEA_DO_SEED | NEA_DO_RESTART,
+                              NEA_DISRUPT_REBOOT,
+                              "tenant networks made another way on the host: config "
+                              "change, new seed, reboot"},
+    /* a changed network; an added or removed one is tnet_plug below */
+    [NEA_CHANGE_TNET] = {NEA_DO_TNETS | NEA_DO_DEFINE | NEA_DO_SEED | NEA_DO_RESTART,
+                         NEA_DISRUPT_REBOOT,
+                         "tenant network changed: config change, new seed (addresses, "
+                         "nftables), graceful shutdown + start"},
 };
+/* A tenant network that comes or goes: its vNIC is plugged or unplugged
+ * live, the new seed swapped into the cdrom for the appliance to read. */
+static const char tnet_add_action[] = "add the network: hot-plug its vNIC, swap in the new "
+                                      "seed (live, no reboot)";
+static const char tnet_remove_action[] = "remove the network: unplug its vNIC, swap in the "
+                                         "new seed (live, no reboot)";
 _Static_assert(NEA_ARRAY_SIZE(class_actions) == NEA_CHANGE_LAST,
                "an action for every change class");
 
@@ -170,6 +185,12 @@ void nea_diff_specs(struct nea_changeset *c, const char *old_text,
             NEA_AUTOFREE char *ra = a && !strcmp(key, "image") ? nea_url_redact(a) : NULL;
             if (ra)
                 a = ra;
+            if (cls == NEA_CHANGE_TNET && (!a || !b)) {
+                nea_change_add(c, key, a, b, a ? tnet_remove_action : tnet_add_action,
+                               NEA_DISRUPT_NONE,
+                               NEA_DO_TNETS | NEA_DO_PLUG | NEA_DO_DEFINE | NEA_DO_SEED);
+                continue;
+            }
             nea_change_add(c, key, a, b, class_actions[cls].action, class_actions[cls].d,
                            class_actions[cls].todo);
         }

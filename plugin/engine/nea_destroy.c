@@ -146,6 +146,9 @@ int nea_destroy_locked(struct nea_engine *e, struct nea_deployment *rec,
     nea_disk_check_clear(&dc[1]);
     if (rc == NEA_OK)
         rc = nea_delete_seeds(h, rec->pool, rec->tenant, NULL, rec->seed_volume, rec->name, err);
+    /* the domain is gone: no vNIC is on its networks any more */
+    if (rc == NEA_OK)
+        rc = nea_tnets_destroy(e, h, host_uri, rec->tenant, release, err);
     if (rc < 0) {
         rec->state = NEA_DEP_FAILED;
         free(rec->last_error);

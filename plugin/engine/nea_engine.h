@@ -37,6 +37,10 @@ enum {
     NEA_DO_RECORD = 1 << 8,     /* only the record/metadata is behind */
     NEA_DO_REDEFINE = 1 << 9,   /* UUID changed: undefine and define */
     NEA_DO_MOVE = 1 << 10,      /* host or pool changed: remove there, create here */
+    NEA_DO_TNETS = 1 << 11,     /* tenant networks: make the host's side (libvirt
+                                 * networks, VLANs), remove what is no longer used */
+    NEA_DO_PLUG = 1 << 12,      /* a tenant network added or removed: its vNIC is
+                                 * plugged or unplugged live, with a new seed */
 };
 
 struct nea_change {
@@ -113,12 +117,33 @@ int nea_engine_destroy(struct nea_engine *e, const char *tenant_or_name,
 void nea_changeset_clear(struct nea_changeset *c);
 const char *nea_disruption_name(enum nea_disruption d);
 
+/* One tenant network of an appliance, and what a replica attaches to. */
+struct nea_tnet_status {
+    char *name;
+    char *ifname;           /* in the appliance: "int0", ... */
+    char *gateway;          /* "198.51.100.65/28" */
+    char *gateway6;         /* NULL: none */
+    bool internet;
+    char *libvirt_network;  /* isolated mode: the libvirt network; else NULL */
+    char *bridge;           /* its Linux bridge (NULL: not known), or the Open
+                             * vSwitch bridge in ovs-vlan mode */
+    unsigned vlan;          /* ovs-vlan mode: the tag; else 0 */
+};
+
 struct nea_app_status {
     struct nea_deployment *dep;
+    struct nea_tnet_status *tnets;
+    size_t n_tnets;
     const char *live;       /* "running", "shut off", "missing", "unreachable", ... */
     char *drift;            /* NULL when the live domain matches the record */
     char *addresses;        /* the guest's addresses as the host sees them */
 };
+
+/* A rule for the tenant's appliance: its --to must lie in one of the
+ * tenant's networks when the recorded appliance has networks
+ * (NEA_ERR_INVALID naming --to and the networks). */
+int nea_engine_rule_check(struct nea_engine *e, const char *tenant,
+                          const struct nea_rule *r, struct nea_err *err);
 
 int nea_engine_status(struct nea_engine *e, const char *filter,
                       struct nea_app_status **ret, size_t *n, struct nea_err *err);

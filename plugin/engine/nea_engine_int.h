@@ -89,6 +89,9 @@ struct nea_ctx {
     struct nea_disk_check disk;     /* c->disk_volume in the pool */
     char *disk_disowned;            /* a recorded disk that is not provably ours */
     bool disk_missing, seed_missing; /* recorded volumes deleted by hand */
+    char *tnet_leftover;            /* the tenant's networks, slots or tags that
+                                     * the spec no longer names ("a, b"); NULL: none */
+    char *tnet_missing;             /* recorded libvirt networks gone from the host */
     char *canonical;
 };
 
@@ -210,6 +213,30 @@ int nea_plan_ctx(struct nea_ctx *c, struct nea_changeset *cs, struct nea_err *er
 
 /* nea_ready.c */
 int nea_wait_ready(struct nea_engine *e, struct nea_ctx *c, struct nea_err *err);
+
+/* nea_tnets.c: tenant networks on the host */
+/* Where s's networks are on host uri (slots, VLANs) into s: a dry run for
+ * plan, committed for apply (*ret_same: they were where the dry run said). */
+int nea_tnets_place(struct nea_engine *e, struct nea_spec *s, const char *uri, bool dry_run,
+                    bool *ret_same, struct nea_err *err);
+/* Every rule's replica address in one of the tenant's networks (when it
+ * has networks): NEA_ERR_INVALID naming the rule and --to. */
+int nea_tnets_check_rules(const struct nea_spec *s, struct nea_err *err);
+/* What of the tenant's networks is left over or missing (c->tnet_*). */
+int nea_tnets_observe(struct nea_engine *e, struct nea_ctx *c, struct nea_err *err);
+/* Isolated mode: the spec's libvirt networks exist and run. */
+int nea_tnets_ensure(struct nea_ctx *c, struct nea_err *err);
+/* After the appliance is on its new definition: its libvirt networks and
+ * slots and VLANs that the spec no longer names go. */
+int nea_tnets_cleanup(struct nea_engine *e, struct nea_ctx *c, struct nea_err *err);
+/* After the domain is undefined: every network of the tenant on that host;
+ * with release its slots and tags too (a move keeps them). */
+int nea_tnets_destroy(struct nea_engine *e, struct nea_host *h, const char *host_uri,
+                      const char *tenant, bool release, struct nea_err *err);
+/* From the record's canonical text and (h non-NULL) the host's bridges. */
+void nea_tnets_status(struct nea_host *h, const struct nea_deployment *d,
+                      struct nea_tnet_status **ret, size_t *ret_n);
+void nea_tnet_statuses_free(struct nea_tnet_status *v, size_t n);
 
 /* nea_destroy.c */
 int nea_destroy_locked(struct nea_engine *e, struct nea_deployment *rec,

@@ -31,6 +31,8 @@ void nea_ctx_clear(struct nea_ctx *c)
     nea_disk_check_clear(&c->disk);
     free(c->disk_disowned);
     free(c->canonical);
+    free(c->tnet_leftover);
+    free(c->tnet_missing);
     memset(c, 0, sizeof(*c));
 }
 int nea_render_ctx(struct nea_engine *e, struct nea_ctx *c, struct nea_err *err)
@@ -178,6 +180,13 @@ int nea_observe(struct nea_engine *e, struct nea_spec *spec, struct nea_ctx *c,
         return rc;
     c->uri = e->opts.uri ? e->opts.uri : spec->plan->host;
     c->pool = spec->plan->storage_pool;
+    /* where its networks would be (a dry run: apply commits them), and
+     * every rule into one of them */
+    rc = nea_tnets_place(e, spec, c->uri, true, NULL, err);
+    if (rc == NEA_OK)
+        rc = nea_tnets_check_rules(spec, err);
+    if (rc < 0)
+        return rc;
     bool moved = c->rec && (strcmp(c->rec->host, c->uri) || strcmp(c->rec->pool, c->pool));
     if (c->rec) {
         uint8_t mac[6], uuid[16];
@@ -322,6 +331,8 @@ int nea_observe(struct nea_engine *e, struct nea_spec *spec, struct nea_ctx *c,
     if (c->disk.exists && !c->disk.owned)
         return nea_disk_not_ours(c, err);
     rc = nea_render_ctx(e, c, err);
+    if (rc == NEA_OK && !moved)
+        rc = nea_tnets_observe(e, c, err);
     if (rc < 0)
         return rc;
     c->canonical = nea_spec_canonical(spec);

@@ -52,6 +52,15 @@ int nea_plan_ctx(struct nea_ctx *c, struct nea_changeset *cs, struct nea_err *er
                    "new seed, graceful shutdown + start", NEA_DISRUPT_REBOOT,
                    NEA_DO_SEED);
     nea_drift_changes(c, cs);
+    /* what a cut run left of removed networks, and networks removed by hand */
+    if (c->tnet_leftover)
+        nea_change_add(cs, "tenant-networks left over", c->tnet_leftover, NULL,
+                       "remove them (the spec no longer names them)", NEA_DISRUPT_NONE,
+                       NEA_DO_TNETS);
+    if (c->tnet_missing)
+        nea_change_add(cs, "tenant-networks missing on the host", NULL, c->tnet_missing,
+                       "make them again, reboot to re-attach the vNICs", NEA_DISRUPT_REBOOT,
+                       NEA_DO_TNETS | NEA_DO_RESTART);
     if (cs->todo & ~(unsigned)(NEA_DO_START))
         cs->todo |= NEA_DO_DEFINE;
     return NEA_OK;

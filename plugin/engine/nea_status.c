@@ -159,6 +159,7 @@ int nea_engine_status(struct nea_engine *e, const char *filter,
         }
         st->live = nea_dom_state_name(info.state);
         st->drift = drift_of(h, d, &info);
+        nea_tnets_status(h, d, &st->tnets, &st->n_tnets);
         nea_dom_info_clear(&info);
     }
     free(deps);
@@ -173,6 +174,7 @@ void nea_statuses_free(struct nea_app_status *v, size_t n)
         nea_deployment_free(v[i].dep);
         free(v[i].drift);
         free(v[i].addresses);
+        nea_tnet_statuses_free(v[i].tnets, v[i].n_tnets);
     }
     free(v);
 }

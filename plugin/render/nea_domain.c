@@ -11,6 +11,7 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "nea_iso.h"
@@ -79,10 +80,80 @@ static bool is_i440fx(const char *machine)
     return !strcmp(machine, "pc") || nea_str_has_prefix(machine, "pc-i440fx");
 }
 
+/* Where the vNIC of tenant network slot N sits, so that the guest's view
+ * never shuffles when a network comes or goes, and so that the engine can
+ * hot-plug it later at the same address (tnet_iface_xml):
+ *
+ * q35: on pcie-root-port NEA_TNET_PORT_INDEX_BASE + N, slot 0.  PCI Express
+ * hot-plug needs the root port present at boot, so the plan's max-networks
+ * ports are always there, empty until their network comes.  libvirt
+ * (checked with 9.0, the qemu driver) places a device without an address on
+ * the lowest free port, empty pre-declared ones included: ports at indexes
+ * 1..max would be taken by the external vNIC, the disk and the template's
+ * devices.  Above the gap, they are not: libvirt fills a gap in the
+ * controller indexes with pcie-root-ports of its own (1..15 here), and those
+ * take the other devices (15 of them before one could reach ours).
+ *
+ * i440fx: on the root bus, slot NEA_TNET_PC_SLOT_BASE + N (ACPI hot-plug on
+ * pci.0 needs no controller); libvirt fills slots from the bottom. */
+static bool tnet_place(const struct nea_spec *s, unsigned slot, unsigned *ret_bus,
+                       unsigned *ret_pci_slot)
+{
+    if (is_i440fx(s->plan->machine)) {
+        *ret_bus = 0;
+        *ret_pci_slot = NEA_TNET_PC_SLOT_BASE + slot;
+    } else {
+        *ret_bus = NEA_TNET_PORT_INDEX_BASE + slot;
+        *ret_pci_slot = 0;
+    }
+    return slot < s->plan->tnet.max_networks;
+}
+
+static void add_pci_address(xmlNodePtr parent, unsigned bus, unsigned slot)
+{
+    char b[8], sl[8];
+    snprintf(b, sizeof(b), "0x%02x", bus);
+    snprintf(sl, sizeof(sl), "0x%02x", slot);
+    xmlNodePtr addr = add_el_attr(parent, "address", "type", "pci");
+    set_attr(addr, "domain", "0x0000");
+    set_attr(addr, "bus", b);
+    set_attr(addr, "slot", sl);
+    set_attr(addr, "function", "0x0");
+}
+
+static xmlNodePtr add_tnet_nic(xmlNodePtr parent, const struct nea_spec *s,
+                               const struct nea_tnet *t)
+{
+    const struct nea_tnet_plan *tp = &s->plan->tnet;
+    char mac[18], buf[16];
+    nea_mac_format(t->mac, mac);
+    xmlNodePtr nic = add_el(parent, "interface", NULL);
+    if (tp->mode == NEA_TNET_ISOLATED) {
+        set_attr(nic, "type", "network");
+        add_el_attr(nic, "mac", "address", mac);
+        NEA_AUTOFREE char *net = nea_tnet_libvirt_name(s->tenant, t->name);
+        add_el_attr(nic, "source", "network", net);
+    } else {
+        set_attr(nic, "type", "bridge");
+        add_el_attr(nic, "mac", "address", mac);
+        add_el_attr(nic, "source", "bridge", tp->bridge);
+        snprintf(buf, sizeof(buf), "%u", t->vlan);
+        add_el_attr(add_el(nic, "vlan", NULL), "tag", "id", buf);
+        add_el_attr(nic, "virtualport", "type", "openvswitch");
+    }
+    add_el_attr(nic, "model", "type", "virtio");
+    unsigned bus, slot;
+    tnet_place(s, t->slot, &bus, &slot);
+    add_pci_address(nic, bus, slot);
+    return nic;
+}
+
 /* Managed devices go first, template extras after, in a fixed order so that
- * libvirt assigns PCI slots the same way on every render. */
+ * libvirt assigns PCI slots the same way on every render.  ret_tnet_nics[i]
+ * is the vNIC of s->tnets[i]. */
 static void add_devices(xmlNodePtr devices, const struct nea_spec *s,
-                        const struct nea_render_opts *o)
+                        const struct nea_render_opts *o, xmlNodePtr *ret_tnet_nics,
+                        xmlNodePtr *ret_cdrom)
 {
     xmlNodePtr first = devices->children;
     xmlNodePtr holder = xmlNewNode(NULL, BAD_CAST "holder");
@@ -120,6 +191,7 @@ static void add_devices(xmlNodePtr devices, const struct nea_spec *s,
     tgt = add_el_attr(cd, "target", "dev", !strcmp(bus, "ide") ? "hdc" : "sda");
     set_attr(tgt, "bus", bus);
     add_el(cd, "readonly", NULL);
+    *ret_cdrom = cd;
     if (!strcmp(bus, "scsi")) {
         xmlNodePtr ctl = add_el_attr(holder, "controller", "type", "scsi");
         set_attr(ctl, "index", "0");
@@ -136,6 +208,21 @@ static void add_devices(xmlNodePtr devices, const struct nea_spec *s,
     if (s->network->kind == NEA_NET_OVS)
         add_el_attr(nic, "virtualport", "type", "openvswitch");
     add_el_attr(nic, "model", "type", "virtio");
+
+    /* tenant networks: the root ports (q35), then the vNICs by slot */
+    if (s->plan->tnet.mode != NEA_TNET_NONE && !is_i440fx(s->plan->machine)) {
+        for (unsigned k = 0; k < s->plan->tnet.max_networks; k++) {
+            snprintf(buf, sizeof(buf), "%u", NEA_TNET_PORT_INDEX_BASE + k);
+            xmlNodePtr ctl = add_el_attr(holder, "controller", "type", "pci");
+            set_attr(ctl, "index", buf);
+            set_attr(ctl, "model", "pcie-root-port");
+        }
+    }
+    NEA_AUTOFREE const struct nea_tnet **by_slot =
+        nea_xcalloc(s->n_tnets ? s->n_tnets : 1, sizeof(*by_slot));
+    nea_tnets_by_slot(s, by_slot);
+    for (size_t k = 0; k < s->n_tnets; k++)
+        ret_tnet_nics[by_slot[k] - s->tnets] = add_tnet_nic(holder, s, by_slot[k]);
 
     xmlNodePtr serial = add_el_attr(holder, "serial", "type", "pty");
     add_el_attr(serial, "target", "port", "0");
@@ -228,13 +315,135 @@ static char *element_xml(xmlDocPtr doc, xmlNodePtr n, bool strip_ns)
     return out;
 }
 
+static bool pci_number(xmlNodePtr n, const char *attr, unsigned long *ret)
+{
+    xmlChar *v = xmlGetProp(n, BAD_CAST attr);
+    if (!v)
+        return false;
+    char *end = NULL;
+    unsigned long x = strtoul((const char *)v, &end, 0);
+    bool ok = end != (char *)v && !*end;
+    xmlFree(v);
+    if (ok)
+        *ret = x;
+    return ok;
+}
+
+static bool attr_is(xmlNodePtr n, const char *attr, const char *value)
+{
+    xmlChar *v = xmlGetProp(n, BAD_CAST attr);
+    bool is = v && !xmlStrcmp(v, BAD_CAST value);
+    xmlFree(v);
+    return is;
+}
+
+/* A template PCI address that is a tenant network vNIC's (see tnet_place). */
+static int check_template_pci(xmlNodePtr n, const struct nea_spec *s, const char *path,
+                              struct nea_err *err)
+{
+    for (xmlNodePtr c = n->children; c; c = c->next) {
+        if (c->type != XML_ELEMENT_NODE)
+            continue;
+        unsigned long bus, slot;
+        if (is_el(c, "address") && attr_is(c, "type", "pci") && pci_number(c, "bus", &bus)) {
+            const struct nea_tnet_plan *tp = &s->plan->tnet;
+            bool i440fx = is_i440fx(s->plan->machine);
+            bool clash = i440fx ? bus == 0 && pci_number(c, "slot", &slot) &&
+                                      slot >= NEA_TNET_PC_SLOT_BASE &&
+                                      slot < NEA_TNET_PC_SLOT_BASE + tp->max_networks
+                                : bus >= NEA_TNET_PORT_INDEX_BASE &&
+                                      bus < NEA_TNET_PORT_INDEX_BASE + tp->max_networks;
+            if (clash)
+                return nea_err_set(err, NEA_ERR_INVALID, "%s: a <%s> of the domain template "
+                                   "has PCI address bus %#lx%s, which neaprov keeps for "
+                                   "tenant network vNICs (%s %#x to %#x)", path,
+                                   (const char *)n->name, bus, i440fx ? " on slot" : "",
+                                   i440fx ? "bus 0, slots" : "buses",
+                                   i440fx ? NEA_TNET_PC_SLOT_BASE : NEA_TNET_PORT_INDEX_BASE,
+                                   (i440fx ? NEA_TNET_PC_SLOT_BASE : NEA_TNET_PORT_INDEX_BASE) +
+                                       tp->max_networks - 1);
+        }
+        int rc = check_template_pci(c, s, path, err);
+        if (rc < 0)
+            return rc;
+    }
+    return NEA_OK;
+}
+
+/* The template's PCI controllers and addresses against the places of the
+ * tenant network vNICs.  A pcie-root-port at one of our indexes is dropped
+ * (ours is the same thing: an SP template that declares spare hot-plug
+ * ports, as virt-install writes them, keeps working); another controller
+ * there, or a device addressed onto one of our buses or slots, is an error
+ * that names the template: quietly moving it would break what the SP meant. */
+static int check_template_devices(xmlNodePtr devices, const struct nea_spec *s,
+                                  const char *path, struct nea_err *err)
+{
+    const struct nea_tnet_plan *tp = &s->plan->tnet;
+    if (tp->mode == NEA_TNET_NONE)
+        return NEA_OK;
+    for (xmlNodePtr c = devices->children, next; c; c = next) {
+        next = c->next;
+        unsigned long idx;
+        if (is_i440fx(s->plan->machine) || !is_el(c, "controller") ||
+            !attr_is(c, "type", "pci") || !pci_number(c, "index", &idx) ||
+            idx < NEA_TNET_PORT_INDEX_BASE ||
+            idx >= NEA_TNET_PORT_INDEX_BASE + tp->max_networks)
+            continue;
+        if (!attr_is(c, "model", "pcie-root-port"))
+            return nea_err_set(err, NEA_ERR_INVALID, "%s: the domain template's PCI "
+                               "controller with index %lu is not a pcie-root-port: "
+                               "indexes %d to %u are the root ports of tenant network "
+                               "vNICs", path, idx, NEA_TNET_PORT_INDEX_BASE,
+                               NEA_TNET_PORT_INDEX_BASE + tp->max_networks - 1);
+        remove_node(c);
+    }
+    return check_template_pci(devices, s, path, err);
+}
+
+/* Slots and VLANs come from the engine (or a render's dry run): a slot
+ * without a root port would be refused by libvirt at define time, a VLAN
+ * tag 0 would put the vNIC on the bridge untagged. */
+static int check_tnets(const struct nea_spec *s, struct nea_err *err)
+{
+    const struct nea_tnet_plan *tp = &s->plan->tnet;
+    if (s->n_tnets && tp->mode == NEA_TNET_NONE)
+        return nea_err_set(err, NEA_ERR_INVALID, "tenant %s: hardware plan %s has no "
+                           "tenant-networks section, so it cannot give appliance %s "
+                           "tenant networks", s->tenant, s->plan->name, s->name);
+    for (size_t i = 0; i < s->n_tnets; i++) {
+        const struct nea_tnet *t = &s->tnets[i];
+        unsigned bus, slot;
+        if (!tnet_place(s, t->slot, &bus, &slot))
+            return nea_err_set(err, NEA_ERR_INVALID, "tenant %s: network %s has vNIC slot "
+                               "%u, outside 0 to %u (tenant-networks.max-networks of "
+                               "hardware plan %s)", s->tenant, t->name, t->slot,
+                               tp->max_networks - 1, s->plan->name);
+        for (size_t j = 0; j < i; j++)
+            if (s->tnets[j].slot == t->slot)
+                return nea_err_set(err, NEA_ERR_INVALID, "tenant %s: networks %s and %s "
+                                   "have the same vNIC slot %u", s->tenant,
+                                   s->tnets[j].name, t->name, t->slot);
+        if (tp->mode == NEA_TNET_OVS_VLAN &&
+            (t->vlan < tp->vlan_first || t->vlan > tp->vlan_last))
+            return nea_err_set(err, NEA_ERR_INVALID, "tenant %s: network %s has VLAN tag "
+                               "%u, outside tenant-networks.vlans %u-%u of hardware plan "
+                               "%s", s->tenant, t->name, t->vlan, tp->vlan_first,
+                               tp->vlan_last, s->plan->name);
+    }
+    return NEA_OK;
+}
+
 int nea_domain_render(const struct nea_spec *s, const struct nea_seed *seed,
                       const struct nea_render_opts *o, struct nea_artifacts *ret,
                       struct nea_err *err)
 {
+    int rc = check_tnets(s, err);
+    if (rc < 0)
+        return rc;
     NEA_AUTOFREE char *tbuf = NULL;
     size_t tlen = 0;
-    int rc = nea_read_file(o->template_path, 1 << 20, &tbuf, &tlen, err);
+    rc = nea_read_file(o->template_path, 1 << 20, &tbuf, &tlen, err);
     if (rc < 0)
         return rc;
     NEA_AUTO(nea_xml_ctxt_freep) xmlParserCtxtPtr ctxt = xmlNewParserCtxt();
@@ -296,6 +505,9 @@ int nea_domain_render(const struct nea_spec *s, const struct nea_seed *seed,
             xmlFree(tn);
         }
     }
+    rc = check_template_devices(devices, s, o->template_path, err);
+    if (rc < 0)
+        return rc;
     xmlNodePtr n;
     while ((n = child_el(os, "smbios")))
         remove_node(n);
@@ -377,7 +589,10 @@ int nea_domain_render(const struct nea_spec *s, const struct nea_seed *seed,
     }
     add_el_attr(os, "smbios", "mode", "sysinfo");
 
-    add_devices(devices, s, o);
+    NEA_AUTOFREE xmlNodePtr *tnet_nics = nea_xcalloc(s->n_tnets ? s->n_tnets : 1,
+                                                     sizeof(*tnet_nics));
+    xmlNodePtr cdrom = NULL;
+    add_devices(devices, s, o, tnet_nics, &cdrom);
 
     xmlChar *out = NULL;
     int len = 0;
@@ -396,6 +611,13 @@ int nea_domain_render(const struct nea_spec *s, const struct nea_seed *seed,
     ret->metadata_xml = element_xml(doc, app, true);
     xmlNodePtr nic = child_el(devices, "interface");
     ret->interface_xml = nic ? element_xml(doc, nic, false) : NULL;
+    ret->cdrom_xml = element_xml(doc, cdrom, false);
+    if (s->n_tnets) {
+        ret->tnet_iface_xml = nea_xcalloc(s->n_tnets, sizeof(*ret->tnet_iface_xml));
+        for (size_t i = 0; i < s->n_tnets; i++)
+            ret->tnet_iface_xml[i] = element_xml(doc, tnet_nics[i], false);
+        ret->n_tnet_iface_xml = s->n_tnets;
+    }
     return NEA_OK;
 }
 
@@ -416,9 +638,12 @@ int nea_render(const struct nea_spec *spec, const struct nea_render_opts *opts,
             {"meta-data", a.seed.meta_data, a.seed.meta_data_len},
             {"user-data", a.seed.user_data, a.seed.user_data_len},
             {"network-config", a.seed.network_config, a.seed.network_config_len},
+            /* for neaprov-sync in the guest: see nea_seed.h */
+            {NEA_SEED_INTERFACES, a.seed.interfaces, a.seed.interfaces_len},
+            {NEA_SEED_RULESET, a.seed.ruleset, a.seed.ruleset_len},
         };
-        rc = nea_iso_build("cidata", files, NEA_ARRAY_SIZE(files), opts->epoch,
-                           &a.iso, &a.iso_len, err);
+        size_t n = a.seed.interfaces ? NEA_ARRAY_SIZE(files) : 3;
+        rc = nea_iso_build("cidata", files, n, opts->epoch, &a.iso, &a.iso_len, err);
     }
     if (rc < 0) {
         nea_artifacts_clear(&a);
@@ -436,6 +661,10 @@ void nea_artifacts_clear(struct nea_artifacts *a)
 {
     free(a->domain_xml);
     free(a->interface_xml);
+    for (size_t i = 0; i < a->n_tnet_iface_xml; i++)
+        free(a->tnet_iface_xml[i]);
+    free(a->tnet_iface_xml);
+    free(a->cdrom_xml);
     free(a->metadata_xml);
     nea_seed_clear(&a->seed);
     free(a->iso);

@@ -44,6 +44,51 @@ int nea_iso_check_time(time_t when, struct nea_err *err)
     return NEA_OK;
 }
 
+static void set_times(IsoNode *node, time_t when)
+{
+    iso_node_set_mtime(node, when);
+    iso_node_set_atime(node, when);
+    iso_node_set_ctime(node, when);
+}
+
+/* The directory a "DIR/NAME" goes into (made on first use, with the same
+ * owner, mode and times as the root), and NAME.  One level is all a seed
+ * needs (neaprov/ beside the NoCloud files); deeper names are refused. */
+static int parent_dir(IsoImage *image, const char *name, time_t when, IsoDir **ret_dir,
+                      const char **ret_base)
+{
+    const char *slash = strchr(name, '/');
+    if (!slash) {
+        *ret_base = name;
+        return 0;
+    }
+    if (slash == name || strchr(slash + 1, '/') || !slash[1])
+        return ISO_WRONG_ARG_VALUE;
+    NEA_AUTOFREE char *dname = nea_xstrndup(name, (size_t)(slash - name));
+    IsoDir *root = iso_image_get_root(image);
+    IsoNode *node = NULL;
+    int rc = iso_image_dir_get_node(image, root, dname, &node, 1);
+    if (rc < 0)
+        return rc;
+    if (rc == 1) {
+        if (iso_node_get_type(node) != LIBISO_DIR)
+            return ISO_NODE_NAME_NOT_UNIQUE;
+        *ret_dir = (IsoDir *)node;
+    } else {
+        IsoDir *dir = NULL;
+        rc = iso_image_add_new_dir(image, root, dname, &dir);
+        if (rc < 0)
+            return rc;
+        iso_node_set_permissions((IsoNode *)dir, 0555);
+        iso_node_set_uid((IsoNode *)dir, 0);
+        iso_node_set_gid((IsoNode *)dir, 0);
+        set_times((IsoNode *)dir, when);
+        *ret_dir = dir;
+    }
+    *ret_base = slash + 1;
+    return 0;
+}
+
 int nea_iso_build(const char *label, const struct nea_iso_file *files, size_t n,
                   time_t when, char **ret_buf, size_t *ret_len, struct nea_err *err)
 {
@@ -69,6 +114,12 @@ int nea_iso_build(const char *label, const struct nea_iso_file *files, size_t n,
     iso_node_set_permissions((IsoNode *)root, 0555);
 
     for (size_t i = 0; i < n; i++) {
+        IsoDir *dir = root;
+        const char *base = files[i].name;
+        int drc = parent_dir(image, files[i].name, when, &dir, &base);
+        if (drc < 0)
+            return nea_err_set(err, NEA_ERR_LIBRARY, "libisofs: cannot add %s: %s",
+                               files[i].name, iso_error_to_msg(drc));
         /* the memory stream takes ownership of a malloc'd buffer */
         unsigned char *copy = nea_xmalloc(files[i].len ? files[i].len : 1);
         memcpy(copy, files[i].data, files[i].len);
@@ -82,7 +133,7 @@ int nea_iso_build(const char *label, const struct nea_iso_file *files, size_t n,
         }
         IsoFile *file = NULL;
         /* on success the new file owns the stream reference */
-        rc = iso_image_add_new_file(image, root, files[i].name, stream, &file);
+        rc = iso_image_add_new_file(image, dir, base, stream, &file);
         if (rc < 0)
             iso_stream_unref(stream);
         if (rc < 0)

@@ -11,7 +11,7 @@
 #include "nea_err.h"
 
 struct nea_iso_file {
-    const char *name;
+    const char *name;       /* "NAME" in the root or "DIR/NAME" (one level) */
     const void *data;
     size_t len;
 };

@@ -1,5 +1,6 @@
 /*
- * nea_nft.h: the appliance's nftables ruleset for its public IP rules.
+ * nea_nft.h: the appliance's nftables ruleset: the DNAT of its public IP
+ * rules and, with tenant networks, what it forwards and their source NAT.
  *
  * nftables has no library among our dependencies and its input is a text
  * language: the ruleset is written here from validated values only

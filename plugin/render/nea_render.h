@@ -27,10 +27,24 @@ struct nea_render_opts {
     const char *seed_volume;     /* "<name>-seed.iso" */
 };
 
+/* The PCI places of tenant network vNICs (slot N), reserved whenever the
+ * plan has tenant-networks (nea_domain.c says why these): q35, bus
+ * NEA_TNET_PORT_INDEX_BASE + N, which is the index of the pcie-root-port
+ * neaprov declares for it; i440fx, bus 0, slot NEA_TNET_PC_SLOT_BASE + N. */
+#define NEA_TNET_PORT_INDEX_BASE 16
+#define NEA_TNET_PC_SLOT_BASE 0x10
+
 struct nea_artifacts {
     char *domain_xml;
     size_t domain_xml_len;
-    char *interface_xml;         /* its vNIC, for a live device update */
+    char *interface_xml;         /* the external vNIC, for a live device update */
+    /* One <interface> per spec->tnets[i], same order, with its fixed PCI
+     * address: for a live attach (virDomainAttachDeviceFlags) into its empty
+     * root port or slot, and the matching detach.  NULL when none. */
+    char **tnet_iface_xml;
+    size_t n_tnet_iface_xml;
+    char *cdrom_xml;             /* the seed cdrom <disk>: for a live media
+                                  * change (virDomainUpdateDeviceFlags) */
     char *metadata_xml;          /* neaprov's metadata element, for
                                   * virDomainSetMetadata (no namespace) */
     struct nea_seed seed;

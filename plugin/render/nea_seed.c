@@ -213,6 +213,38 @@ static int build_network_config(const struct nea_spec *s, char **ret_buf, size_t
     }
     em_seq_end(&em);
     em_map_end(&em);
+    /* The tenant networks: the appliance is their default gateway, so their
+     * subnets have an address and no gateway of their own (a default route
+     * through a replica network would be wrong). */
+    const struct nea_tnet **by_slot = nea_xcalloc(s->n_tnets ? s->n_tnets : 1,
+                                                  sizeof(*by_slot));
+    nea_tnets_by_slot(s, by_slot);
+    for (size_t k = 0; k < s->n_tnets; k++) {
+        const struct nea_tnet *t = by_slot[k];
+        char ifn[16];
+        nea_tnet_ifname(t->slot, ifn);
+        nea_mac_format(t->mac, mac);
+        em_map_start(&em);
+        em_plain(&em, "type");
+        em_plain(&em, "physical");
+        em_plain(&em, "name");
+        em_plain(&em, ifn);
+        em_kv(&em, "mac_address", mac);
+        em_plain(&em, "subnets");
+        em_seq_start(&em);
+        for (int fam = 0; fam < 1 + t->has_v6; fam++) {
+            nea_ip_format(fam ? &t->gw6 : &t->gw4, a);
+            snprintf(cidr, sizeof(cidr), "%s/%u", a, fam ? t->prefix6 : t->prefix4);
+            em_map_start(&em);
+            em_plain(&em, "type");
+            em_plain(&em, fam ? "static6" : "static");
+            em_kv(&em, "address", cidr);
+            em_map_end(&em);
+        }
+        em_seq_end(&em);
+        em_map_end(&em);
+    }
+    free(by_slot);
     if (!dns_done) {
         /* no static subnet: a global entry reaches eni, networkd and
          * sysconfig (netplan drops it), a dhcp subnet's reaches eni only */
@@ -280,9 +312,112 @@ static const char forwarding_conf[] =
     "net.ipv6.conf.default.accept_ra = 2\n"
     "net.ipv6.conf." NEA_NIC_NAME ".accept_ra = 2\n";
 
+/* Live changes of the tenant networks (a vNIC hot-plugged or unplugged
+ * after the seed medium was swapped in the cdrom) reach the guest without
+ * a cloud-init run: udev starts neaprov-sync.service when a NIC comes or
+ * goes, and the script applies the medium's neaprov/interfaces and
+ * neaprov/ruleset.nft.  The text is fixed (no spec data in it): what changes
+ * is on the medium.  At the next boot cloud-init applies the same state from
+ * network-config (the instance-id has changed with it). */
+static const char sync_script[] =
+    "#!/bin/sh\n"
+    "# neaprov-sync: apply the tenant networks and the nftables ruleset of the\n"
+    "# seed medium now in the cdrom, without a cloud-init run.  Written by\n"
+    "# neaprov; started by udev (90-neaprov-sync.rules) when a NIC comes or\n"
+    "# goes, after a live change.  Safe to run at any time.\n"
+    "set -u\n"
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
+    "log() { echo \"neaprov-sync: $*\" >&2; }\n"
+    "# let udev finish naming the NIC that started us (and any other)\n"
+    "udevadm settle --timeout=10 >/dev/null 2>&1 || :\n"
+    "medium=$(blkid -c /dev/null -t LABEL=cidata -o device 2>/dev/null | head -n 1)\n"
+    "[ -n \"$medium\" ] || medium=/dev/sr0\n"
+    "mnt=$(mktemp -d /run/neaprov-sync.XXXXXX) || exit 1\n"
+    "mounted=0\n"
+    "trap '[ \"$mounted\" = 1 ] && umount \"$mnt\"; rmdir \"$mnt\"' EXIT\n"
+    "if ! mount -t iso9660 -o ro \"$medium\" \"$mnt\"; then\n"
+    "  log \"cannot mount the seed medium $medium\"\n"
+    "  exit 1\n"
+    "fi\n"
+    "mounted=1\n"
+    "status=0\n"
+    "# the NIC whose MAC is $1, or nothing\n"
+    "nic_of() {\n"
+    "  for a in /sys/class/net/*/address; do\n"
+    "    [ -r \"$a\" ] || continue\n"
+    "    if [ \"$(cat \"$a\")\" = \"$1\" ]; then\n"
+    "      d=${a%/address}\n"
+    "      echo \"${d##*/}\"\n"
+    "      return\n"
+    "    fi\n"
+    "  done\n"
+    "}\n"
+    "is_up() {\n"
+    "  f=$(cat \"/sys/class/net/$1/flags\" 2>/dev/null) || return 1\n"
+    "  [ $((f & 1)) = 1 ]\n"
+    "}\n"
+    "# one line per tenant network: MAC IFNAME IPV4/PREFIX IPV6/PREFIX|-\n"
+    "if [ -r \"$mnt/neaprov/interfaces\" ]; then\n"
+    "  while read -r mac name addr4 addr6; do\n"
+    "    case $mac in '' | '#'*) continue ;; esac\n"
+    "    case $name in int[0-9]*) ;; *) log \"bad interface name $name\"; continue ;; esac\n"
+    "    nic=$(nic_of \"$mac\")\n"
+    "    [ -n \"$nic\" ] || continue # not plugged (yet)\n"
+    "    if [ \"$nic\" != \"$name\" ] && ! is_up \"$nic\"; then\n"
+    "      if ip link set dev \"$nic\" name \"$name\"; then\n"
+    "        nic=$name\n"
+    "      else\n"
+    "        log \"cannot rename $nic to $name\"\n"
+    "        status=1\n"
+    "      fi\n"
+    "    fi\n"
+    "    # addresses it no longer has go (a network re-addressed in place)\n"
+    "    ip -o addr show dev \"$nic\" scope global | while read -r _ _ fam addr _; do\n"
+    "      case $fam in\n"
+    "        inet) [ \"$addr\" = \"$addr4\" ] || ip addr del \"$addr\" dev \"$nic\" ;;\n"
+    "        inet6) [ \"$addr\" = \"$addr6\" ] || ip addr del \"$addr\" dev \"$nic\" ;;\n"
+    "      esac\n"
+    "    done\n"
+    "    ip -4 addr replace \"$addr4\" dev \"$nic\" || status=1\n"
+    "    if [ \"$addr6\" != - ]; then\n"
+    "      ip -6 addr replace \"$addr6\" dev \"$nic\" nodad || status=1\n"
+    "    fi\n"
+    "    ip link set dev \"$nic\" up || status=1\n"
+    "  done <\"$mnt/neaprov/interfaces\"\n"
+    "fi\n"
+    "if [ -r \"$mnt/neaprov/ruleset.nft\" ]; then\n"
+    "  mkdir -p /etc/neaprov\n"
+    "  tmp=" NEA_NFT_PATH ".new\n"
+    "  if cp \"$mnt/neaprov/ruleset.nft\" \"$tmp\" && chmod 0600 \"$tmp\" &&\n"
+    "     mv -f \"$tmp\" " NEA_NFT_PATH "; then\n"
+    "    nft -f " NEA_NFT_PATH " || status=1\n"
+    "  else\n"
+    "    status=1\n"
+    "  fi\n"
+    "fi\n"
+    "umount \"$mnt\" && mounted=0\n"
+    "sync\n"
+    "exit $status\n";
+
+static const char sync_unit[] =
+    "[Unit]\n"
+    "Description=neaprov: apply tenant networks and ruleset of the seed medium\n"
+    "After=cloud-init.service\n"
+    "\n"
+    "[Service]\n"
+    "Type=oneshot\n"
+    "ExecStart=/usr/local/sbin/neaprov-sync\n";
+
+static const char sync_udev_rule[] =
+    "# neaprov: a NIC came or went (a tenant network vNIC hot-plugged or\n"
+    "# unplugged): apply the seed medium's tenant networks and ruleset.\n"
+    "SUBSYSTEM==\"net\", ACTION==\"add|remove\", KERNEL!=\"lo\", "
+    "RUN+=\"/bin/systemctl --no-block start neaprov-sync.service\"\n";
+
 static int build_user_data(const struct nea_spec *s, char **ret_buf, size_t *ret_len,
                            struct nea_err *err)
 {
+    bool sync = s->plan->tnet.mode != NEA_TNET_NONE;
     struct emitter em;
     em_begin(&em);
     em_map_start(&em);
@@ -308,6 +443,11 @@ static int build_user_data(const struct nea_spec *s, char **ret_buf, size_t *ret
     em_file(&em, NEA_NFT_PATH, "0600", nft);
     em_file(&em, "/etc/systemd/system/neaprov-nft.service", "0644", nft_unit);
     em_file(&em, "/etc/sysctl.d/60-neaprov-forwarding.conf", "0644", forwarding_conf);
+    if (sync) {
+        em_file(&em, "/usr/local/sbin/neaprov-sync", "0755", sync_script);
+        em_file(&em, "/etc/systemd/system/neaprov-sync.service", "0644", sync_unit);
+        em_file(&em, "/etc/udev/rules.d/90-neaprov-sync.rules", "0644", sync_udev_rule);
+    }
     em_seq_end(&em);
     em_plain(&em, "runcmd");
     em_seq_start(&em);
@@ -317,6 +457,12 @@ static int build_user_data(const struct nea_spec *s, char **ret_buf, size_t *ret
     em_cmd(&em, c1);
     em_cmd(&em, c2);
     em_cmd(&em, c3);
+    if (sync) {
+        static const char *const c4[] = {"systemctl", "daemon-reload", NULL};
+        static const char *const c5[] = {"udevadm", "control", "--reload", NULL};
+        em_cmd(&em, c4);
+        em_cmd(&em, c5);
+    }
     em_seq_end(&em);
     em_map_end(&em);
     NEA_AUTOFREE char *body = NULL;
@@ -346,6 +492,51 @@ static int build_meta_data(const struct nea_spec *s, const char *instance_id,
     return em_finish(&em, ret_buf, ret_len, err, "meta-data");
 }
 
+static int by_slot_cmp(const void *a, const void *b)
+{
+    const struct nea_tnet *x = *(const struct nea_tnet *const *)a;
+    const struct nea_tnet *y = *(const struct nea_tnet *const *)b;
+    return x->slot < y->slot ? -1 : x->slot > y->slot;
+}
+
+void nea_tnets_by_slot(const struct nea_spec *s, const struct nea_tnet **ret)
+{
+    for (size_t i = 0; i < s->n_tnets; i++)
+        ret[i] = &s->tnets[i];
+    if (s->n_tnets > 1)
+        qsort(ret, s->n_tnets, sizeof(*ret), by_slot_cmp);
+}
+
+/* neaprov/interfaces: plain words, since a POSIX sh `read` takes it apart
+ * in the guest; every word is formatted here (MAC, "int<slot>", addresses),
+ * none comes from text of the spec. */
+static void build_interfaces(const struct nea_spec *s, char **ret_buf, size_t *ret_len)
+{
+    FILE *f = open_memstream(ret_buf, ret_len);
+    if (!f)
+        abort();
+    fputs("# neaprov tenant networks: MAC IFNAME IPV4/PREFIX IPV6/PREFIX (- none)\n", f);
+    const struct nea_tnet **by_slot = nea_xcalloc(s->n_tnets ? s->n_tnets : 1,
+                                                  sizeof(*by_slot));
+    nea_tnets_by_slot(s, by_slot);
+    for (size_t k = 0; k < s->n_tnets; k++) {
+        const struct nea_tnet *t = by_slot[k];
+        char mac[18], ifn[16], a4[NEA_IP_STRLEN], a6[NEA_IP_STRLEN] = "";
+        nea_mac_format(t->mac, mac);
+        nea_tnet_ifname(t->slot, ifn);
+        nea_ip_format(&t->gw4, a4);
+        if (t->has_v6)
+            nea_ip_format(&t->gw6, a6);
+        fprintf(f, "%s %s %s/%u ", mac, ifn, a4, t->prefix4);
+        if (t->has_v6)
+            fprintf(f, "%s/%u\n", a6, t->prefix6);
+        else
+            fputs("-\n", f);
+    }
+    free(by_slot);
+    fclose(f);
+}
+
 int nea_seed_build(const struct nea_spec *spec, struct nea_seed *ret_seed,
                    struct nea_err *err)
 {
@@ -362,6 +553,11 @@ int nea_seed_build(const struct nea_spec *spec, struct nea_seed *ret_seed,
                                   &seed.network_config_len, err);
     if (rc == NEA_OK)
         rc = build_user_data(spec, &seed.user_data, &seed.user_data_len, err);
+    if (rc == NEA_OK && spec->plan->tnet.mode != NEA_TNET_NONE) {
+        seed.ruleset = nea_nft_ruleset(spec);
+        seed.ruleset_len = strlen(seed.ruleset);
+        build_interfaces(spec, &seed.interfaces, &seed.interfaces_len);
+    }
     if (rc == NEA_OK) {
         struct nea_sha256 h;
         uint8_t d[NEA_SHA256_LEN];
@@ -371,6 +567,12 @@ int nea_seed_build(const struct nea_spec *spec, struct nea_seed *ret_seed,
         nea_sha256_update(&h, seed.user_data, seed.user_data_len);
         nea_sha256_update(&h, "", 1);
         nea_sha256_update(&h, seed.network_config, seed.network_config_len);
+        /* the ruleset is in user-data already; appliances without tenant
+         * networks keep the instance-id they always had */
+        if (seed.interfaces) {
+            nea_sha256_update(&h, "", 1);
+            nea_sha256_update(&h, seed.interfaces, seed.interfaces_len);
+        }
         nea_sha256_final(&h, d);
         nea_hex(d, sizeof(d), hex);
         snprintf(seed.instance_id, sizeof(seed.instance_id), "%s-%.16s", spec->name,
@@ -391,5 +593,7 @@ void nea_seed_clear(struct nea_seed *seed)
     free(seed->meta_data);
     free(seed->user_data);
     free(seed->network_config);
+    free(seed->ruleset);
+    free(seed->interfaces);
     memset(seed, 0, sizeof(*seed));
 }

@@ -51,7 +51,9 @@
     X(PUBLIC_IPV4, "public-ipv4", SEED_PUBLIC_IPS)          \
     X(PUBLIC_IPV6, "public-ipv6", SEED_PUBLIC_IPS)          \
     X(PUBLIC_ADDRESS, "public-address", SEED_PUBLIC_ADDRESS) \
-    X(RULE, "rule", SEED_RULES)
+    X(RULE, "rule", SEED_RULES)                             \
+    X(TNET_MODE, "tenant-networks", TNET_MODE)              \
+    X(TNET, "tenant-network.", TNET)
 
 #define KEY_ID(id, key, class) KEY_##id,
 enum key { CANONICAL_KEYS(KEY_ID) KEY_N };
@@ -68,7 +70,11 @@ enum nea_change_class nea_canonical_key_class(const char *key)
 {
     for (size_t i = 0; i < KEY_N; i++)
         if (!strcmp(keys[i].name, key))
-            return keys[i].class;
+            return i == KEY_TNET ? NEA_CHANGE_UNKNOWN : keys[i].class;
+    /* one key per tenant network, so that each is added, removed or
+     * changed on its own */
+    if (nea_str_has_prefix(key, keys[KEY_TNET].name) && key[strlen(keys[KEY_TNET].name)])
+        return keys[KEY_TNET].class;
     return NEA_CHANGE_UNKNOWN;
 }
 
@@ -136,6 +142,24 @@ static void put_rule(FILE *f, const struct nea_rule *r)
         r->description ? " # " : "", r->description ? r->description : "");
 }
 
+/* "tenant-network.NAME=GW4/P [GW6/P] internet|no-internet int<slot> [vlan V]" */
+static void put_tnet(FILE *f, const struct nea_spec *s, const struct nea_tnet *t)
+{
+    char a[NEA_IP_STRLEN], b[NEA_IP_STRLEN] = "", ifname[16], mac[18];
+    nea_ip_format(&t->gw4, a);
+    if (t->has_v6)
+        nea_ip_format(&t->gw6, b);
+    nea_tnet_ifname(t->slot, ifname);
+    nea_mac_format(t->mac, mac);
+    fprintf(f, "%s%s=%s/%u", keys[KEY_TNET].name, t->name, a, t->prefix4);
+    if (t->has_v6)
+        fprintf(f, " %s/%u", b, t->prefix6);
+    fprintf(f, " %s %s %s", t->internet ? "internet" : "no-internet", ifname, mac);
+    if (s->plan->tnet.mode == NEA_TNET_OVS_VLAN)
+        fprintf(f, " vlan %u", t->vlan);
+    fputc('\n', f);
+}
+
 char *nea_spec_canonical(const struct nea_spec *s)
 {
     char *buf = NULL;
@@ -173,6 +197,17 @@ char *nea_spec_canonical(const struct nea_spec *s)
         put_ip(f, KEY_PUBLIC_ADDRESS, &s->public_addrs[i]);
     for (size_t i = 0; i < s->n_rules; i++)
         put_rule(f, &s->rules[i]);
+    /* only with networks: the text of an appliance without any is as it was */
+    if (s->n_tnets) {
+        const struct nea_tnet_plan *tp = &s->plan->tnet;
+        if (tp->mode == NEA_TNET_OVS_VLAN)
+            put(f, KEY_TNET_MODE, "ovs-vlan %s %u-%u", tp->bridge, tp->vlan_first,
+                tp->vlan_last);
+        else
+            put(f, KEY_TNET_MODE, "%s", nea_tnet_mode_name(tp->mode));
+    }
+    for (size_t i = 0; i < s->n_tnets; i++)
+        put_tnet(f, s, &s->tnets[i]);
     fclose(f);
     return buf;
 }

@@ -48,9 +48,48 @@ static void derive_mac(struct nea_spec *s, unsigned salt)
     s->mac[5] = h[2];
 }
 
+/* Each tenant network's vNIC: from tenant and network name, so that it
+ * stays when anything else changes; 52:54:00 with the fourth byte in
+ * 0x80-0xfd, apart from the external vNIC's (0x00-0x7f) and libvirt's
+ * 52:54:00:fe; never two alike on one appliance. */
+static void derive_tnet_macs(struct nea_spec *s)
+{
+    for (size_t i = 0; i < s->n_tnets; i++) {
+        struct nea_tnet *t = &s->tnets[i];
+        for (unsigned salt = 0;; salt++) {
+            uint8_t h[NEA_SHA256_LEN];
+            NEA_AUTOFREE char *in = nea_xasprintf("neaprov-tnet-mac %s %s %u", s->tenant,
+                                                  t->name, salt);
+            nea_sha256(in, strlen(in), h);
+            t->mac[0] = 0x52;
+            t->mac[1] = 0x54;
+            t->mac[2] = 0x00;
+            t->mac[3] = (uint8_t)(0x80 + h[0] % 0x7e);
+            t->mac[4] = h[1];
+            t->mac[5] = h[2];
+            bool dup = s->mac_given && !memcmp(s->mac, t->mac, 6);
+            for (size_t j = 0; j < i; j++)
+                dup |= !memcmp(s->tnets[j].mac, t->mac, 6);
+            if (!dup)
+                break;
+        }
+    }
+}
+
+void nea_spec_set_tnet_places(struct nea_spec *s, const unsigned *slots,
+                              const unsigned *vlans)
+{
+    for (size_t i = 0; i < s->n_tnets; i++) {
+        s->tnets[i].slot = slots[i];
+        s->tnets[i].vlan = vlans ? vlans[i] : 0;
+    }
+    rehash(s);
+}
+
 void nea_spec_derive(struct nea_spec *s)
 {
     uint8_t h[NEA_SHA256_LEN];
+    derive_tnet_macs(s);
     if (!s->mac_given)
         derive_mac(s, 0);
     if (!s->uuid_given) {

@@ -5,6 +5,7 @@
  * The bottom of the spec layer: uses no other file of it.  Must not
  * validate anything (the loaders do) or derive anything (nea_derive.c).
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,30 @@ const char *nea_v6_mode_name(enum nea_v6_mode m)
 }
 
 NEA_ENUM_IMPL(nea_proto, NEA_PROTO_LAST, "tcp", "udp")
+NEA_ENUM_IMPL(nea_tnet_mode, NEA_TNET_LAST, "none", "isolated", "ovs-vlan")
+
+char *nea_tnet_libvirt_name(const char *tenant, const char *name)
+{
+    return nea_xasprintf("nea-net.%s.%s", tenant, name);
+}
+
+void nea_tnet_ifname(unsigned slot, char out[16])
+{
+    snprintf(out, 16, "int%u", slot);
+}
+
+const struct nea_tnet *nea_tnet_of(const struct nea_spec *s, const struct nea_ip *ip)
+{
+    for (size_t i = 0; i < s->n_tnets; i++) {
+        const struct nea_tnet *t = &s->tnets[i];
+        if (ip->family == AF_INET && nea_ip_in_subnet(ip, &t->gw4, t->prefix4))
+            return t;
+        if (ip->family == AF_INET6 && t->has_v6 &&
+            nea_ip_in_subnet(ip, &t->gw6, t->prefix6))
+            return t;
+    }
+    return NULL;
+}
 
 char *nea_rule_problem(const struct nea_rule *r)
 {
@@ -158,6 +183,7 @@ void nea_plan_free(struct nea_plan *p)
     free(p->kernel);
     free(p->initrd);
     free(p->cmdline);
+    free(p->tnet.bridge);
     free(p);
 }
 
@@ -177,6 +203,9 @@ void nea_spec_free(struct nea_spec *s)
     free(s->name);
     for (size_t i = 0; i < s->n_ssh_keys; i++)
         free(s->ssh_keys[i]);
+    for (size_t i = 0; i < s->n_tnets; i++)
+        free(s->tnets[i].name);
+    free(s->tnets);
     nea_spec_clear_public(s);
     free(s);
 }

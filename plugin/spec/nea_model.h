@@ -23,12 +23,31 @@ enum nea_domain_type { NEA_DOMTYPE_AUTO, NEA_DOMTYPE_KVM, NEA_DOMTYPE_QEMU };
 #define NEA_MAX_DNS 8
 #define NEA_MAX_SSH_KEYS 32
 #define NEA_MAX_PLAN_NETWORKS 64
+/* tenant networks: the plan's max-networks may not exceed this */
+#define NEA_MAX_TENANT_NETS 16
+#define NEA_TNET_DEFAULT_MAX 8
 
 /* One external network a plan offers. */
 struct nea_network {
     char *ref;              /* as written in specs: "br-ext" or "network:NAME" */
     char *name;             /* bridge or libvirt network name */
     enum nea_net_kind kind;
+};
+
+/* How a plan realises tenant networks on its host (tenant-networks.mode). */
+enum nea_tnet_mode {
+    NEA_TNET_NONE,      /* the plan has no tenant-networks section */
+    NEA_TNET_ISOLATED,  /* one libvirt network per tenant network, no forward */
+    NEA_TNET_OVS_VLAN,  /* an Open vSwitch bridge, one VLAN per tenant network */
+    NEA_TNET_LAST
+};
+NEA_ENUM_DECL(nea_tnet_mode); /* "none", "isolated", "ovs-vlan" */
+
+struct nea_tnet_plan {
+    enum nea_tnet_mode mode;
+    unsigned max_networks;  /* per appliance, 1..NEA_MAX_TENANT_NETS */
+    char *bridge;           /* ovs-vlan: the Open vSwitch bridge */
+    unsigned vlan_first, vlan_last; /* ovs-vlan: the tags it may give out */
 };
 
 struct nea_plan {
@@ -55,6 +74,7 @@ struct nea_plan {
     char *initrd;
     char *cmdline;
     enum nea_domain_type domain_type;
+    struct nea_tnet_plan tnet;
 };
 
 struct nea_ipv4 {
@@ -87,6 +107,24 @@ struct nea_rule {
  * checks it here. */
 char *nea_rule_problem(const struct nea_rule *r);
 
+/* One tenant network: the appliance is its default gateway. */
+struct nea_tnet {
+    char *name;             /* [a-z0-9][a-z0-9-]*, unique in the spec */
+    struct nea_ip gw4;      /* the appliance's address on it */
+    unsigned prefix4;
+    bool has_v6;
+    struct nea_ip gw6;
+    unsigned prefix6;
+    bool internet;          /* outbound traffic is source-NATed out */
+    uint8_t mac[6];         /* derived from host, tenant and network name */
+    /* Where it is on the host, set by the engine from the state (or by a
+     * render without state, as a dry run): the vNIC slot (stable while the
+     * network exists: PCI address and guest interface name "int<slot>")
+     * and, in ovs-vlan mode, the VLAN tag. */
+    unsigned slot;
+    unsigned vlan;
+};
+
 struct nea_spec {
     char *path;
     char *tenant;
@@ -105,6 +143,8 @@ struct nea_spec {
     char *ssh_keys[NEA_MAX_SSH_KEYS];
     size_t n_ssh_keys;
     unsigned public_ipv4, public_ipv6;
+    struct nea_tnet *tnets;         /* the spec's networks:, in its order */
+    size_t n_tnets;
     /* Filled by the engine from the pool, not from the spec file: the
      * addresses allocated to the tenant and its public IP rules. */
     struct nea_ip *public_addrs;
@@ -125,6 +165,14 @@ void nea_plan_free(struct nea_plan *p);
 void nea_spec_free(struct nea_spec *s);
 void nea_spec_freep(struct nea_spec **s);
 void nea_plan_freep(struct nea_plan **p);
+
+/* The libvirt network of tenant network n in isolated mode (to free):
+ * "nea-net.TENANT.NAME", '.' being in neither name. */
+char *nea_tnet_libvirt_name(const char *tenant, const char *name);
+/* The guest interface of slot i: "int<i>". */
+void nea_tnet_ifname(unsigned slot, char out[16]);
+/* The tenant network that holds ip (NULL: none). */
+const struct nea_tnet *nea_tnet_of(const struct nea_spec *s, const struct nea_ip *ip);
 
 /* Formats as "52:54:00:0a:0b:0c" / canonical 8-4-4-4-12 UUID. */
 void nea_mac_format(const uint8_t mac[6], char out[18]);

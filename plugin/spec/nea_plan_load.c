@@ -19,12 +19,12 @@
 
 enum {
     P_NAME, P_DESC, P_HOST, P_POOL, P_NETWORKS, P_VCPUS, P_MEMORY, P_DISK, P_IMAGE,
-    P_IMAGE_SHA, P_MACHINE, P_DOMTYPE, P_KERNEL, P_INITRD, P_CMDLINE, P_CDROM, P_N
+    P_IMAGE_SHA, P_MACHINE, P_DOMTYPE, P_KERNEL, P_INITRD, P_CMDLINE, P_CDROM, P_TNET, P_N
 };
 static const char *const plan_keys[] = {
     "name", "description", "host", "storage-pool", "networks", "vcpus",
     "memory-mib", "disk-gib", "image", "image-sha256", "machine", "domain-type",
-    "kernel", "initrd", "cmdline", "cdrom-bus"};
+    "kernel", "initrd", "cmdline", "cdrom-bus", "tenant-networks"};
 
 static bool is_url(const char *s)
 {
@@ -80,6 +80,84 @@ static void read_networks(struct nea_schema *c, const struct nea_ynode *nets,
         }
         p->networks[p->n_networks++] = net;
     }
+}
+
+/* A decimal number of at most 4 digits at *p, advancing it; -1: none. */
+static long vlan_number(const char **p)
+{
+    long v = 0;
+    int n = 0;
+    while (isdigit((unsigned char)**p) && n < 5) {
+        v = v * 10 + (**p - '0');
+        (*p)++;
+        n++;
+    }
+    return n == 0 || n > 4 ? -1 : v;
+}
+
+/* "FIRST-LAST" (or one tag) of 802.1Q tags 1..4094. */
+static bool parse_vlans(const char *s, unsigned *first, unsigned *last)
+{
+    long a = vlan_number(&s), b = a;
+    if (*s == '-') {
+        s++;
+        b = vlan_number(&s);
+    }
+    if (*s || a < 1 || b < a || b > 4094)
+        return false;
+    *first = (unsigned)a;
+    *last = (unsigned)b;
+    return true;
+}
+
+/* tenant-networks: how tenant networks are made on the host. */
+static void read_tnet(struct nea_schema *c, const struct nea_ynode *node, struct nea_plan *p)
+{
+    enum { T_MODE, T_MAX, T_BRIDGE, T_VLANS, T_N };
+    static const char *const keys[] = {"mode", "max-networks", "bridge", "vlans"};
+    const struct nea_ynode *v[T_N];
+    if (!nea_read_map(c, node, "tenant-networks", keys, T_N, v))
+        return;
+    p->tnet.max_networks = NEA_TNET_DEFAULT_MAX;
+    if (v[T_MAX])
+        nea_get_uint(c, v[T_MAX], "tenant-networks.max-networks", 1, NEA_MAX_TENANT_NETS,
+                     &p->tnet.max_networks);
+    static const char *const modes[] = {"isolated", "ovs-vlan"};
+    int m = -1;
+    if (!v[T_MODE])
+        nea_err_at(c, node, "tenant-networks.mode is required (isolated or ovs-vlan)");
+    else
+        m = nea_get_enum(c, v[T_MODE], "tenant-networks.mode", modes,
+                         NEA_ARRAY_SIZE(modes));
+    if (m < 0)
+        return;
+    p->tnet.mode = m == 0 ? NEA_TNET_ISOLATED : NEA_TNET_OVS_VLAN;
+    const char *s;
+    if (p->tnet.mode == NEA_TNET_ISOLATED) {
+        for (int k = T_BRIDGE; k <= T_VLANS; k++)
+            if (v[k])
+                nea_err_at(c, v[k], "tenant-networks.%s is for mode ovs-vlan; mode "
+                           "isolated makes one libvirt network per tenant network",
+                           keys[k]);
+        return;
+    }
+    if (!v[T_BRIDGE])
+        nea_err_at(c, node, "tenant-networks.bridge (the Open vSwitch bridge) is required "
+                   "in mode ovs-vlan");
+    else if ((s = nea_get_str(c, v[T_BRIDGE], "tenant-networks.bridge", 64))) {
+        if (!nea_valid_ifname(s))
+            nea_err_at(c, v[T_BRIDGE], "tenant-networks.bridge \"%s\" is not a bridge name "
+                       "(1-15 characters, no '/', ':' or spaces)", s);
+        else
+            p->tnet.bridge = nea_xstrdup(s);
+    }
+    if (!v[T_VLANS])
+        nea_err_at(c, node, "tenant-networks.vlans (a range of tags such as 100-199) is "
+                   "required in mode ovs-vlan");
+    else if ((s = nea_get_str(c, v[T_VLANS], "tenant-networks.vlans", 32)) &&
+             !parse_vlans(s, &p->tnet.vlan_first, &p->tnet.vlan_last))
+        nea_err_at(c, v[T_VLANS], "tenant-networks.vlans \"%s\" is not a range of VLAN "
+                   "tags FIRST-LAST within 1-4094", s);
 }
 
 static void read_plan_tree(struct nea_schema *c, const struct nea_ynode *root,
@@ -207,6 +285,8 @@ static void read_plan_tree(struct nea_schema *c, const struct nea_ynode *root,
         if (b >= 0)
             p->cdrom_bus = nea_xstrdup(buses[b]);
     }
+    if (v[P_TNET])
+        read_tnet(c, v[P_TNET], p);
     p->domain_type = NEA_DOMTYPE_AUTO;
     if (v[P_DOMTYPE]) {
         int t = nea_get_enum(c, v[P_DOMTYPE], "domain-type", nea_domain_type_names,

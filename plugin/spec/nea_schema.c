@@ -143,6 +143,19 @@ bool nea_get_uint(struct nea_schema *c, const struct nea_ynode *n, const char *p
     return true;
 }
 
+bool nea_get_bool(struct nea_schema *c, const struct nea_ynode *n, const char *path,
+                  bool *ret)
+{
+    if (n->type == NEA_Y_SCALAR && n->plain &&
+        (!strcmp(n->value, "true") || !strcmp(n->value, "false"))) {
+        *ret = !strcmp(n->value, "true");
+        return true;
+    }
+    nea_err_at(c, n, "%s must be true or false, found %s", path,
+               n->type == NEA_Y_SCALAR ? n->value : nea_ynode_type_name(n));
+    return false;
+}
+
 int nea_get_enum(struct nea_schema *c, const struct nea_ynode *n, const char *path,
                  const char *const *names, size_t n_names)
 {
@@ -234,7 +247,7 @@ bool nea_valid_machine(const char *s)
 }
 
 /* Linux interface names: 1..15 bytes, no '/', ':' or whitespace. */
-static bool valid_ifname(const char *s)
+bool nea_valid_ifname(const char *s)
 {
     size_t n = strlen(s);
     if (n == 0 || n > 15 || !strcmp(s, ".") || !strcmp(s, ".."))
@@ -261,7 +274,7 @@ bool nea_parse_network_ref(const char *ref, struct nea_network *out)
 {
     const char *name;
     enum nea_net_kind kind = nea_netref_split(ref, &name);
-    if (kind == NEA_NET_LIBVIRT ? !nea_valid_libvirt_name(name) : !valid_ifname(name))
+    if (kind == NEA_NET_LIBVIRT ? !nea_valid_libvirt_name(name) : !nea_valid_ifname(name))
         return false;
     out->ref = nea_xstrdup(ref);
     out->name = nea_xstrdup(name);

@@ -44,6 +44,9 @@ const char *nea_get_str(struct nea_schema *c, const struct nea_ynode *n,
 /* An unquoted decimal integer in [min, max]. */
 bool nea_get_uint(struct nea_schema *c, const struct nea_ynode *n, const char *path,
                   unsigned min, unsigned max, unsigned *ret);
+/* An unquoted true or false (YAML 1.2's words, not yes/no/on/off). */
+bool nea_get_bool(struct nea_schema *c, const struct nea_ynode *n, const char *path,
+                  bool *ret);
 /* One of names[]: its index, or -1. */
 int nea_get_enum(struct nea_schema *c, const struct nea_ynode *n, const char *path,
                  const char *const *names, size_t n_names);
@@ -60,6 +63,8 @@ bool nea_valid_ident(const char *s, size_t maxlen);
 bool nea_valid_hostname(const char *s);
 /* A QEMU machine type: q35, pc, pc-q35-7.2, ... */
 bool nea_valid_machine(const char *s);
+/* A Linux interface name: 1-15 bytes, no '/', ':' or whitespace. */
+bool nea_valid_ifname(const char *s);
 /* A libvirt object name (networks, pools): no '/', printable, bounded. */
 bool nea_valid_libvirt_name(const char *s);
 /* "BRIDGE", "ovs:BRIDGE" or "network:NAME" into *out (newly allocated

@@ -18,9 +18,9 @@
 #include "nea_spec_int.h"
 #include "nea_util.h"
 
-enum { S_TENANT, S_PLAN, S_APPLIANCE, S_PUBLIC, S_N };
+enum { S_TENANT, S_PLAN, S_APPLIANCE, S_PUBLIC, S_NETWORKS, S_N };
 static const char *const spec_keys[] = {"tenant", "hardware-plan", "appliance",
-                                        "public-ips"};
+                                        "public-ips", "networks"};
 enum { A_NAME, A_NET, A_MAC, A_UUID, A_V4, A_V6, A_DNS, A_SSH, A_N };
 static const char *const app_keys[] = {"name", "external-network", "mac", "uuid",
                                        "ipv4", "ipv6", "dns", "ssh-authorized-keys"};
@@ -243,6 +243,8 @@ static void read_spec_tree(struct nea_schema *c, const struct nea_ynode *root,
         nea_get_uint(c, pub[PUB_V4], "public-ips.ipv4", 0, 9999, &s->public_ipv4);
     if (pub[PUB_V6])
         nea_get_uint(c, pub[PUB_V6], "public-ips.ipv6", 0, 9999, &s->public_ipv6);
+    /* after the addresses: the list is checked against the external subnet */
+    nea_read_tnets(c, v[S_NETWORKS], root, s);
     if (s->public_ipv4 && s->ipv4.mode == NEA_V4_DISABLED && pub[PUB_V4])
         nea_warn_at(c, pub[PUB_V4], "public-ips.ipv4 asks for %u addresses but "
                     "appliance.ipv4 is disabled", s->public_ipv4);

@@ -49,6 +49,10 @@ bool nea_parse_mac(const char *s, uint8_t mac[6]);
 bool nea_parse_uuid(const char *s, uint8_t uuid[16]);
 
 /* Sets the pool's allocation and the tenant's rules (copied) and rehashes. */
+/* Where the engine put each tenant network (slots[i], vlans[i] for
+ * s->tnets[i]; vlans NULL: none), then a new hash. */
+void nea_spec_set_tnet_places(struct nea_spec *s, const unsigned *slots,
+                              const unsigned *vlans);
 void nea_spec_set_public(struct nea_spec *s, const struct nea_ip *addrs, size_t n_addrs,
                          const struct nea_rule *rules, size_t n_rules);
 
@@ -79,11 +83,15 @@ enum nea_change_class {
     NEA_CHANGE_SEED_PUBLIC_IPS,     /* public-ipv4, public-ipv6 (counts) */
     NEA_CHANGE_SEED_PUBLIC_ADDRESS, /* public-address (the pool's addresses) */
     NEA_CHANGE_SEED_RULES,          /* rule */
+    NEA_CHANGE_TNET_MODE,           /* tenant-networks (the plan's mode) */
+    NEA_CHANGE_TNET,                /* tenant-network.NAME: one network; the engine
+                                     * tells an added or removed network (a
+                                     * hot-plug) from a changed one */
     NEA_CHANGE_LAST                 /* the number of classes */
 };
 
 /* The class of key (the text before '=' of a canonical line); exact keys,
- * no prefixes.  NEA_CHANGE_UNKNOWN for any other string. */
+ * except "tenant-network." followed by a network's name.  NEA_CHANGE_UNKNOWN for any other string. */
 enum nea_change_class nea_canonical_key_class(const char *key);
 
 #endif

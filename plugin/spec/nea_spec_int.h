@@ -34,4 +34,9 @@ bool nea_read_ipv4(struct nea_schema *c, const struct nea_ynode *node,
 bool nea_read_ipv6(struct nea_schema *c, const struct nea_ynode *node,
                    struct nea_ipv6 *out);
 
+/* nea_spec_tnet.c: the networks: list (node NULL: none), checked whole
+ * against itself, the external subnet and the plan's tenant-networks. */
+void nea_read_tnets(struct nea_schema *c, const struct nea_ynode *node,
+                    const struct nea_ynode *root, struct nea_spec *s);
+
 #endif

@@ -114,6 +114,25 @@ static const char *const migrations[] = {
     "  AND d.state != 'gone')"
     " BEGIN SELECT RAISE(ABORT, 'MAC address in use by another appliance on this host');"
     " END;",
+    /* 5: tenant networks: each network's vNIC slot in its appliance, and in
+     * ovs-vlan mode its VLAN tag on a host's switch (never two networks on
+     * one tag).  A VLAN row goes only once no vNIC of the network is on the
+     * tag any more (after the unplug, or the domain's undefine). */
+    "CREATE TABLE tnet_slots ("
+    " tenant TEXT NOT NULL,"
+    " network TEXT NOT NULL,"
+    " slot INTEGER NOT NULL,"
+    " PRIMARY KEY (tenant, network),"
+    " UNIQUE (tenant, slot));"
+    "CREATE TABLE tnet_vlans ("
+    " host TEXT NOT NULL,"
+    " switch TEXT NOT NULL,"
+    " vlan INTEGER NOT NULL,"
+    " tenant TEXT NOT NULL,"
+    " network TEXT NOT NULL,"
+    " PRIMARY KEY (host, switch, vlan),"
+    " UNIQUE (host, switch, tenant, network));"
+    "CREATE INDEX tnet_vlans_tenant ON tnet_vlans(tenant);",
 };
 
 NEA_ENUM_IMPL(nea_dep_state, NEA_DEP_LAST, "pending", "provisioning", "running", "failed",

@@ -5,6 +5,7 @@
  */
 #include "nea_virt.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libvirt/libvirt.h>
@@ -34,12 +35,14 @@ NEA_ENUM_IMPL(nea_dom_state, NEA_DOM_LAST, "missing", "running", "shut off",
 
 NEA_ENUM_IMPL(nea_fault_op, NEA_FAULT_LAST, "list-networks", "lookup", "vol-upload",
               "vol-create", "vol-delete", "define", "start", "stop", "undefine", "rename",
-              "update-device", "set-metadata")
+              "update-device", "set-metadata", "net-define", "net-remove", "attach-device",
+              "detach-device")
 
 NEA_DEFINE_CLEANUP_NAMED(pool_freep, virStoragePoolPtr, virStoragePoolFree)
 NEA_DEFINE_CLEANUP_NAMED(vol_freep, virStorageVolPtr, virStorageVolFree)
 NEA_DEFINE_CLEANUP_NAMED(stream_freep, virStreamPtr, virStreamFree)
 NEA_DEFINE_CLEANUP_NAMED(dom_freep, virDomainPtr, virDomainFree)
+NEA_DEFINE_CLEANUP_NAMED(net_freep, virNetworkPtr, virNetworkFree)
 
 struct nea_host {
     virConnectPtr conn;
@@ -878,6 +881,302 @@ int nea_host_dom_update_device(struct nea_host *h, const char *name,
                                "supported: %s", h->uri, lv_msg());
         return lv_fail(err, "%s: cannot update a device of domain %s", h->uri, name);
     }
+    return NEA_OK;
+}
+
+/* A running domain for a live device change; NULL (NEA_OK) when it does
+ * not run. */
+static int running_dom(struct nea_host *h, const char *name, virDomainPtr *ret,
+                       struct nea_err *err)
+{
+    virDomainPtr d = NULL;
+    int rc = require(h, name, &d, err);
+    if (rc < 0)
+        return rc;
+    if (virDomainIsActive(d) != 1) {
+        virDomainFree(d);
+        d = NULL;
+    }
+    *ret = d;
+    return NEA_OK;
+}
+
+static int live_fail(struct nea_host *h, const char *what, const char *name,
+                     struct nea_err *err)
+{
+    if (unsupported())
+        return nea_err_set(err, NEA_ERR_UNSUPPORTED, "%s: cannot %s domain %s live: %s",
+                           h->uri, what, name, lv_msg());
+    return lv_fail(err, "%s: cannot %s domain %s", h->uri, what, name);
+}
+
+int nea_host_dom_attach_live(struct nea_host *h, const char *name, const char *device_xml,
+                             struct nea_err *err)
+{
+    int rc = fault(h, NEA_FAULT_ATTACH, err);
+    NEA_AUTO(dom_freep) virDomainPtr d = NULL;
+    if (rc == NEA_OK)
+        rc = running_dom(h, name, &d, err);
+    if (rc < 0 || !d)
+        return rc;
+    if (virDomainAttachDeviceFlags(d, device_xml, VIR_DOMAIN_AFFECT_LIVE) < 0)
+        return live_fail(h, "plug a vNIC into", name, err);
+    return NEA_OK;
+}
+
+/* The <interface> element of xml whose MAC is mac, as XML text; NULL: none. */
+static char *iface_by_mac(const char *xml, const char *mac)
+{
+    NEA_AUTO(nea_xml_doc_freep) xmlDocPtr doc = parse_xml(xml);
+    xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
+    xmlNodePtr devs = root ? child(root, "devices") : NULL;
+    for (xmlNodePtr n = devs ? devs->children : NULL; n; n = n->next) {
+        if (n->type != XML_ELEMENT_NODE || xmlStrcmp(n->name, BAD_CAST "interface"))
+            continue;
+        xmlNodePtr m = child(n, "mac");
+        NEA_AUTOFREE char *addr = m ? prop(m, "address") : NULL;
+        if (!addr || strcasecmp(addr, mac))
+            continue;
+        xmlBufferPtr buf = xmlBufferCreate();
+        if (!buf || xmlNodeDump(buf, doc, n, 0, 0) < 0)
+            abort();
+        char *out = nea_xstrdup((const char *)xmlBufferContent(buf));
+        xmlBufferFree(buf);
+        return out;
+    }
+    return NULL;
+}
+
+int nea_dom_xml_macs(const char *xml, char ***ret_macs, size_t *ret_n)
+{
+    NEA_AUTO(nea_xml_doc_freep) xmlDocPtr doc = parse_xml(xml);
+    xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
+    xmlNodePtr devs = root ? child(root, "devices") : NULL;
+    char **v = NULL;
+    size_t n = 0;
+    for (xmlNodePtr c = devs ? devs->children : NULL; c; c = c->next) {
+        if (c->type != XML_ELEMENT_NODE || xmlStrcmp(c->name, BAD_CAST "interface"))
+            continue;
+        xmlNodePtr m = child(c, "mac");
+        char *addr = m ? prop(m, "address") : NULL;
+        if (!addr)
+            continue;
+        for (char *q = addr; *q; q++)
+            *q = (char)tolower((unsigned char)*q);
+        v = nea_xrealloc(v, (n + 1) * sizeof(*v));
+        v[n++] = addr;
+    }
+    *ret_macs = v;
+    *ret_n = n;
+    return doc ? NEA_OK : -1;
+}
+
+void nea_strv_free(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+int nea_host_dom_detach_iface_live(struct nea_host *h, const char *name, const char *mac,
+                                   struct nea_err *err)
+{
+    int rc = fault(h, NEA_FAULT_DETACH, err);
+    NEA_AUTO(dom_freep) virDomainPtr d = NULL;
+    if (rc == NEA_OK)
+        rc = running_dom(h, name, &d, err);
+    if (rc < 0 || !d)
+        return rc;
+    NEA_AUTOFREE char *xml = virDomainGetXMLDesc(d, 0);
+    if (!xml)
+        return lv_fail(err, "%s: domain %s", h->uri, name);
+    NEA_AUTOFREE char *dev = iface_by_mac(xml, mac);
+    if (!dev)
+        return NEA_OK;
+    if (virDomainDetachDeviceFlags(d, dev, VIR_DOMAIN_AFFECT_LIVE) < 0)
+        return live_fail(h, "unplug a vNIC from", name, err);
+    /* the guest acknowledges an unplug: wait for it (a few seconds) */
+    for (int i = 0; i < 100; i++) {
+        NEA_AUTOFREE char *now = virDomainGetXMLDesc(d, 0);
+        NEA_AUTOFREE char *still = now ? iface_by_mac(now, mac) : NULL;
+        if (!still)
+            return NEA_OK;
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return nea_err_set(err, NEA_ERR_HOST, "%s: domain %s did not release the vNIC %s "
+                       "within 10 s of the unplug request", h->uri, name, mac);
+}
+
+int nea_host_dom_change_media_live(struct nea_host *h, const char *name,
+                                   const char *disk_xml, struct nea_err *err)
+{
+    int rc = fault(h, NEA_FAULT_UPDATE_DEVICE, err);
+    NEA_AUTO(dom_freep) virDomainPtr d = NULL;
+    if (rc == NEA_OK)
+        rc = running_dom(h, name, &d, err);
+    if (rc < 0 || !d)
+        return rc;
+    if (virDomainUpdateDeviceFlags(d, disk_xml, VIR_DOMAIN_AFFECT_LIVE) < 0)
+        return live_fail(h, "change the seed cdrom of", name, err);
+    return NEA_OK;
+}
+
+/* ---- tenant networks (isolated mode) ------------------------------------ */
+
+/* The tenant and network of an owned libvirt network; both NULL: not ours. */
+static void tnet_owner(virNetworkPtr n, char **ret_tenant, char **ret_network)
+{
+    *ret_tenant = *ret_network = NULL;
+    NEA_AUTOFREE char *xml = virNetworkGetXMLDesc(n, 0);
+    NEA_AUTO(nea_xml_doc_freep) xmlDocPtr doc = xml ? parse_xml(xml) : NULL;
+    xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
+    xmlNodePtr meta = root ? child(root, "metadata") : NULL;
+    for (xmlNodePtr c = meta ? meta->children : NULL; c; c = c->next) {
+        if (c->type != XML_ELEMENT_NODE || !c->ns ||
+            xmlStrcmp(c->ns->href, BAD_CAST NEA_XMLNS) ||
+            xmlStrcmp(c->name, BAD_CAST "tenant-network"))
+            continue;
+        *ret_tenant = meta_field(c, "tenant");
+        *ret_network = meta_field(c, "network");
+        return;
+    }
+}
+
+static bool tnet_owned_by(virNetworkPtr n, const char *tenant, const char *network)
+{
+    NEA_AUTOFREE char *t = NULL, *w = NULL;
+    tnet_owner(n, &t, &w);
+    return t && w && !strcmp(t, tenant) && (!network || !strcmp(w, network));
+}
+
+static char *tnet_xml(const char *name, const char *tenant, const char *network)
+{
+    xmlDocPtr doc = xmlNewDoc(BAD_CAST "1.0");
+    xmlNodePtr root = xmlNewNode(NULL, BAD_CAST "network");
+    xmlDocSetRootElement(doc, root);
+    xmlNewTextChild(root, NULL, BAD_CAST "name", BAD_CAST name);
+    xmlNodePtr meta = xmlNewChild(root, NULL, BAD_CAST "metadata", NULL);
+    xmlNodePtr tn = xmlNewChild(meta, NULL, BAD_CAST "tenant-network", NULL);
+    xmlNsPtr ns = xmlNewNs(tn, BAD_CAST NEA_XMLNS, BAD_CAST NEA_XMLNS_PREFIX);
+    xmlSetNs(tn, ns);
+    xmlNewTextChild(tn, ns, BAD_CAST "tenant", BAD_CAST tenant);
+    xmlNewTextChild(tn, ns, BAD_CAST "network", BAD_CAST network);
+    /* no <forward>, no <ip>: an L2 segment the host neither routes nor
+     * addresses; no STP, no forwarding delay */
+    xmlNodePtr br = xmlNewChild(root, NULL, BAD_CAST "bridge", NULL);
+    xmlSetProp(br, BAD_CAST "stp", BAD_CAST "off");
+    xmlSetProp(br, BAD_CAST "delay", BAD_CAST "0");
+    xmlChar *out = NULL;
+    int len = 0;
+    xmlDocDumpFormatMemoryEnc(doc, &out, &len, "UTF-8", 1);
+    xmlFreeDoc(doc);
+    if (!out)
+        abort();
+    char *r = nea_xstrdup((const char *)out);
+    xmlFree(out);
+    return r;
+}
+
+static int net_lookup(struct nea_host *h, const char *name, virNetworkPtr *ret,
+                      struct nea_err *err)
+{
+    virNetworkPtr n = virNetworkLookupByName(h->conn, name);
+    if (!n) {
+        virErrorPtr e = virGetLastError();
+        if (!(e && e->code == VIR_ERR_NO_NETWORK))
+            return lv_fail(err, "%s: network %s", h->uri, name);
+    }
+    *ret = n;
+    return NEA_OK;
+}
+
+int nea_host_tnet_ensure(struct nea_host *h, const char *name, const char *tenant,
+                         const char *network, struct nea_err *err)
+{
+    int rc = fault(h, NEA_FAULT_NET_DEFINE, err);
+    NEA_AUTO(net_freep) virNetworkPtr n = NULL;
+    if (rc == NEA_OK)
+        rc = net_lookup(h, name, &n, err);
+    if (rc < 0)
+        return rc;
+    if (n && !tnet_owned_by(n, tenant, network))
+        return nea_err_set(err, NEA_ERR_CONFLICT, "%s: a libvirt network named %s exists "
+                           "but is not network %s of tenant %s (no neaprov metadata for "
+                           "it); neaprov leaves it alone: remove or rename it", h->uri, name,
+                           network, tenant);
+    if (!n) {
+        NEA_AUTOFREE char *xml = tnet_xml(name, tenant, network);
+        n = virNetworkDefineXML(h->conn, xml);
+        if (!n)
+            return lv_fail(err, "%s: cannot define network %s", h->uri, name);
+    }
+    if (virNetworkIsActive(n) != 1 && virNetworkCreate(n) < 0)
+        return lv_fail(err, "%s: cannot start network %s", h->uri, name);
+    int autostart = 0;
+    if (virNetworkGetAutostart(n, &autostart) == 0 && !autostart &&
+        virNetworkSetAutostart(n, 1) < 0 && !unsupported())
+        return lv_fail(err, "%s: cannot set network %s to start with the host", h->uri,
+                       name);
+    return NEA_OK;
+}
+
+int nea_host_tnet_remove(struct nea_host *h, const char *name, const char *tenant,
+                         struct nea_err *err)
+{
+    int rc = fault(h, NEA_FAULT_NET_REMOVE, err);
+    NEA_AUTO(net_freep) virNetworkPtr n = NULL;
+    if (rc == NEA_OK)
+        rc = net_lookup(h, name, &n, err);
+    if (rc < 0 || !n)
+        return rc;
+    if (!tnet_owned_by(n, tenant, NULL))
+        return nea_err_set(err, NEA_ERR_CONFLICT, "%s: network %s is not tenant %s's; "
+                           "neaprov leaves it alone", h->uri, name, tenant);
+    if (virNetworkIsActive(n) == 1 && virNetworkDestroy(n) < 0)
+        return lv_fail(err, "%s: cannot stop network %s", h->uri, name);
+    if (virNetworkIsPersistent(n) == 1 && virNetworkUndefine(n) < 0)
+        return lv_fail(err, "%s: cannot undefine network %s", h->uri, name);
+    return NEA_OK;
+}
+
+int nea_host_tnet_list(struct nea_host *h, const char *tenant, char ***ret_names,
+                       size_t *ret_n, struct nea_err *err)
+{
+    int rc = fault(h, NEA_FAULT_LIST_NETWORKS, err);
+    if (rc < 0)
+        return rc;
+    virNetworkPtr *nets = NULL;
+    int cnt = virConnectListAllNetworks(h->conn, &nets, 0);
+    if (cnt < 0)
+        return lv_fail(err, "%s: cannot list networks", h->uri);
+    NEA_AUTOFREE char *prefix = nea_xasprintf("nea-net.%s.", tenant);
+    char **v = NULL;
+    size_t n = 0;
+    for (int i = 0; i < cnt; i++) {
+        const char *name = virNetworkGetName(nets[i]);
+        if (name && nea_str_has_prefix(name, prefix) && tnet_owned_by(nets[i], tenant, NULL)) {
+            v = nea_xrealloc(v, (n + 1) * sizeof(*v));
+            v[n++] = nea_xstrdup(name);
+        }
+        virNetworkFree(nets[i]);
+    }
+    free(nets);
+    *ret_names = v;
+    *ret_n = n;
+    return NEA_OK;
+}
+
+int nea_host_tnet_bridge(struct nea_host *h, const char *name, char **ret_bridge,
+                         struct nea_err *err)
+{
+    NEA_AUTO(net_freep) virNetworkPtr n = NULL;
+    int rc = net_lookup(h, name, &n, err);
+    if (rc < 0)
+        return rc;
+    char *br = n ? virNetworkGetBridgeName(n) : NULL;
+    *ret_bridge = br ? nea_xstrdup(br) : NULL;
+    free(br);
     return NEA_OK;
 }
 

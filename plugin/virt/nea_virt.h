@@ -95,6 +95,10 @@ enum nea_fault_op {
     NEA_FAULT_RENAME,
     NEA_FAULT_UPDATE_DEVICE,
     NEA_FAULT_SET_METADATA,
+    NEA_FAULT_NET_DEFINE,    /* a tenant network (isolated mode) */
+    NEA_FAULT_NET_REMOVE,
+    NEA_FAULT_ATTACH,        /* a vNIC hot-plugged */
+    NEA_FAULT_DETACH,
     NEA_FAULT_LAST
 };
 NEA_ENUM_DECL(nea_fault_op);
@@ -153,6 +157,38 @@ int nea_host_dom_update_device(struct nea_host *h, const char *name,
                                const char *device_xml, struct nea_err *err);
 /* Replaces neaprov's metadata element (an <appliance> in our namespace) in
  * the running domain, whose definition a define does not touch. */
+/* Live only (the persistent definition is the caller's define): plug the
+ * device into the running domain, unplug the interface with this MAC, or
+ * swap a cdrom's media.  NEA_ERR_UNSUPPORTED when the host cannot do it
+ * live (the caller then restarts the domain); NEA_OK without change when
+ * the domain does not run, or (detach) has no such interface. */
+int nea_host_dom_attach_live(struct nea_host *h, const char *name, const char *device_xml,
+                             struct nea_err *err);
+int nea_host_dom_detach_iface_live(struct nea_host *h, const char *name, const char *mac,
+                                   struct nea_err *err);
+int nea_host_dom_change_media_live(struct nea_host *h, const char *name,
+                                   const char *disk_xml, struct nea_err *err);
+/* The MACs of the domain's vNICs in its live XML (lower case). */
+int nea_dom_xml_macs(const char *xml, char ***ret_macs, size_t *ret_n);
+
+/* Tenant networks in isolated mode: libvirt networks with no <forward> and
+ * no address, so the host never routes; owned through neaprov's metadata
+ * (tenant and network).  ensure defines, starts and sets autostart when
+ * missing, starts one that is down, and refuses (NEA_ERR_CONFLICT) a
+ * network of that name that is not this tenant's network.  remove stops
+ * and undefines an owned one (absent: NEA_OK; not ours: NEA_ERR_CONFLICT).
+ * list gives the names of the tenant's owned networks on the host. */
+int nea_host_tnet_ensure(struct nea_host *h, const char *name, const char *tenant,
+                         const char *network, struct nea_err *err);
+int nea_host_tnet_remove(struct nea_host *h, const char *name, const char *tenant,
+                         struct nea_err *err);
+int nea_host_tnet_list(struct nea_host *h, const char *tenant, char ***ret_names,
+                       size_t *ret_n, struct nea_err *err);
+/* The Linux bridge of a libvirt network (NULL: none known). */
+int nea_host_tnet_bridge(struct nea_host *h, const char *name, char **ret_bridge,
+                         struct nea_err *err);
+void nea_strv_free(char **v, size_t n);
+
 int nea_host_dom_set_live_metadata(struct nea_host *h, const char *name,
                                    const char *element_xml, struct nea_err *err);
 /* At most this many addresses of one NIC are taken from a source (the

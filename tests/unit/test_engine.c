@@ -29,6 +29,7 @@
 #include "nea_pool.h"
 #include "nea_spec.h"
 #include "nea_state.h"
+#include "nea_tnet_state.h"
 #include "nea_util.h"
 #include "nea_virt.h"
 
@@ -663,6 +664,298 @@ static void test_public_ips(void **state)
 
 /* A base image whose upload neaprov began but did not finish is uploaded
  * again; one neaprov did not upload (the SP's own) is trusted. */
+/* A spec of tenant t on plan p with networks (YAML flow list items). */
+static struct nea_spec *spec_tn(const char *t, const char *p, const char *nets)
+{
+    return spec_text(nea_xasprintf("tenant: %s\nhardware-plan: %s\nappliance:\n"
+                                   "  external-network: network:default\n"
+                                   "  ipv4: {mode: static, address: 192.0.2.70, prefix: 24,"
+                                   " gateway: 192.0.2.1}\n"
+                                   "networks: [%s]\n", t, p, nets));
+}
+
+static bool lv_net_exists(struct fx *f, const char *name)
+{
+    virNetworkPtr n = virNetworkLookupByName(f->lv, name);
+    if (n)
+        virNetworkFree(n);
+    return n != NULL;
+}
+
+static int count_substr(const char *hay, const char *needle)
+{
+    int c = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+        c++;
+    return c;
+}
+
+#define WEB "{name: web, gateway: 198.51.100.65/28, internet: true}"
+#define DB "{name: db, gateway: 198.51.100.81/28, internet: false}"
+#define APP "{name: app, gateway: 198.51.100.97/28, gateway6: \"2001:db8:a1::1/64\", internet: true}"
+
+/* Isolated mode: one libvirt network per tenant network, owned by the
+ * tenant; a network added or removed is its own plan line, plugged without
+ * a reboot where the host can; destroy leaves none behind. */
+static void test_tnets_isolated(void **state)
+{
+    struct fx *f = *state;
+    struct nea_engine *e = engine(f, NULL, 0);
+    struct nea_err err = {0};
+    struct nea_spec *s = spec_tn("tna", "lab-tn", WEB ", " DB);
+    apply_ok(e, s);
+    assert_true(lv_net_exists(f, "nea-net.tna.web"));
+    assert_true(lv_net_exists(f, "nea-net.tna.db"));
+    char *x = dom_xml(f, "tna-nea");
+    assert_int_equal(count_substr(x, "<interface "), 3);
+    assert_non_null(strstr(x, "nea-net.tna.web"));
+    free(x);
+    assert_int_equal(plan_todo(e, s, NULL), 0);
+
+    /* status says where replicas attach */
+    struct nea_app_status *v = NULL;
+    size_t n = 0;
+    assert_int_equal(nea_engine_status(e, "tna", &v, &n, &err), NEA_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(v[0].n_tnets, 2);
+    assert_string_equal(v[0].tnets[0].name, "web");
+    assert_string_equal(v[0].tnets[0].libvirt_network, "nea-net.tna.web");
+    assert_string_equal(v[0].tnets[0].gateway, "198.51.100.65/28");
+    assert_true(v[0].tnets[0].internet);
+    assert_false(v[0].tnets[1].internet);
+    nea_statuses_free(v, n);
+
+    /* add one: its own change, no reboot asked */
+    struct nea_spec *s2 = spec_tn("tna", "lab-tn", WEB ", " DB ", " APP);
+    struct nea_changeset cs = {0};
+    assert_int_equal(nea_engine_plan(e, s2, &cs, &err), NEA_OK);
+    assert_int_equal(cs.n, 1);
+    assert_string_equal(cs.v[0].field, "tenant-network.app");
+    assert_null(cs.v[0].old_value);
+    assert_true(cs.todo & NEA_DO_PLUG);
+    assert_int_equal(cs.disruption, NEA_DISRUPT_NONE);
+    nea_changeset_clear(&cs);
+    apply_ok(e, s2);
+    assert_true(lv_net_exists(f, "nea-net.tna.app"));
+    x = dom_xml(f, "tna-nea");
+    assert_int_equal(count_substr(x, "<interface "), 4);
+    free(x);
+    assert_int_equal(plan_todo(e, s2, NULL), 0);
+
+    /* a fourth is over the plan's max-networks: refused at load */
+    struct nea_diags d = {0};
+    struct nea_spec *over = NULL;
+    char *text = nea_xasprintf("tenant: tna\nhardware-plan: lab-tn\nappliance:\n"
+                               "  external-network: network:default\n"
+                               "  ipv4: {mode: dhcp}\nnetworks: [%s, %s, %s, "
+                               "{name: four, gateway: 198.51.100.113/28}]\n", WEB, DB, APP);
+    assert_int_equal(nea_spec_load_buffer("t.yaml", text, strlen(text), &lopts, &over, &d,
+                                          &err), NEA_ERR_INVALID);
+    assert_true(d.n >= 1);
+    assert_non_null(strstr(d.v[0].text, "at most 3"));
+    nea_diags_clear(&d);
+    free(text);
+
+    /* remove one: its network goes; the slot is free for the next */
+    struct nea_spec *s3 = spec_tn("tna", "lab-tn", WEB ", " APP);
+    assert_int_equal(nea_engine_plan(e, s3, &cs, &err), NEA_OK);
+    assert_int_equal(cs.n, 1);
+    assert_string_equal(cs.v[0].field, "tenant-network.db");
+    assert_null(cs.v[0].new_value);
+    nea_changeset_clear(&cs);
+    apply_ok(e, s3);
+    assert_false(lv_net_exists(f, "nea-net.tna.db"));
+    x = dom_xml(f, "tna-nea");
+    assert_int_equal(count_substr(x, "<interface "), 3);
+    assert_null(strstr(x, "nea-net.tna.db"));
+    free(x);
+    /* slots stay: app keeps int2, web int0 */
+    char *canon = nea_spec_canonical(s3);
+    assert_non_null(strstr(canon, "tenant-network.app=198.51.100.97/28 2001:db8:a1::1/64 "
+                              "internet int2 "));
+    free(canon);
+
+    /* a changed gateway is a new seed and a reboot */
+    struct nea_spec *s4 = spec_tn("tna", "lab-tn", WEB ", {name: app, gateway: "
+                                  "198.51.100.98/28, internet: true}");
+    enum nea_disruption dis;
+    unsigned todo = plan_todo(e, s4, &dis);
+    assert_true(todo & NEA_DO_SEED);
+    assert_int_equal(dis, NEA_DISRUPT_REBOOT);
+
+    /* destroy: no network of the tenant left */
+    assert_int_equal(nea_engine_destroy(e, "tna", NULL, &err), NEA_OK);
+    assert_false(lv_net_exists(f, "nea-net.tna.web"));
+    assert_false(lv_net_exists(f, "nea-net.tna.app"));
+    nea_spec_free(s);
+    nea_spec_free(s2);
+    nea_spec_free(s3);
+    nea_spec_free(s4);
+    nea_engine_close(e);
+}
+
+/* A libvirt network of the name that is not the tenant's is never taken
+ * over; a rule into no network is refused; neither changes anything. */
+static void test_tnets_refusals(void **state)
+{
+    struct fx *f = *state;
+    struct nea_engine *e = engine(f, NULL, 0);
+    struct nea_err err = {0};
+    virNetworkPtr foreign = virNetworkDefineXML(f->lv, "<network><name>nea-net.tnb.web"
+                                                       "</name><bridge name='virbr7'/>"
+                                                       "</network>");
+    assert_non_null(foreign);
+    struct nea_spec *s = spec_tn("tnb", "lab-tn", WEB);
+    assert_int_equal(nea_engine_apply(e, s, NULL, &err), NEA_ERR_CONFLICT);
+    assert_non_null(strstr(err.msg, "not network web of tenant tnb"));
+    nea_err_clear(&err);
+    assert_int_equal(virNetworkUndefine(foreign), 0);
+    virNetworkFree(foreign);
+    apply_ok(e, s);
+
+    /* a rule whose replica is in none of the networks */
+    struct nea_state *st = nea_engine_state(e);
+    struct nea_rule rule = {0};
+    enum nea_proto p;
+    assert_null(nea_endpoint_parse("203.0.113.30:443/tcp", true, &rule.pub, &rule.pub_port,
+                                   &rule.proto));
+    assert_null(nea_endpoint_parse("198.51.100.200:443", false, &rule.to, &rule.to_port, &p));
+    assert_int_equal(nea_engine_rule_check(e, "tnb", &rule, &err), NEA_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "--to 198.51.100.200 is in none of tenant tnb's networks"));
+    nea_err_clear(&err);
+    /* stored behind the check's back (an older neaprov): plan refuses */
+    struct nea_ip a, b, *got = NULL;
+    size_t ngot = 0;
+    nea_ip_range_parse("203.0.113.30", &a, &b);
+    assert_int_equal(nea_pool_add(st, &a, &b, &err), NEA_OK);
+    assert_int_equal(nea_pool_allocate(st, "tnb", 1, 0, false, &got, &ngot, &err), NEA_OK);
+    free(got);
+    if (nea_rule_add(st, "tnb", &rule, &err) < 0)
+        fail_msg("rule add: %s", err.msg);
+    struct nea_changeset cs = {0};
+    struct nea_spec *sp = spec_text(nea_xasprintf(
+        "tenant: tnb\nhardware-plan: lab-tn\nappliance:\n"
+        "  external-network: network:default\n"
+        "  ipv4: {mode: static, address: 192.0.2.70, prefix: 24, gateway: 192.0.2.1}\n"
+        "public-ips: {ipv4: 1}\nnetworks: [%s]\n", WEB));
+    assert_int_equal(nea_engine_plan(e, sp, &cs, &err), NEA_ERR_INVALID);
+    if (!strstr(err.msg, "--to 198.51.100.200"))
+        fail_msg("plan: %s", err.msg);
+    nea_spec_free(sp);
+    nea_err_clear(&err);
+    nea_changeset_clear(&cs);
+    assert_int_equal(nea_rule_remove(st, "tnb", &rule.pub, rule.pub_port, rule.proto, &err),
+                     NEA_OK);
+    /* inside web: fine */
+    assert_null(nea_endpoint_parse("198.51.100.66:443", false, &rule.to, &rule.to_port, &p));
+    assert_int_equal(nea_engine_rule_check(e, "tnb", &rule, &err), NEA_OK);
+    assert_int_equal(nea_engine_destroy(e, "tnb", NULL, &err), NEA_OK);
+    nea_spec_free(s);
+    nea_engine_close(e);
+}
+
+/* ovs-vlan: tags from the plan's range, never two networks on one; an
+ * exhausted range refuses the apply with nothing changed; destroy frees
+ * the tags. */
+static void test_tnets_ovs_vlans(void **state)
+{
+    struct fx *f = *state;
+    struct nea_engine *e = engine(f, NULL, 0);
+    struct nea_state *st = nea_engine_state(e);
+    struct nea_err err = {0};
+    struct nea_spec *a = spec_tn("ova", "lab-ovs", WEB ", " DB);
+    apply_ok(e, a);
+    char *x = dom_xml(f, "ova-nea");
+    assert_non_null(strstr(x, "<tag id='100'/>"));
+    assert_non_null(strstr(x, "<tag id='101'/>"));
+    assert_non_null(strstr(x, "<virtualport type='openvswitch'"));
+    free(x);
+    size_t held = 0;
+    assert_int_equal(nea_tnet_vlans_held(st, "ova", &held, &err), NEA_OK);
+    assert_int_equal(held, 2);
+
+    /* two more networks, one tag left: refused, nothing made */
+    struct nea_spec *b = spec_text(nea_xasprintf(
+        "tenant: ovb\nhardware-plan: lab-ovs\nappliance:\n"
+        "  external-network: network:default\n"
+        "  ipv4: {mode: static, address: 192.0.2.71, prefix: 24, gateway: 192.0.2.1}\n"
+        "networks: [%s, %s]\n", WEB, DB));
+    assert_int_equal(nea_engine_apply(e, b, NULL, &err), NEA_ERR_CONFLICT);
+    assert_non_null(strstr(err.msg, "tenant-networks.vlans 100-102 is exhausted"));
+    nea_err_clear(&err);
+    assert_int_equal(dom_state(f, "ovb-nea"), -1);
+    assert_null(record(e, "ovb"));
+    assert_int_equal(nea_tnet_vlans_held(st, "ovb", &held, &err), NEA_OK);
+    assert_int_equal(held, 0);
+
+    /* a's destroy frees its tags; b fits */
+    assert_int_equal(nea_engine_destroy(e, "ova", NULL, &err), NEA_OK);
+    assert_int_equal(nea_tnet_vlans_held(st, "ova", &held, &err), NEA_OK);
+    assert_int_equal(held, 0);
+    apply_ok(e, b);
+    x = dom_xml(f, "ovb-nea");
+    assert_non_null(strstr(x, "<tag id='100'/>"));
+    free(x);
+    assert_int_equal(nea_engine_destroy(e, "ovb", NULL, &err), NEA_OK);
+    nea_spec_free(a);
+    nea_spec_free(b);
+    nea_engine_close(e);
+}
+
+static int count_tnet_nets(struct fx *f, const char *tenant)
+{
+    char prefix[64];
+    snprintf(prefix, sizeof(prefix), "nea-net.%s.", tenant);
+    virNetworkPtr *v = NULL;
+    int n = virConnectListAllNetworks(f->lv, &v, 0), c = 0;
+    for (int i = 0; i < n; i++) {
+        if (nea_str_has_prefix(virNetworkGetName(v[i]), prefix))
+            c++;
+        virNetworkFree(v[i]);
+    }
+    free(v);
+    return c;
+}
+
+/* A failure at each tenant network step (making a network, plugging,
+ * unplugging, removing one), in a fresh deploy, an add and a remove: the
+ * next apply converges, and destroy leaves no network and no tag. */
+static void test_tnets_faults_converge(void **state)
+{
+    struct fx *f = *state;
+    static const char *const ops[] = {"net-define", "attach-device", "detach-device",
+                                      "net-remove", "update-device", "define"};
+    for (size_t i = 0; i < NEA_ARRAY_SIZE(ops); i++) {
+        char tenant[32];
+        snprintf(tenant, sizeof(tenant), "tnf%zu", i);
+        struct nea_spec *steps[] = {
+            spec_tn(tenant, "lab-tn", WEB),
+            spec_tn(tenant, "lab-tn", WEB ", " DB),
+            spec_tn(tenant, "lab-tn", DB),
+        };
+        for (size_t k = 0; k < NEA_ARRAY_SIZE(steps); k++) {
+            struct nea_engine *e = engine(f, ops[i], 1);
+            struct nea_err err = {0};
+            int rc = nea_engine_apply(e, steps[k], NULL, &err);
+            nea_engine_close(e);
+            if (rc < 0 && !strstr(err.msg, "injected fault"))
+                fail_msg("%s, step %zu: %s", ops[i], k, err.msg);
+            e = engine(f, NULL, 0);
+            apply_ok(e, steps[k]);
+            assert_int_equal(plan_todo(e, steps[k], NULL), 0);
+            assert_int_equal(count_tnet_nets(f, tenant), (int)steps[k]->n_tnets);
+            nea_engine_close(e);
+        }
+        struct nea_engine *e = engine(f, NULL, 0);
+        struct nea_err err = {0};
+        assert_int_equal(nea_engine_destroy(e, tenant, NULL, &err), NEA_OK);
+        assert_int_equal(count_tnet_nets(f, tenant), 0);
+        nea_engine_close(e);
+        for (size_t k = 0; k < NEA_ARRAY_SIZE(steps); k++)
+            nea_spec_free(steps[k]);
+    }
+}
+
 static void test_base_image_cut(void **state)
 {
     struct fx *f = *state;
@@ -1330,6 +1623,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mac_unique, setup, teardown),
         cmocka_unit_test_setup_teardown(test_local_image_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_race, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tnets_isolated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tnets_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tnets_ovs_vlans, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tnets_faults_converge, setup, teardown),
         cmocka_unit_test(test_change_classes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -14,8 +14,12 @@
 #include <libxml/xpathInternals.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <spawn.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+extern char **environ;
 
 #include "nea_iso.h"
 #include "nea_nft.h"
@@ -379,6 +383,321 @@ static void test_rules_checked(void **state)
     }
 }
 
+/* ---- tenant networks ---------------------------------------------------- */
+
+static const char tnet_spec[] =
+    "tenant: acme\n"
+    "hardware-plan: tnet\n"
+    "appliance:\n"
+    "  external-network: br-ext\n"
+    "  ipv4: {mode: static, address: 192.0.2.10, prefix: 24, gateway: 192.0.2.1}\n"
+    "  ipv6: {mode: static, address: \"2001:db8::10\", prefix: 64,"
+    " gateway: \"2001:db8::1\"}\n"
+    "networks:\n"
+    "  - {name: web, gateway: 198.51.100.65/28, gateway6: \"2001:db8:a1::1/64\","
+    " internet: true}\n"
+    "  - {name: db, gateway: 198.51.100.81/28}\n";
+
+static int render_spec(const struct nea_spec *s, const char *tpl, struct nea_artifacts *a,
+                       struct nea_err *e)
+{
+    struct nea_render_opts o = ropts(tpl);
+    memset(a, 0, sizeof(*a));
+    return nea_render(s, &o, a, e);
+}
+
+static const char *after(const char *hay, const char *needle)
+{
+    const char *p = strstr(hay, needle);
+    if (!p)
+        fail_msg("\"%s\" not found in:\n%s", needle, hay);
+    return p;
+}
+
+/* Slots, not the spec's order, place the vNICs: web in slot 2, db in slot
+ * 0.  The domain, network-config and neaprov/interfaces follow the slots;
+ * tnet_iface_xml follows the spec; every slot has its fixed address. */
+static void test_tnet_domain(void **state)
+{
+    (void)state;
+    struct nea_spec *s = load(tnet_spec);
+    struct nea_artifacts a0, a;
+    struct nea_err e = {0};
+    assert_int_equal(render_spec(s, NEA_TEMPLATE, &a0, &e), NEA_OK);
+    const unsigned slots[] = {2, 0};
+    nea_spec_set_tnet_places(s, slots, NULL);
+    assert_int_equal(render_spec(s, NEA_TEMPLATE, &a, &e), NEA_OK);
+    /* the guest is told something else: a new instance-id */
+    assert_string_not_equal(a0.seed.instance_id, a.seed.instance_id);
+
+    char web[18], db[18];
+    nea_mac_format(s->tnets[0].mac, web);
+    nea_mac_format(s->tnets[1].mac, db);
+    xmlDocPtr doc = xmlReadMemory(a.domain_xml, (int)a.domain_xml_len, "d.xml", NULL, 0);
+    assert_non_null(doc);
+    /* the plan's max-networks root ports, at 16.., whichever slots are used */
+    expect_xpath(doc, "string(count(/domain/devices/controller[@model='pcie-root-port']))",
+                 "4");
+    expect_xpath(doc, "string(/domain/devices/controller[@model='pcie-root-port'][1]/@index)",
+                 "16");
+    expect_xpath(doc, "string(/domain/devices/controller[@model='pcie-root-port'][4]/@index)",
+                 "19");
+    expect_xpath(doc, "string(count(/domain/devices/interface))", "3");
+    /* the external vNIC first, then by slot */
+    char mac[18];
+    nea_mac_format(s->mac, mac);
+    expect_xpath(doc, "string(/domain/devices/interface[1]/mac/@address)", mac);
+    expect_xpath(doc, "string(/domain/devices/interface[2]/mac/@address)", db);
+    expect_xpath(doc, "string(/domain/devices/interface[2]/source/@network)",
+                 "nea-net.acme.db");
+    expect_xpath(doc, "string(/domain/devices/interface[2]/address/@bus)", "0x10");
+    expect_xpath(doc, "string(/domain/devices/interface[3]/mac/@address)", web);
+    expect_xpath(doc, "string(/domain/devices/interface[3]/address/@bus)", "0x12");
+    expect_xpath(doc, "string(/domain/devices/interface[3]/address/@slot)", "0x00");
+    xmlFreeDoc(doc);
+
+    /* standalone elements for the engine: spec order, with the address */
+    assert_int_equal(a.n_tnet_iface_xml, 2);
+    assert_non_null(strstr(a.tnet_iface_xml[0], web));
+    assert_non_null(strstr(a.tnet_iface_xml[0], "bus=\"0x12\""));
+    assert_non_null(strstr(a.tnet_iface_xml[0], "nea-net.acme.web"));
+    assert_non_null(strstr(a.tnet_iface_xml[1], db));
+    assert_non_null(strstr(a.tnet_iface_xml[1], "bus=\"0x10\""));
+    assert_true(nea_str_has_prefix(a.cdrom_xml, "<disk type=\"file\" device=\"cdrom\">"));
+    assert_non_null(strstr(a.cdrom_xml, "/pool/acme-nea-seed.iso"));
+    assert_non_null(strstr(a.interface_xml, mac));
+
+    /* network-config and neaprov/interfaces: ext0, int0 (db), int2 (web) */
+    const char *p = after(a.seed.network_config, "name: ext0");
+    p = after(p, "name: int0");
+    p = after(p, db);
+    p = after(p, "name: int2");
+    after(p, "address: \"2001:db8:a1::1/64\"");
+    assert_null(strstr(strstr(a.seed.network_config, "name: int0"), "gateway"));
+    char *lines = nea_xasprintf("%s int0 198.51.100.81/28 -\n%s int2 198.51.100.65/28 "
+                                "2001:db8:a1::1/64\n", db, web);
+    after(a.seed.interfaces, lines);
+    free(lines);
+    assert_non_null(strstr(a.seed.user_data, "/usr/local/sbin/neaprov-sync"));
+    /* the same text as user-data's (check_consumers.py compares them) */
+    assert_non_null(strstr(a.seed.ruleset, "iifname \"int2\" oifname \"ext0\" accept"));
+    nea_artifacts_clear(&a0);
+    nea_artifacts_clear(&a);
+    nea_spec_free(s);
+
+    /* without tenant-networks in the plan: nothing of the above */
+    render_ok(base, &a);
+    assert_null(a.tnet_iface_xml);
+    assert_null(a.seed.interfaces);
+    assert_null(a.seed.ruleset);
+    assert_null(strstr(a.domain_xml, "pcie-root-port"));
+    assert_null(strstr(a.seed.user_data, "neaprov-sync"));
+    assert_non_null(a.cdrom_xml);
+    nea_artifacts_clear(&a);
+}
+
+static void expect_tnet_error(struct nea_spec *s, const char *tpl, const char *msg)
+{
+    struct nea_artifacts a;
+    struct nea_err e = {0};
+    assert_int_equal(render_spec(s, tpl, &a, &e), NEA_ERR_INVALID);
+    if (!strstr(e.msg, msg))
+        fail_msg("\"%s\" does not contain \"%s\"", e.msg, msg);
+    assert_null(a.domain_xml);
+    assert_null(a.iso);
+}
+
+static char *write_tpl(const char *content)
+{
+    char *path = nea_xstrdup("/tmp/nea-tpl-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, content, strlen(content)), (ssize_t)strlen(content));
+    close(fd);
+    return path;
+}
+
+/* Places the engine got wrong, and templates in the way of a vNIC. */
+static void test_tnet_errors(void **state)
+{
+    (void)state;
+    struct nea_spec *s = load(tnet_spec);
+    const unsigned out_of_range[] = {0, 4}, twice[] = {1, 1};
+    nea_spec_set_tnet_places(s, out_of_range, NULL);
+    expect_tnet_error(s, NEA_TEMPLATE, "network db has vNIC slot 4, outside 0 to 3");
+    nea_spec_set_tnet_places(s, twice, NULL);
+    expect_tnet_error(s, NEA_TEMPLATE, "networks web and db have the same vNIC slot 1");
+    const unsigned ok[] = {0, 1};
+    nea_spec_set_tnet_places(s, ok, NULL);
+    /* a template device addressed onto the root port of slot 1 */
+    char *tpl = write_tpl("<domain><os/><devices><watchdog model='i6300esb'><address "
+                          "type='pci' domain='0x0000' bus='0x11' slot='0x01'/></watchdog>"
+                          "</devices></domain>");
+    expect_tnet_error(s, tpl, "a <watchdog> of the domain template has PCI address bus "
+                              "0x11, which neaprov keeps for tenant network vNICs "
+                              "(buses 0x10 to 0x13)");
+    unlink(tpl);
+    free(tpl);
+    /* a template root port at index 17 is replaced by ours, once */
+    tpl = write_tpl("<domain><os/><devices><controller type='pci' index='17' "
+                    "model='pcie-root-port'/><controller type='pci' index='24' "
+                    "model='pcie-root-port'/></devices></domain>");
+    struct nea_artifacts a;
+    struct nea_err e = {0};
+    assert_int_equal(render_spec(s, tpl, &a, &e), NEA_OK);
+    xmlDocPtr doc = xmlReadMemory(a.domain_xml, (int)a.domain_xml_len, "d.xml", NULL, 0);
+    expect_xpath(doc, "string(count(/domain/devices/controller[@index='17']))", "1");
+    expect_xpath(doc, "string(count(/domain/devices/controller[@index='24']))", "1");
+    xmlFreeDoc(doc);
+    nea_artifacts_clear(&a);
+    unlink(tpl);
+    free(tpl);
+    nea_spec_free(s);
+
+    /* ovs-vlan: a tag outside the plan's range (0: never placed) */
+    static const char ovs[] = "tenant: acme\n"
+                              "hardware-plan: tnet-ovs\n"
+                              "appliance:\n"
+                              "  external-network: br-ext\n"
+                              "  ipv4: {mode: dhcp}\n"
+                              "networks:\n"
+                              "  - {name: web, gateway: 198.51.100.65/28}\n";
+    s = load(ovs);
+    expect_tnet_error(s, NEA_TEMPLATE, "network web has VLAN tag 0, outside "
+                                       "tenant-networks.vlans 100-199");
+    const unsigned slot0[] = {0}, vlan[] = {150};
+    nea_spec_set_tnet_places(s, slot0, vlan);
+    assert_int_equal(render_spec(s, NEA_TEMPLATE, &a, &e), NEA_OK);
+    assert_non_null(strstr(a.tnet_iface_xml[0], "<tag id=\"150\"/>"));
+    assert_non_null(strstr(a.tnet_iface_xml[0], "<virtualport type=\"openvswitch\"/>"));
+    assert_non_null(strstr(a.tnet_iface_xml[0], "<source bridge=\"br-tn\"/>"));
+    nea_artifacts_clear(&a);
+    nea_spec_free(s);
+}
+
+/* nft -c -f on a ruleset, in a network namespace of its own (root only):
+ * 0 accepted, 1 refused, -1 not possible here. */
+static int nft_check(const char *ruleset)
+{
+    if (geteuid() != 0 || access("/usr/sbin/nft", X_OK) != 0 ||
+        access("/usr/bin/unshare", X_OK) != 0)
+        return -1;
+    char *path = write_tpl(ruleset);
+    char *const argv[] = {"/usr/bin/unshare", "--net", "/usr/sbin/nft", "-c", "-f", path,
+                          NULL};
+    pid_t pid;
+    int st = -1;
+    if (posix_spawn(&pid, argv[0], NULL, NULL, argv, environ) == 0)
+        waitpid(pid, &st, 0);
+    unlink(path);
+    free(path);
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
+}
+
+/* The whole ruleset of an appliance with tenant networks and public IP
+ * rules: DNAT, forwarding, 1:1 SNAT of rule targets on with-internet
+ * networks (the first rule's public address; none on db, none for a target
+ * outside the tenant networks), then each with-internet subnet. */
+static void test_tnet_ruleset(void **state)
+{
+    (void)state;
+    struct nea_spec *s = load(tnet_spec);
+    struct nea_ip addrs[3];
+    nea_ip_parse("203.0.113.16", &addrs[0]);
+    nea_ip_parse("203.0.113.17", &addrs[1]);
+    nea_ip_parse("2001:db8:100::10", &addrs[2]);
+    struct nea_rule rules[5] = {
+        {.pub_port = 443, .proto = NEA_PROTO_TCP, .to_port = 8443, .description = "web"},
+        {.pub_port = 80, .proto = NEA_PROTO_TCP, .to_port = 80},
+        {.pub_port = 5432, .proto = NEA_PROTO_TCP, .to_port = 5432, .description = "db"},
+        {.pub_port = 443, .proto = NEA_PROTO_TCP, .to_port = 443},
+        {.pub_port = 25, .proto = NEA_PROTO_TCP, .to_port = 25},
+    };
+    nea_ip_parse("203.0.113.16", &rules[0].pub);
+    nea_ip_parse("198.51.100.66", &rules[0].to);
+    nea_ip_parse("203.0.113.17", &rules[1].pub);
+    nea_ip_parse("198.51.100.66", &rules[1].to);
+    nea_ip_parse("203.0.113.17", &rules[2].pub);
+    nea_ip_parse("198.51.100.82", &rules[2].to);
+    nea_ip_parse("2001:db8:100::10", &rules[3].pub);
+    nea_ip_parse("2001:db8:a1::66", &rules[3].to);
+    nea_ip_parse("203.0.113.16", &rules[4].pub);
+    nea_ip_parse("192.0.2.50", &rules[4].to);
+    nea_spec_set_public(s, addrs, 3, rules, 5);
+    static const char want[] =
+        "#!/usr/sbin/nft -f\n"
+        "# Public IP rules of tenant acme, written by neaprov: public address\n"
+        "# and port -> replica address and port.  Generated; edits are lost.\n"
+        "# With its tenant networks: what the appliance forwards and how\n"
+        "# their traffic leaves (source NAT).\n"
+        "table inet neaprov\n"
+        "delete table inet neaprov\n"
+        "table inet neaprov {\n"
+        "    chain prerouting {\n"
+        "        type nat hook prerouting priority dstnat; policy accept;\n"
+        "        ip daddr 203.0.113.16 tcp dport 443 dnat ip to 198.51.100.66:8443 comment \"web\"\n"
+        "        ip daddr 203.0.113.17 tcp dport 80 dnat ip to 198.51.100.66:80\n"
+        "        ip daddr 203.0.113.17 tcp dport 5432 dnat ip to 198.51.100.82:5432 comment \"db\"\n"
+        "        ip6 daddr 2001:db8:100::10 tcp dport 443 dnat ip6 to [2001:db8:a1::66]:443\n"
+        "        ip daddr 203.0.113.16 tcp dport 25 dnat ip to 192.0.2.50:25\n"
+        "    }\n"
+        "    chain forward {\n"
+        "        type filter hook forward priority filter; policy drop;\n"
+        "        ct state established,related accept\n"
+        "        ct state invalid drop\n"
+        "        iifname { \"int0\", \"int1\" } oifname { \"int0\", \"int1\" } accept comment \"between the tenant's networks\"\n"
+        "        iifname \"int0\" oifname \"ext0\" accept comment \"web: internet\"\n"
+        "        iifname \"ext0\" ct status dnat accept comment \"public IP rules\"\n"
+        "    }\n"
+        "    chain postrouting {\n"
+        "        type nat hook postrouting priority srcnat; policy accept;\n"
+        "        oifname \"ext0\" ip saddr 198.51.100.66 snat ip to 203.0.113.16\n"
+        "        oifname \"ext0\" ip6 saddr 2001:db8:a1::66 snat ip6 to 2001:db8:100::10\n"
+        "        oifname \"ext0\" ip saddr 198.51.100.64/28 snat ip to 192.0.2.10 comment \"web\"\n"
+        "        oifname \"ext0\" ip6 saddr 2001:db8:a1::/64 snat ip6 to 2001:db8::10 comment \"web\"\n"
+        "    }\n"
+        "}\n";
+    char *got = nea_nft_ruleset(s);
+    assert_string_equal(got, want);
+    int rc = nft_check(got);
+    if (rc >= 0)
+        assert_int_equal(rc, 0);
+    else
+        fprintf(stderr, "# nft -c skipped (needs root, nft and unshare)\n");
+    free(got);
+    /* dynamic external addresses: masquerade instead of SNAT to them */
+    s->ipv4.mode = NEA_V4_DHCP;
+    s->ipv6.mode = NEA_V6_AUTO;
+    got = nea_nft_ruleset(s);
+    assert_non_null(strstr(got, "ip saddr 198.51.100.64/28 masquerade comment \"web\"\n"));
+    assert_non_null(strstr(got, "ip6 saddr 2001:db8:a1::/64 masquerade comment \"web\"\n"));
+    free(got);
+    nea_spec_free(s);
+}
+
+/* One level of directories in the seed ISO (neaprov/...), no more. */
+static void test_iso_subdir(void **state)
+{
+    (void)state;
+    struct nea_iso_file ok[] = {{"meta-data", "x", 1}, {"d/a", "a", 1}, {"d/b", "b", 1}};
+    char *buf = NULL;
+    size_t len = 0;
+    struct nea_err e = {0};
+    assert_int_equal(nea_iso_build("cidata", ok, 3, NEA_DEFAULT_EPOCH, &buf, &len, &e),
+                     NEA_OK);
+    free(buf);
+    static const char *const bad[] = {"d/a/b", "/a", "d/", "meta-data/x"};
+    for (size_t i = 0; i < NEA_ARRAY_SIZE(bad); i++) {
+        struct nea_iso_file f[] = {{"meta-data", "x", 1}, {bad[i], "y", 1}};
+        struct nea_err e2 = {0};
+        buf = NULL;
+        assert_int_equal(nea_iso_build("cidata", f, 2, NEA_DEFAULT_EPOCH, &buf, &len, &e2),
+                         NEA_ERR_LIBRARY);
+        assert_null(buf);
+        assert_non_null(strstr(e2.msg, bad[i]));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -390,6 +709,10 @@ int main(void)
         cmocka_unit_test(test_template_dtd),
         cmocka_unit_test(test_epoch_range),
         cmocka_unit_test(test_public_golden),
+        cmocka_unit_test(test_tnet_domain),
+        cmocka_unit_test(test_tnet_errors),
+        cmocka_unit_test(test_tnet_ruleset),
+        cmocka_unit_test(test_iso_subdir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

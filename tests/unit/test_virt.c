@@ -28,7 +28,8 @@ static void test_names(void **state)
     static const char *const ops[] = {"list-networks", "lookup", "vol-upload",
                                       "vol-create", "vol-delete", "define", "start",
                                       "stop", "undefine", "rename", "update-device",
-                                      "set-metadata"};
+                                      "set-metadata", "net-define", "net-remove",
+                                      "attach-device", "detach-device"};
     assert_int_equal(NEA_ARRAY_SIZE(ops), NEA_FAULT_LAST);
     for (size_t i = 0; i < NEA_ARRAY_SIZE(ops); i++) {
         assert_int_equal(nea_fault_op_parse(ops[i]), (int)i);

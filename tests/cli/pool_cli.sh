@@ -144,4 +144,28 @@ check "and says so (the state layer names no option: the CLI does)" \
 check "with --force it releases them" status_is 0 pool remove "$addr" --force "${n[@]}"
 "$neaprov" rule list --json "${n[@]}" > "$scratch/rules2.json"
 check "and removes their rules" test "$(cat "$scratch/rules2.json")" = "[]"
+
+# a tenant with networks: a rule's replica must be on one of them
+"$neaprov" pool add 203.0.113.200 "${n[@]}" >/dev/null
+cat > "$scratch/tn.yaml" <<SPEC
+tenant: withnets
+hardware-plan: lab
+appliance:
+  external-network: network:default
+  ipv4: {mode: static, address: 192.0.2.90, prefix: 24, gateway: 192.0.2.1}
+public-ips: {ipv4: 1}
+networks:
+  - {name: web, gateway: 198.51.100.65/28, internet: true}
+SPEC
+check "a tenant with a network applies" status_is 0 apply -q --no-wait "${n[@]}" "$scratch/tn.yaml"
+taddr=$(py 'import json,sys; d=json.load(open(sys.argv[1]))
+print([r["first"] for r in d["runs"] if r["tenant"]=="withnets"][0])' <("$neaprov" pool list --json "${n[@]}"))
+"$neaprov" rule list --json "${n[@]}" > "$scratch/rules3.json"
+"$neaprov" rule add withnets --public "$taddr:443/tcp" --to 192.0.2.50:443 "${n[@]}" \
+  >/dev/null 2>"$scratch/tn.err"
+check "a rule into none of the tenant's networks: exit 2" test $? = 2
+check "naming --to and the networks" grep -qF -- "--to 192.0.2.50 is in none of tenant withnets's networks (web 198.51.100.65/28)" "$scratch/tn.err"
+"$neaprov" rule list --json "${n[@]}" > "$scratch/rules4.json"
+check "and nothing recorded" cmp -s "$scratch/rules3.json" "$scratch/rules4.json"
+check "a rule into web is taken" status_is 0 rule add withnets --public "$taddr:443/tcp" --to 198.51.100.70:443 "${n[@]}"
 done_testing

@@ -709,9 +709,11 @@ static int print_status(struct cli *c, struct nea_engine *e, const char *filter)
                     printf(" %s", esc(t->gateway6));
                 printf(" (%s, %s); replicas attach to ", t->internet ? "internet" : "no internet",
                        t->ifname ? esc(t->ifname) : "?");
-                if (t->libvirt_network)
+                if (t->libvirt_network && t->bridge)
                     printf("libvirt network %s (bridge %s)\n", esc(t->libvirt_network),
-                           t->bridge ? esc(t->bridge) : "unknown");
+                           esc(t->bridge));
+                else if (t->libvirt_network)
+                    printf("libvirt network %s\n", esc(t->libvirt_network));
                 else
                     printf("Open vSwitch bridge %s, VLAN %u\n",
                            t->bridge ? esc(t->bridge) : "?", t->vlan);

@@ -173,7 +173,7 @@ int nea_tnet_assign(struct nea_state *st, const char *tenant, const char *const 
             int r = nea_db_step(st, s, "cannot record a network slot", err);
             if (r < 0)
                 rc = r;
-            }
+        }
     }
     size_t n_new = 0;
     NEA_AUTOFREE unsigned *picked = nea_xcalloc(n, sizeof(*picked));
@@ -212,7 +212,7 @@ int nea_tnet_assign(struct nea_state *st, const char *tenant, const char *const 
             int r = nea_db_step(st, s, "cannot record a VLAN tag", err);
             if (r < 0)
                 rc = r;
-            }
+        }
     }
     rc = finish(st, rc, !dry_run, err);
     if (rc == NEA_OK) {
@@ -278,7 +278,7 @@ int nea_tnet_release(struct nea_state *st, const char *tenant, const char *const
                     int r = nea_db_step(st, s, "cannot release a tenant network", err);
                     if (r < 0)
                         rc = r;
-                    }
+                }
             }
         }
         for (size_t i = 0; i < n_gone; i++)

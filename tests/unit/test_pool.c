@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "nea_pool.h"
+#include "nea_tnet_state.h"
 #include "nea_util.h"
 
 static struct nea_state *open_tmp(void)
@@ -433,6 +434,109 @@ static void test_rule_limit(void **state)
     free(path);
 }
 
+/* VLAN tags of tenant networks: 12 processes at once, each a tenant with
+ * one network, over a range of 8 tags on one host and switch: 8 get a tag
+ * each, none twice, 4 are refused naming the range; another switch or host
+ * has a range of its own; slots are per tenant and kept; release frees. */
+static void test_tnet_vlans(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/nea-pool-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char *path = nea_xasprintf("%s/state.db", dir);
+    struct nea_state *st = NULL;
+    struct nea_err err = {0};
+    assert_int_equal(nea_state_open(path, &st, &err), NEA_OK);
+    pid_t kids[12];
+    for (size_t k = 0; k < NEA_ARRAY_SIZE(kids); k++) {
+        kids[k] = fork();
+        assert_true(kids[k] >= 0);
+        if (kids[k] == 0) {
+            struct nea_state *cst = NULL;
+            if (nea_state_open(path, &cst, NULL) < 0)
+                _exit(3);
+            char tenant[16];
+            snprintf(tenant, sizeof(tenant), "t%zu", k);
+            const char *names[] = {"web"};
+            unsigned slot = 0, vlan = 0;
+            int rc = nea_tnet_assign(cst, tenant, names, 1, 4, "qemu:///system", "br-tn",
+                                     100, 107, false, &slot, &vlan, NULL);
+            nea_state_close(cst);
+            _exit(rc == NEA_OK ? 0 : rc == NEA_ERR_CONFLICT ? 2 : 1);
+        }
+    }
+    int ok = 0, refused = 0;
+    for (size_t k = 0; k < NEA_ARRAY_SIZE(kids); k++) {
+        int status;
+        assert_int_equal(waitpid(kids[k], &status, 0), kids[k]);
+        assert_true(WIFEXITED(status));
+        ok += WEXITSTATUS(status) == 0;
+        refused += WEXITSTATUS(status) == 2;
+    }
+    assert_int_equal(ok, 8);
+    assert_int_equal(refused, 4);
+    /* 8 distinct tags: one tenant each */
+    size_t held_total = 0;
+    for (size_t k = 0; k < NEA_ARRAY_SIZE(kids); k++) {
+        char tenant[16];
+        snprintf(tenant, sizeof(tenant), "t%zu", k);
+        size_t h = 0;
+        assert_int_equal(nea_tnet_vlans_held(st, tenant, &h, &err), NEA_OK);
+        assert_true(h <= 1);
+        held_total += h;
+    }
+    assert_int_equal(held_total, 8);
+    const char *names[] = {"web", "db"};
+    unsigned slots[2], vlans[2];
+    /* full on this switch: refused with the range named, nothing written */
+    assert_int_equal(nea_tnet_assign(st, "late", names, 2, 4, "qemu:///system", "br-tn", 100,
+                                     107, false, slots, vlans, &err), NEA_ERR_CONFLICT);
+    assert_non_null(strstr(err.msg, "tenant-networks.vlans 100-107 is exhausted"));
+    nea_err_clear(&err);
+    size_t h = 0;
+    assert_int_equal(nea_tnet_vlans_held(st, "late", &h, &err), NEA_OK);
+    assert_int_equal(h, 0);
+    /* another switch: its own tags; slots 0 and 1 */
+    assert_int_equal(nea_tnet_assign(st, "late", names, 2, 4, "qemu:///system", "br-other",
+                                     100, 107, false, slots, vlans, &err), NEA_OK);
+    assert_int_equal(vlans[0], 100);
+    assert_int_equal(vlans[1], 101);
+    assert_int_equal(slots[0], 0);
+    assert_int_equal(slots[1], 1);
+    /* a dry run of one more network: the next slot and tag, nothing written */
+    const char *three[] = {"web", "db", "app"};
+    unsigned s3[3], v3[3];
+    assert_int_equal(nea_tnet_assign(st, "late", three, 3, 4, "qemu:///system", "br-other",
+                                     100, 107, true, s3, v3, &err), NEA_OK);
+    assert_int_equal(s3[2], 2);
+    assert_int_equal(v3[2], 102);
+    assert_int_equal(nea_tnet_vlans_held(st, "late", &h, &err), NEA_OK);
+    assert_int_equal(h, 2);
+    /* web goes: its slot and tag are free; db keeps slot 1 */
+    const char *keep[] = {"db"};
+    assert_int_equal(nea_tnet_release(st, "late", keep, 1, "qemu:///system", "br-other", &err),
+                     NEA_OK);
+    const char *next[] = {"db", "app"};
+    assert_int_equal(nea_tnet_assign(st, "late", next, 2, 4, "qemu:///system", "br-other", 100,
+                                     107, false, slots, vlans, &err), NEA_OK);
+    assert_int_equal(slots[0], 1);
+    assert_int_equal(vlans[0], 101);
+    assert_int_equal(slots[1], 0);
+    assert_int_equal(vlans[1], 100);
+    /* no free slot below max */
+    const char *many[] = {"db", "app", "a", "b", "c"};
+    unsigned s5[5], v5[5];
+    assert_int_equal(nea_tnet_assign(st, "late", many, 5, 4, "qemu:///system", "br-other",
+                                     100, 107, false, s5, v5, &err), NEA_ERR_CONFLICT);
+    assert_non_null(strstr(err.msg, "no free vNIC slot"));
+    nea_err_clear(&err);
+    assert_int_equal(nea_tnet_release(st, "late", NULL, 0, NULL, NULL, &err), NEA_OK);
+    assert_int_equal(nea_tnet_vlans_held(st, "late", &h, &err), NEA_OK);
+    assert_int_equal(h, 0);
+    nea_state_close(st);
+    free(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -441,6 +545,7 @@ int main(void)
         cmocka_unit_test(test_allocate),
         cmocka_unit_test(test_endpoint_syntax),
         cmocka_unit_test(test_rule_limit),
+        cmocka_unit_test(test_tnet_vlans),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,7 +10,14 @@ user-data, network-config.  EXPECT_JSON says what the appliance should get:
      "ipv4": {"mode": "static", "address": "192.0.2.10", "prefix": 24,
               "gateway": "192.0.2.1"},        # or {"mode": "dhcp"|"disabled"}
      "ipv6": {"mode": "static", ...},         # or "auto" (SLAAC)|"dhcp"|"disabled"
-     "dns": ["192.0.2.53", "2001:db8::53"]}
+     "dns": ["192.0.2.53", "2001:db8::53"],
+     # only for a plan with tenant-networks (the key turns on the checks of
+     # the seed's neaprov/ directory and of neaprov-sync):
+     "tnets": [{"name": "web", "mac": "52:54:00:cc:92:38", "ifname": "int0",
+                "ipv4": "198.51.100.65/28", "ipv6": null, "internet": true,
+                "source": {"network": "nea-net.acme.web"},  # or
+                          # {"bridge": "br-tn", "vlan": 100}
+                "pci": {"bus": "0x10", "slot": "0x00"}}]}
 
 Golden files only prove that the output did not change; this script proves
 that the programs that read it at deploy and boot time accept it and read
@@ -31,6 +38,16 @@ what we meant:
    addresses with their prefixes, both default routes (a v2 route to ::/0
    comes out as ::/64 in 22.4), the DHCP/SLAAC settings, the DNS servers,
    and that no IP literal appears that we did not ask for.
+6. Tenant networks: each vNIC is in domain.xml with its MAC, source and
+   PCI address (on q35, on a pcie-root-port of that index); network-config
+   has one more physical entry per network (address, no gateway), and every
+   renderer puts the address with its prefix on that NIC and no route; the
+   ISO holds neaprov/interfaces (what expect says) and neaprov/ruleset.nft
+   (the ruleset user-data writes); neaprov-sync passes `dash -n` (and
+   shellcheck, when installed).
+7. nftables: `nft -c -f` accepts the ruleset user-data writes (in a network
+   namespace of its own: `unshare --net`, root only; skipped otherwise), and
+   with tenant networks it forwards and source-NATs what expect says.
 
 Forms measured with Debian 12's cloud-init 22.4 (net-convert, v1 input):
 
@@ -60,6 +77,7 @@ import ipaddress
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -68,6 +86,11 @@ import xml.etree.ElementTree as ET
 import yaml
 
 SEED_FILES = ("meta-data", "network-config", "user-data")
+# with tenant networks: what neaprov-sync reads from the medium after a live change
+SYNC_DIR = "neaprov"
+SYNC_FILES = ("interfaces", "ruleset.nft")
+NFT_PATH = "/etc/neaprov/public-ip-rules.nft"
+SYNC_SCRIPT = "/usr/local/sbin/neaprov-sync"
 RENDERERS = ("eni", "networkd", "netplan", "sysconfig")
 # net-convert's sysconfig renderer crashes with -D debian in 22.4.
 RENDERER_DISTRO = {"eni": "debian", "networkd": "debian", "netplan": "debian",
@@ -118,6 +141,31 @@ def dedup(seq):
     return out
 
 
+class Tnet:
+    """One tenant network of EXPECT_JSON."""
+
+    def __init__(self, data):
+        self.name = data["name"]
+        self.mac = norm_mac(data["mac"])
+        if not self.mac or not MAC_RE.match(self.mac):
+            raise ValueError(f"tnets {self.name}: mac {data['mac']!r} is not a MAC address")
+        self.ifname = data["ifname"]
+        self.ipv4 = ipaddress.ip_interface(data["ipv4"])
+        self.ipv6 = ipaddress.ip_interface(data["ipv6"]) if data.get("ipv6") else None
+        if self.ipv4.version != 4 or (self.ipv6 and self.ipv6.version != 6):
+            raise ValueError(f"tnets {self.name}: address of the wrong family")
+        self.internet = bool(data.get("internet"))
+        self.source = data["source"]
+        self.pci = data["pci"]
+
+    def addresses(self):
+        return {a for a in (self.ipv4, self.ipv6) if a}
+
+    def line(self):
+        """Its line of neaprov/interfaces."""
+        return f"{self.mac} {self.ifname} {self.ipv4} {self.ipv6 or '-'}"
+
+
 class Expect:
     """EXPECT_JSON, parsed into ipaddress objects."""
 
@@ -143,6 +191,9 @@ class Expect:
                 self.iface[fam] = iface
                 self.gateway[fam] = gw
         self.dns = [ipaddress.ip_address(d) for d in data.get("dns", [])]
+        # a plan with tenant-networks: the seed has neaprov/ and neaprov-sync
+        self.sync = "tnets" in data
+        self.tnets = [Tnet(t) for t in data.get("tnets") or []]
 
     def addresses(self):
         return set(self.iface.values())
@@ -200,6 +251,64 @@ def check_domain_mac(ctx):
     return problems
 
 
+def check_domain_tnets(ctx):
+    """Each tenant network's vNIC: MAC, source, model, PCI address; on q35 a
+    pcie-root-port with the bus's index, present at boot for hot-plug."""
+    try:
+        root = ET.parse(ctx.path("domain.xml")).getroot()
+    except (OSError, ET.ParseError) as e:
+        return [f"cannot parse domain.xml: {e}"]
+    ifaces = root.findall("./devices/interface")
+    problems = []
+    if len(ifaces) != 1 + len(ctx.expect.tnets):
+        problems.append(f"{len(ifaces)} interfaces, expected 1 external + "
+                        f"{len(ctx.expect.tnets)} tenant networks")
+    by_mac = {}
+    for iface in ifaces:
+        mac_el = iface.find("mac")
+        if mac_el is not None:
+            by_mac[norm_mac(mac_el.get("address"))] = iface
+    ports = {c.get("index") for c in root.findall("./devices/controller")
+             if c.get("type") == "pci" and c.get("model") == "pcie-root-port"}
+    machine = (root.find("./os/type").get("machine") or "") if root.find("./os/type") is not None else ""
+    i440fx = machine == "pc" or machine.startswith("pc-i440fx")
+    for t in ctx.expect.tnets:
+        iface = by_mac.get(t.mac)
+        if iface is None:
+            problems.append(f"{t.name}: no interface with MAC {t.mac}")
+            continue
+        src = iface.find("source")
+        src = dict(src.attrib) if src is not None else {}
+        if "network" in t.source:
+            if iface.get("type") != "network" or src.get("network") != t.source["network"]:
+                problems.append(f"{t.name}: type {iface.get('type')} source {src}, expected "
+                                f"network {t.source['network']}")
+        else:
+            tag = iface.find("./vlan/tag")
+            vport = iface.find("virtualport")
+            if iface.get("type") != "bridge" or src.get("bridge") != t.source["bridge"]:
+                problems.append(f"{t.name}: type {iface.get('type')} source {src}, expected "
+                                f"bridge {t.source['bridge']}")
+            if tag is None or tag.get("id") != str(t.source["vlan"]):
+                problems.append(f"{t.name}: VLAN tag "
+                                f"{None if tag is None else tag.get('id')}, expected {t.source['vlan']}")
+            if vport is None or vport.get("type") != "openvswitch":
+                problems.append(f"{t.name}: no <virtualport type='openvswitch'/> (a VLAN tag "
+                                "needs Open vSwitch)")
+        model = iface.find("model")
+        if model is None or model.get("type") != "virtio":
+            problems.append(f"{t.name}: model is not virtio")
+        addr = iface.find("address")
+        got = None if addr is None else (addr.get("type"), addr.get("bus"), addr.get("slot"))
+        if got != ("pci", t.pci["bus"], t.pci["slot"]):
+            problems.append(f"{t.name}: address {got}, expected pci bus {t.pci['bus']} "
+                            f"slot {t.pci['slot']}")
+        elif not i440fx and str(int(t.pci["bus"], 16)) not in ports:
+            problems.append(f"{t.name}: no pcie-root-port with index {int(t.pci['bus'], 16)} "
+                            "for its bus")
+    return problems
+
+
 # --------------------------------------------------------------------------
 # 2./3. the seed ISO
 
@@ -221,15 +330,15 @@ def check_iso_label(ctx):
     return problems
 
 
-def iso_root_listing(iso, flag):
-    """Names in the ISO root as isoinfo shows them with -R or -J."""
+def iso_root_listing(iso, flag, directory="/"):
+    """Names in an ISO directory as isoinfo shows them with -R or -J."""
     proc = run(["isoinfo", flag, "-l", "-i", iso])
     if proc.returncode != 0:
         raise RuntimeError(f"isoinfo {flag} -l exit {proc.returncode}: {tool_output(proc)}")
     names, in_root = [], False
     for line in proc.stdout.splitlines():
         if line.startswith("Directory listing of "):
-            in_root = line.strip() == "Directory listing of /"
+            in_root = line.strip() == "Directory listing of " + directory
             records = 0
             continue
         # e.g. "-rw-r--r--   1    0    0     68 Nov 27 2026 [     31 00]  meta-data "
@@ -254,8 +363,9 @@ def check_iso_names(ctx, flag, what):
     except RuntimeError as e:
         return [f"{e} (no {what} extension?)"]
     problems = []
-    missing = sorted(set(SEED_FILES) - set(names))
-    extra = sorted(set(names) - set(SEED_FILES))
+    want = set(SEED_FILES) | ({SYNC_DIR} if ctx.expect.sync else set())
+    missing = sorted(want - set(names))
+    extra = sorted(set(names) - want)
     if missing:
         problems.append(f"{what} root lacks {', '.join(missing)}")
     if extra:
@@ -303,6 +413,77 @@ def check_iso_contents(ctx):
             elif proc.stdout != loose:
                 problems.append(f"{name} in the ISO ({flag}, {len(proc.stdout)} bytes) "
                                 f"differs from the loose file ({len(loose)} bytes)")
+    return problems
+
+
+def user_data_file(ctx, path):
+    """The content of write_files entry `path` of user-data, or None."""
+    try:
+        ud = load_yaml(ctx.path("user-data"))
+    except (OSError, yaml.YAMLError):
+        return None
+    for f in (ud or {}).get("write_files") or []:
+        if isinstance(f, dict) and f.get("path") == path:
+            return f.get("content")
+    return None
+
+
+def check_iso_sync(ctx):
+    """neaprov/ of the medium: exactly interfaces and ruleset.nft, under both
+    name extensions; the ruleset is user-data's, the interfaces are expect's."""
+    iso = ctx.path("seed.iso")
+    problems = []
+    for flag, what in (("-R", "Rock Ridge"), ("-J", "Joliet")):
+        try:
+            names = iso_root_listing(iso, flag, f"/{SYNC_DIR}/")
+        except RuntimeError as e:
+            return [str(e)]
+        if sorted(names) != sorted(SYNC_FILES):
+            problems.append(f"{what} /{SYNC_DIR}/ holds {sorted(names)}, expected "
+                            f"{sorted(SYNC_FILES)}")
+    got = {}
+    for name in SYNC_FILES:
+        proc = run(["isoinfo", "-R", "-x", f"/{SYNC_DIR}/{name}", "-i", iso])
+        if proc.returncode != 0:
+            problems.append(f"isoinfo -R -x /{SYNC_DIR}/{name} exit {proc.returncode}")
+        got[name] = proc.stdout
+    ruleset = user_data_file(ctx, NFT_PATH)
+    if ruleset is None:
+        problems.append(f"user-data writes no {NFT_PATH}")
+    elif got.get("ruleset.nft") != ruleset:
+        problems.append(f"/{SYNC_DIR}/ruleset.nft differs from the ruleset user-data writes")
+    lines = [l for l in (got.get("interfaces") or "").splitlines()
+             if l.strip() and not l.startswith("#")]
+    # slot order: int0, int1, ... (int10 after int9)
+    want = [t.line() for t in sorted(ctx.expect.tnets, key=lambda t: int(t.ifname[3:]))]
+    if lines != want:
+        problems.append(f"/{SYNC_DIR}/interfaces has {lines}, expected {want}")
+    return problems
+
+
+def check_sync_script(ctx):
+    """neaprov-sync: POSIX sh (dash -n), shellcheck when installed; the
+    service and the udev rule that start it."""
+    script = user_data_file(ctx, SYNC_SCRIPT)
+    if script is None:
+        return [f"user-data writes no {SYNC_SCRIPT}"]
+    path = os.path.join(ctx.scratch, "neaprov-sync")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(script)
+    problems = []
+    proc = run(["dash", "-n", path])
+    if proc.returncode != 0:
+        problems.append(f"dash -n: {tool_output(proc)}")
+    if shutil.which("shellcheck"):
+        proc = run(["shellcheck", "-s", "sh", path])
+        if proc.returncode != 0:
+            problems.append(f"shellcheck: {tool_output(proc)}")
+    unit = user_data_file(ctx, "/etc/systemd/system/neaprov-sync.service") or ""
+    if f"ExecStart={SYNC_SCRIPT}" not in unit or "Type=oneshot" not in unit:
+        problems.append("neaprov-sync.service does not run the script once")
+    rule = user_data_file(ctx, "/etc/udev/rules.d/90-neaprov-sync.rules") or ""
+    if 'SUBSYSTEM=="net"' not in rule or "start neaprov-sync.service" not in rule:
+        problems.append("no udev rule starts neaprov-sync.service for NICs")
     return problems
 
 
@@ -404,8 +585,10 @@ def check_network_config(ctx):
         return [f"version is {netcfg.get('version')!r}, expected 1 (version 2 routes "
                 "to default/::/0 break the eni, networkd and sysconfig renderers)"]
     phys = physical_entries(netcfg)
-    if len(phys) != 1:
-        return [f"{len(phys)} 'type: physical' entries, expected 1"]
+    if len(phys) != 1 + len(ctx.expect.tnets):
+        return [f"{len(phys)} 'type: physical' entries, expected "
+                f"{1 + len(ctx.expect.tnets)} (the external NIC first, then one per "
+                "tenant network)"]
     nic = phys[0]
     problems = []
     mac = nic.get("mac_address")
@@ -460,6 +643,46 @@ def check_network_config(ctx):
         if dns != ctx.expect.dns:
             problems.append(f"DNS servers [{', '.join(map(str, dns))}], expected "
                             f"[{', '.join(map(str, ctx.expect.dns))}]")
+    return problems
+
+
+def check_network_config_tnets(ctx):
+    """One physical entry per tenant network, after the external one: its
+    MAC, name int<slot>, a static (and static6) subnet with the appliance's
+    address and no gateway (the appliance is the gateway)."""
+    if ctx.netcfg is None:
+        return ["network-config did not parse"]
+    phys = physical_entries(ctx.netcfg)
+    problems = []
+    want_names = [t.ifname for t in sorted(ctx.expect.tnets, key=lambda t: int(t.ifname[3:]))]
+    got_names = [p.get("name") for p in phys[1:]]
+    if got_names != want_names:
+        problems.append(f"tenant network entries {got_names}, expected {want_names} "
+                        "(slot order, after the external NIC)")
+    by_name = {p.get("name"): p for p in phys[1:]}
+    for t in ctx.expect.tnets:
+        nic = by_name.get(t.ifname)
+        if nic is None:
+            continue
+        mac = nic.get("mac_address")
+        if not isinstance(mac, str) or norm_mac(mac) != t.mac:
+            problems.append(f"{t.ifname}: mac_address {mac!r}, expected \"{t.mac}\"")
+        subnets = nic.get("subnets") or []
+        want = [("static", t.ipv4)] + ([("static6", t.ipv6)] if t.ipv6 else [])
+        got = []
+        for sub in subnets:
+            try:
+                got.append((sub.get("type"), ipaddress.ip_interface(str(sub.get("address")))))
+            except ValueError as e:
+                problems.append(f"{t.ifname}: {e}")
+            extra = sorted(set(sub) - {"type", "address"})
+            if extra:
+                problems.append(f"{t.ifname}: subnet {sub.get('type')} has {', '.join(extra)}"
+                                " (a tenant network has the appliance's address only: no "
+                                "gateway, no DNS)")
+        if got != want:
+            problems.append(f"{t.ifname}: subnets {[(k, str(a)) for k, a in got]}, expected "
+                            f"{[(k, str(a)) for k, a in want]}")
     return problems
 
 
@@ -540,6 +763,13 @@ class Rendered:
         self.dns = []            # ip_address, in order
         self.files = {}          # relative path -> text
         self.evidence = []       # the lines that set the modes, for the report
+        self.known = {"ext0"}    # every NIC the output may configure
+
+    def for_nic(self):
+        """The same output, read again for another NIC (a tenant network)."""
+        other = Rendered(self.renderer, self.root)
+        other.files, other.known = self.files, self.known
+        return other
 
     def load_files(self):
         for dirpath, _, names in os.walk(self.root):
@@ -642,8 +872,9 @@ def parse_eni(r, mac, ifname):
     for st in stanzas:
         name, family = st["name"], st["family"]
         if name not in (ifname, "lo"):
-            r.problems.append(f"{st['where']}: stanza for unknown interface {name}")
-            continue
+            if name not in r.known:
+                r.problems.append(f"{st['where']}: stanza for unknown interface {name}")
+            continue  # another of ours: read on its own
         if name == ifname:
             methods.setdefault(family, []).append(st["method"])
             extra = [f"{k} {' '.join(a)}" for k, a, _ in st["opts"]
@@ -701,12 +932,18 @@ def ini_sections(text):
 
 def parse_networkd(r, mac, ifname):
     files = r.matching(r"^etc/systemd/network/.*\.network$")
-    if len(files) != 1:
-        r.problems.append(f"{len(files)} .network files, expected 1")
+    if len(files) != len(r.known):
+        r.problems.append(f"{len(files)} .network files, expected {len(r.known)}")
     dhcp, accept_ra = "no", None
+    mine = 0
     for path, text in files.items():
         sections = ini_sections(text)
         match = {k: v for s, kv in sections if s == "Match" for k, v in kv}
+        if match.get("Name") != ifname and norm_mac(match.get("MACAddress")) != mac:
+            if match.get("Name") not in r.known:
+                r.problems.append(f"{path}: [Match] Name={match.get('Name')} is none of ours")
+            continue  # another of ours: read on its own
+        mine += 1
         if norm_mac(match.get("MACAddress")) != mac:
             r.problems.append(f"{path}: [Match] MACAddress={match.get('MACAddress')}, "
                               f"expected {mac}")
@@ -734,6 +971,8 @@ def parse_networkd(r, mac, ifname):
                     add_route(r, route.get("Destination"), route["Gateway"], f"{path} [Route]")
                 else:
                     r.routes.append(f"{route} (no gateway)")
+    if mine != 1:
+        r.problems.append(f"{mine} .network files match {ifname} ({mac}), expected 1")
     r.evidence.append(f"DHCP={dhcp}")
     if accept_ra is not None:
         r.evidence.append(f"IPv6AcceptRA={'yes' if accept_ra else 'no'}")
@@ -760,9 +999,11 @@ def parse_netplan(r, mac, ifname):
         except (yaml.YAMLError, KeyError, TypeError) as e:
             r.problems.append(f"{path}: no network.ethernets ({e})")
             continue
-        if list(eths) != [ifname]:
-            r.problems.append(f"{path}: ethernets {list(eths)}, expected [{ifname}]")
+        if set(eths) != r.known:
+            r.problems.append(f"{path}: ethernets {sorted(eths)}, expected {sorted(r.known)}")
         for name, eth in eths.items():
+            if name != ifname:
+                continue  # another of ours: read on its own
             eth = eth or {}
             got = (eth.get("match") or {}).get("macaddress")
             if norm_mac(got) != mac:
@@ -812,7 +1053,8 @@ def parse_sysconfig(r, mac, ifname):
         r.problems.append(f"no {ifcfg_path}")
         return
     ifcfg = shell_vars(r.files[ifcfg_path])
-    others = [p for p in r.matching(r"network-scripts/ifcfg-") if p != ifcfg_path]
+    others = [p for p in r.matching(r"network-scripts/ifcfg-")
+              if p != ifcfg_path and p[len(scripts) + 6:] not in r.known]
     if others:
         r.problems.append(f"unexpected {', '.join(others)}")
     if norm_mac(ifcfg.get("HWADDR")) != mac:
@@ -878,6 +1120,7 @@ def check_convert(ctx, renderer):
     except (RuntimeError, OSError, UnicodeDecodeError) as e:
         ctx.rendered[renderer] = None
         return [str(e)]
+    r.known = {interface_name(ctx.netcfg)} | {t.ifname for t in ctx.expect.tnets}
     try:
         PARSERS[renderer](r, ctx.expect.mac, interface_name(ctx.netcfg))
     except (AttributeError, KeyError, TypeError, ValueError, IndexError) as e:
@@ -885,6 +1128,29 @@ def check_convert(ctx, renderer):
         return [f"cannot read the {renderer} output: {e!r}"]
     ctx.rendered[renderer] = r
     return list(r.problems)
+
+
+def check_convert_tnet(ctx, renderer, t):
+    """A tenant network's NIC in one renderer's output: bound by MAC to its
+    name, its address(es) with their prefixes, static, and no route at all
+    (the appliance is the gateway there: a default route through a replica
+    network would take the appliance's own traffic)."""
+    r = ctx.rendered[renderer].for_nic()
+    try:
+        PARSERS[renderer](r, t.mac, t.ifname)
+    except (AttributeError, KeyError, TypeError, ValueError, IndexError) as e:
+        return [f"cannot read the {renderer} output for {t.ifname}: {e!r}"]
+    problems = list(r.problems)
+    want, got = t.addresses(), set(r.addrs)
+    if got != want or len(r.addrs) != len(got):
+        problems.append(f"addresses {fmt(r.addrs)}, expected {fmt(want)}")
+    if r.defaults or r.routes:
+        problems.append(f"routes on a tenant network: default via {fmt(r.defaults)}, "
+                        f"others {r.routes}")
+    for fam, want_mode in (("ipv4", "static"), ("ipv6", "static" if t.ipv6 else "disabled")):
+        if want_mode not in r.mode[fam].split("|"):
+            problems.append(f"{fam} renders as {r.mode[fam]}, expected {want_mode}")
+    return problems
 
 
 def check_addresses(ctx, r):
@@ -963,13 +1229,99 @@ def ip_literals(r):
 def check_ip_literals(ctx, r):
     dropped = dns_dropped_by(r.renderer, ctx.netcfg)
     want = ({a.ip for a in ctx.expect.addresses()} | ctx.expect.gateways()
-            | (set(ctx.expect.dns) - dropped))
+            | (set(ctx.expect.dns) - dropped)
+            | {a.ip for t in ctx.expect.tnets for a in t.addresses()})
     got = ip_literals(r)
     problems = []
     if want - got:
         problems.append(f"missing {fmt(want - got)}")
     if got - want - dropped:
         problems.append(f"unexpected {fmt(got - want - dropped)}")
+    return problems
+
+
+# --------------------------------------------------------------------------
+# 7. nftables
+
+def nft_skip_reason():
+    if os.geteuid() != 0:
+        return "needs root (a network namespace of its own)"
+    if not shutil.which("nft", path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin"):
+        return "no nft (Debian: nftables)"
+    if not shutil.which("unshare"):
+        return "no unshare (Debian: util-linux)"
+    return None
+
+
+def check_nft_syntax(ctx):
+    """nft -c -f: parsed and checked by the kernel's nf_tables (in a network
+    namespace of its own, so the host's ruleset is never touched)."""
+    ruleset = user_data_file(ctx, NFT_PATH)
+    if ruleset is None:
+        return [f"user-data writes no {NFT_PATH}"]
+    path = os.path.join(ctx.scratch, "ruleset.nft")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(ruleset)
+    nft = shutil.which("nft", path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+    proc = run(["unshare", "--net", nft, "-c", "-f", path])
+    if proc.returncode != 0:
+        return [f"nft -c -f exit {proc.returncode}: {tool_output(proc)}"]
+    return []
+
+
+def chain_lines(ruleset, chain):
+    """The rule lines of one chain of the ruleset (stripped)."""
+    out, inside = [], False
+    for raw in ruleset.splitlines():
+        line = raw.strip()
+        if line.startswith("chain "):
+            inside = line == f"chain {chain} {{"
+        elif inside and line == "}":
+            inside = False
+        elif inside and line:
+            out.append(line)
+    return out
+
+
+def check_nft_policy(ctx):
+    """What the ruleset forwards and source-NATs, read from its text: without
+    tenant networks nothing but the DNAT chain (as before them); with them a
+    forward chain that drops by default and lets through, from outside, only
+    what a public IP rule DNATed; out to ext0 only with-internet networks,
+    each with a source NAT of its subnet(s) and none for the others."""
+    ruleset = user_data_file(ctx, NFT_PATH)
+    if ruleset is None:
+        return [f"user-data writes no {NFT_PATH}"]
+    fwd, post = chain_lines(ruleset, "forward"), chain_lines(ruleset, "postrouting")
+    if not ctx.expect.tnets:
+        if fwd or post or "chain forward" in ruleset:
+            return ["a forward or postrouting chain without tenant networks"]
+        return []
+    problems = []
+    if not fwd or "policy drop;" not in fwd[0]:
+        problems.append("forward chain missing or not policy drop")
+    ext_in = [l for l in fwd if l.startswith('iifname "ext0"')]
+    if ext_in != ['iifname "ext0" ct status dnat accept comment "public IP rules"']:
+        problems.append(f"from ext0 the forward chain accepts {ext_in}, expected only "
+                        "what was DNATed")
+    names = sorted(t.ifname for t in ctx.expect.tnets)
+    intra = [l for l in fwd if l.startswith("iifname {")]
+    if len(intra) != 1 or sorted(re.findall(r'"(int\d+)"', intra[0])) != sorted(names * 2):
+        problems.append(f"between the tenant's networks: {intra}, expected {names} both ways")
+    for t in ctx.expect.tnets:
+        out = [l for l in fwd if l.startswith(f'iifname "{t.ifname}" oifname "ext0" accept')]
+        if t.internet and len(out) != 1:
+            problems.append(f"{t.name}: with internet but no forward to ext0")
+        if not t.internet and out:
+            problems.append(f"{t.name}: without internet but forwarded to ext0")
+        for iface in t.addresses():
+            fam = "ip6" if iface.version == 6 else "ip"
+            snat = [l for l in post if f" {fam} saddr {iface.network} " in l]
+            if t.internet and len(snat) != 1:
+                problems.append(f"{t.name}: {len(snat)} source NAT rules for {iface.network}, "
+                                "expected 1")
+            if not t.internet and snat:
+                problems.append(f"{t.name}: without internet but source NATed ({snat[0]})")
     return problems
 
 
@@ -1011,17 +1363,35 @@ def main(argv):
         ctx = Context(outdir, expect, scratch)
         report("domain.xml: virt-xml-validate domain", check_domain_schema(ctx))
         report(f"domain.xml: vNIC MAC {expect.mac}", check_domain_mac(ctx))
+        if expect.tnets:
+            report(f"domain.xml: {len(expect.tnets)} tenant network vNICs (MAC, source, "
+                   "PCI address, root port)", check_domain_tnets(ctx))
         report("seed.iso: blkid TYPE=iso9660 LABEL=cidata", check_iso_label(ctx))
         report("seed.iso: Rock Ridge root is exactly the seed files",
                check_iso_names(ctx, "-R", "Rock Ridge"))
         report("seed.iso: Joliet root is exactly the seed files",
                check_iso_names(ctx, "-J", "Joliet"))
         report("seed.iso: files equal the loose files", check_iso_contents(ctx))
+        if expect.sync:
+            report(f"seed.iso: /{SYNC_DIR}/ holds the interfaces and user-data's ruleset",
+                   check_iso_sync(ctx))
+            report("user-data: neaprov-sync (dash -n, shellcheck), its unit and udev rule",
+                   check_sync_script(ctx))
         report("meta-data: instance-id", check_meta_data(ctx))
         report("user-data: first line #cloud-config", check_user_data_header(ctx))
         report("user-data: cloud-init schema", check_user_data_schema(ctx))
         report("network-config: version 1, MAC, subnets, DNS", check_network_config(ctx))
         report("network-config: DNS placement", check_dns_placement(ctx))
+        if expect.tnets:
+            report("network-config: tenant networks (address, no gateway)",
+                   check_network_config_tnets(ctx))
+        skip = nft_skip_reason()
+        if skip:
+            report(f"ruleset: nft -c -f (skipped: {skip})", [])
+        else:
+            report("ruleset: nft -c -f (unshare --net)", check_nft_syntax(ctx))
+        report("ruleset: forwarding and source NAT of the tenant networks",
+               check_nft_policy(ctx))
         for renderer in RENDERERS:
             report(f"{renderer}: net-convert and NIC binding", check_convert(ctx, renderer))
             r = ctx.rendered.get(renderer)
@@ -1035,6 +1405,9 @@ def main(argv):
             report(f"{renderer}: DNS servers", check_dns(ctx, r))
             report(f"{renderer}: IP literals are exactly the expected ones",
                    check_ip_literals(ctx, r))
+            for t in expect.tnets:
+                report(f"{renderer}: {t.ifname} ({t.name}) has {fmt(t.addresses())} "
+                       "and no route", check_convert_tnet(ctx, renderer, t))
     summary = f"{report.total - report.failed}/{report.total} checks passed"
     print(summary, file=sys.stderr if report.failed else sys.stdout)
     return 1 if report.failed else 0

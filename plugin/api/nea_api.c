@@ -374,7 +374,9 @@ static int api_render(neaprov_ctx *c, neaprov_spec *spec, const char *out_dir)
                                  .volume_dir = c->volume_dir,
                                  .epoch = NEA_DEFAULT_EPOCH};
     struct nea_artifacts a = {0};
-    rc = nea_render((struct nea_spec *)spec, &ro, &a, &c->err);
+    rc = nea_render_places((struct nea_spec *)spec, &c->err);
+    if (rc == NEA_OK)
+        rc = nea_render((struct nea_spec *)spec, &ro, &a, &c->err);
     if (rc == NEA_OK)
         rc = nea_artifacts_write(&a, out_dir, &c->err);
     nea_artifacts_clear(&a);

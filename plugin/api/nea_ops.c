@@ -3,6 +3,8 @@
  */
 #include "nea_ops.h"
 
+#include "nea_spec.h"
+
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
@@ -305,5 +307,28 @@ int nea_rule_args(const char *verb, const char *tenant, const char *pub, const c
         return nea_err_set(err, NEA_ERR_INVALID, "rule %s: --to %s %s", verb, to, why);
     }
     *ret_rule = r;
+    return NEA_OK;
+}
+
+int nea_render_places(struct nea_spec *s, struct nea_err *err)
+{
+    if (!s->n_tnets)
+        return NEA_OK;
+    /* A deployment may place them otherwise: slots and tags stay with a
+     * network for its life, whatever else comes and goes. */
+    const struct nea_tnet_plan *tp = &s->plan->tnet;
+    bool ovs = tp->mode == NEA_TNET_OVS_VLAN;
+    if (ovs && s->n_tnets > (size_t)(tp->vlan_last - tp->vlan_first) + 1)
+        return nea_err_set(err, NEA_ERR_INVALID, "hardware plan %s's tenant-networks.vlans "
+                           "%u-%u holds %u tags, fewer than the %zu networks of appliance %s",
+                           s->plan->name, tp->vlan_first, tp->vlan_last,
+                           tp->vlan_last - tp->vlan_first + 1, s->n_tnets, s->name);
+    NEA_AUTOFREE unsigned *slots = nea_xcalloc(s->n_tnets, sizeof(*slots));
+    NEA_AUTOFREE unsigned *vlans = nea_xcalloc(s->n_tnets, sizeof(*vlans));
+    for (size_t i = 0; i < s->n_tnets; i++) {
+        slots[i] = (unsigned)i;
+        vlans[i] = ovs ? tp->vlan_first + (unsigned)i : 0;
+    }
+    nea_spec_set_tnet_places(s, slots, ovs ? vlans : NULL);
     return NEA_OK;
 }

@@ -38,6 +38,12 @@ const char *nea_default_template(void);
 
 /* domain.xml, meta-data, user-data, network-config and seed.iso into dir
  * (created, 0755); user-data and the ISO owner-only (0600). */
+/* Where a render without state puts the spec's tenant networks (a dry run
+ * of the engine's allocation on an empty host): slots 0..n-1 in the spec's
+ * order and, in ovs-vlan mode, the first tags of tenant-networks.vlans;
+ * NEA_ERR_INVALID when the range holds fewer tags than networks. */
+int nea_render_places(struct nea_spec *s, struct nea_err *err);
+
 int nea_artifacts_write(const struct nea_artifacts *a, const char *dir,
                         struct nea_err *err);
 

@@ -289,27 +289,10 @@ static int cmd_render(struct cli *c, int argc, char **argv)
     int ex = load_spec(c, argv[0], &s);
     if (ex)
         return ex;
-    if (s->n_tnets) {
-        /* No state here, so a dry run of the engine's allocation on an empty
-         * host: slots 0..n-1 in the spec's order and, in ovs-vlan mode, the
-         * first tags of tenant-networks.vlans.  A deployment may place them
-         * otherwise (slots and tags stay with a network for its life). */
-        const struct nea_tnet_plan *tp = &s->plan->tnet;
-        NEA_AUTOFREE unsigned *slots = nea_xcalloc(s->n_tnets, sizeof(*slots));
-        NEA_AUTOFREE unsigned *vlans = nea_xcalloc(s->n_tnets, sizeof(*vlans));
-        bool ovs = tp->mode == NEA_TNET_OVS_VLAN;
-        if (ovs && s->n_tnets > (size_t)(tp->vlan_last - tp->vlan_first) + 1) {
-            fprintf(stderr, "%s: %s: hardware plan %s's tenant-networks.vlans %u-%u "
-                    "holds %u tags, fewer than the %zu networks of appliance %s\n",
-                    prog, esc(argv[0]), esc(s->plan->name), tp->vlan_first, tp->vlan_last,
-                    tp->vlan_last - tp->vlan_first + 1, s->n_tnets, esc(s->name));
-            return EXIT_INVALID;
-        }
-        for (size_t i = 0; i < s->n_tnets; i++) {
-            slots[i] = (unsigned)i;
-            vlans[i] = ovs ? tp->vlan_first + (unsigned)i : 0;
-        }
-        nea_spec_set_tnet_places(s, slots, ovs ? vlans : NULL);
+    struct nea_err perr = {0};
+    if (nea_render_places(s, &perr) < 0) {
+        fprintf(stderr, "%s: %s: %s\n", prog, esc(argv[0]), esc(perr.msg));
+        return EXIT_INVALID;
     }
 
     const char *sde = getenv("SOURCE_DATE_EPOCH");

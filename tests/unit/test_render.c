@@ -538,6 +538,16 @@ static void test_tnet_errors(void **state)
                               "(buses 0x10 to 0x13)");
     unlink(tpl);
     free(tpl);
+    /* a host PCI address (hostdev source) is no guest place */
+    tpl = write_tpl("<domain><os/><devices><hostdev mode='subsystem' type='pci'><source>"
+                    "<address domain='0x0000' bus='0x10' slot='0x00' function='0x0'/>"
+                    "</source></hostdev></devices></domain>");
+    struct nea_artifacts h;
+    struct nea_err he = {0};
+    assert_int_equal(render_spec(s, tpl, &h, &he), NEA_OK);
+    nea_artifacts_clear(&h);
+    unlink(tpl);
+    free(tpl);
     /* a template root port at index 17 is replaced by ours, once */
     tpl = write_tpl("<domain><os/><devices><controller type='pci' index='17' "
                     "model='pcie-root-port'/><controller type='pci' index='24' "
@@ -550,6 +560,24 @@ static void test_tnet_errors(void **state)
     expect_xpath(doc, "string(count(/domain/devices/controller[@index='24']))", "1");
     xmlFreeDoc(doc);
     nea_artifacts_clear(&a);
+    unlink(tpl);
+    free(tpl);
+    nea_spec_free(s);
+
+    /* i440fx: the slots of bus 0 */
+    static const char pc[] = "tenant: acme\n"
+                             "hardware-plan: tnet-pc\n"
+                             "appliance:\n"
+                             "  external-network: br-ext\n"
+                             "  ipv4: {mode: dhcp}\n"
+                             "networks:\n"
+                             "  - {name: web, gateway: 198.51.100.65/28}\n";
+    s = load(pc);
+    tpl = write_tpl("<domain><os/><devices><watchdog model='i6300esb'><address type='pci' "
+                    "domain='0x0000' bus='0x00' slot='0x11'/></watchdog></devices></domain>");
+    expect_tnet_error(s, tpl, "a <watchdog> of the domain template has PCI address bus 0 "
+                              "slot 0x11, which neaprov keeps for tenant network vNICs (bus "
+                              "0, slots 0x10 to 0x17)");
     unlink(tpl);
     free(tpl);
     nea_spec_free(s);

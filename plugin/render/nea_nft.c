@@ -71,6 +71,23 @@ static void forward_chain(FILE *f, const struct nea_tnet *const *by_slot, size_t
  * address (SNAT to a static one, masquerade to a dynamic one).  Networks
  * without internet get no SNAT: they reach only the tenant's other networks
  * and answer through their public IP rules. */
+/* A with-internet network's traffic out of ext0: source NAT to the static
+ * external address of the family, or masquerade without one. */
+static void snat_out(FILE *f, const char *fam, const struct nea_ip *gw, unsigned prefix,
+                     const struct nea_ip *ext, const char *name)
+{
+    char net[NEA_IP_STRLEN + 8], a[NEA_IP_STRLEN];
+    subnet(gw, prefix, net);
+    fprintf(f, "        oifname \"%s\" %s saddr %s ", NEA_NIC_NAME, fam, net);
+    if (ext) {
+        nea_ip_format(ext, a);
+        fprintf(f, "snat %s to %s", fam, a);
+    } else {
+        fputs("masquerade", f);
+    }
+    fprintf(f, " comment \"%s\"\n", name);
+}
+
 static void postrouting_chain(FILE *f, const struct nea_spec *s,
                               const struct nea_tnet *const *by_slot, size_t n)
 {
@@ -93,31 +110,15 @@ static void postrouting_chain(FILE *f, const struct nea_spec *s,
         fprintf(f, "        oifname \"%s\" %s saddr %s snat %s to %s\n", NEA_NIC_NAME, fam,
                 to, fam, pub);
     }
-    char net[NEA_IP_STRLEN + 8], ext[NEA_IP_STRLEN];
     for (size_t k = 0; k < n; k++) {
         const struct nea_tnet *t = by_slot[k];
         if (!t->internet)
             continue;
-        subnet(&t->gw4, t->prefix4, net);
-        fprintf(f, "        oifname \"%s\" ip saddr %s ", NEA_NIC_NAME, net);
-        if (s->ipv4.mode == NEA_V4_STATIC) {
-            nea_ip_format(&s->ipv4.address, ext);
-            fprintf(f, "snat ip to %s", ext);
-        } else {
-            fputs("masquerade", f);
-        }
-        fprintf(f, " comment \"%s\"\n", t->name);
-        if (!t->has_v6)
-            continue;
-        subnet(&t->gw6, t->prefix6, net);
-        fprintf(f, "        oifname \"%s\" ip6 saddr %s ", NEA_NIC_NAME, net);
-        if (s->ipv6.mode == NEA_V6_STATIC) {
-            nea_ip_format(&s->ipv6.address, ext);
-            fprintf(f, "snat ip6 to %s", ext);
-        } else {
-            fputs("masquerade", f);
-        }
-        fprintf(f, " comment \"%s\"\n", t->name);
+        snat_out(f, "ip", &t->gw4, t->prefix4,
+                 s->ipv4.mode == NEA_V4_STATIC ? &s->ipv4.address : NULL, t->name);
+        if (t->has_v6)
+            snat_out(f, "ip6", &t->gw6, t->prefix6,
+                     s->ipv6.mode == NEA_V6_STATIC ? &s->ipv6.address : NULL, t->name);
     }
     fputs("    }\n", f);
 }

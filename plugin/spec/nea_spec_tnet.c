@@ -89,6 +89,36 @@ static void subnet_text(const struct nea_ip *ip, unsigned prefix, char *out, siz
     snprintf(out, len, "%s/%u", a, prefix);
 }
 
+/* Network i against the appliance's static external subnets (an error
+ * named at item): true when it overlaps one. */
+static bool external_overlap(struct nea_schema *c, const struct nea_ynode *item, size_t i,
+                             const struct nea_tnet *t, const struct nea_spec *s)
+{
+    const struct {
+        bool on;
+        const struct nea_ip *gw, *ext;
+        unsigned prefix, ext_prefix;
+        const char *field, *block;
+    } fams[] = {
+        {s->ipv4.mode == NEA_V4_STATIC, &t->gw4, &s->ipv4.address, t->prefix4,
+         s->ipv4.prefix, "gateway", "appliance.ipv4"},
+        {t->has_v6 && s->ipv6.mode == NEA_V6_STATIC, &t->gw6, &s->ipv6.address,
+         t->prefix6, s->ipv6.prefix, "gateway6", "appliance.ipv6"},
+    };
+    for (size_t k = 0; k < NEA_ARRAY_SIZE(fams); k++) {
+        if (!fams[k].on || !overlap(fams[k].gw, fams[k].prefix, fams[k].ext,
+                                    fams[k].ext_prefix))
+            continue;
+        char a[64], b[64];
+        subnet_text(fams[k].gw, fams[k].prefix, a, sizeof(a));
+        subnet_text(fams[k].ext, fams[k].ext_prefix, b, sizeof(b));
+        nea_err_at(c, item, "networks[%zu].%s: %s (network %s) overlaps the external "
+                   "subnet %s of %s", i, fams[k].field, a, t->name, b, fams[k].block);
+        return true;
+    }
+    return false;
+}
+
 /* One entry; false when it is not usable for the whole-list checks. */
 static bool read_one(struct nea_schema *c, const struct nea_ynode *node, size_t i,
                      struct nea_tnet *t)
@@ -195,22 +225,7 @@ void nea_read_tnets(struct nea_schema *c, const struct nea_ynode *node,
         }
         /* the external side: the appliance could not tell a replica from a
          * neighbour on the SP's network */
-        if (!bad && s->ipv4.mode == NEA_V4_STATIC &&
-            overlap(&t.gw4, t.prefix4, &s->ipv4.address, s->ipv4.prefix)) {
-            subnet_text(&t.gw4, t.prefix4, a, sizeof(a));
-            subnet_text(&s->ipv4.address, s->ipv4.prefix, b, sizeof(b));
-            nea_err_at(c, item, "networks[%zu].gateway: %s (network %s) overlaps the "
-                       "external subnet %s of appliance.ipv4", i, a, t.name, b);
-            bad = true;
-        }
-        if (!bad && t.has_v6 && s->ipv6.mode == NEA_V6_STATIC &&
-            overlap(&t.gw6, t.prefix6, &s->ipv6.address, s->ipv6.prefix)) {
-            subnet_text(&t.gw6, t.prefix6, a, sizeof(a));
-            subnet_text(&s->ipv6.address, s->ipv6.prefix, b, sizeof(b));
-            nea_err_at(c, item, "networks[%zu].gateway6: %s (network %s) overlaps the "
-                       "external subnet %s of appliance.ipv6", i, a, t.name, b);
-            bad = true;
-        }
+        bad = bad || external_overlap(c, item, i, &t, s);
         if (bad) {
             free(t.name);
             continue;

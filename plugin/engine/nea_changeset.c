@@ -188,7 +188,9 @@ void nea_diff_specs(struct nea_changeset *c, const char *old_text,
             if (cls == NEA_CHANGE_TNET && (!a || !b)) {
                 nea_change_add(c, key, a, b, a ? tnet_remove_action : tnet_add_action,
                                NEA_DISRUPT_NONE,
-                               NEA_DO_TNETS | NEA_DO_PLUG | NEA_DO_DEFINE | NEA_DO_SEED);
+                               /* the new seed goes in live: not NEA_DO_SEED,
+                                * which is a boot */
+                               NEA_DO_TNETS | NEA_DO_PLUG | NEA_DO_DEFINE);
                 continue;
             }
             nea_change_add(c, key, a, b, class_actions[cls].action, class_actions[cls].d,

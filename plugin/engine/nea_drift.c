@@ -148,7 +148,7 @@ static const struct {
                        NEA_DISRUPT_NONE, NEA_DO_NIC | NEA_DO_DEFINE, NEA_DO_NIC},
     [NEA_DRIFT_CDROM] = {"domain.cdrom", "repair: reattach the seed + reboot",
                          NEA_DISRUPT_REBOOT, NEA_DO_SEED | NEA_DO_DEFINE | NEA_DO_RESTART,
-                         NEA_DO_SEED},
+                         NEA_DO_SEED | NEA_DO_PLUG},
     [NEA_DRIFT_SIZE] = {"domain.size", "repair: config change + reboot", NEA_DISRUPT_REBOOT,
                         NEA_DO_DEFINE | NEA_DO_RESTART, NEA_DO_RESTART},
     /* the seed's network-config matches the MAC: it must be ours again */

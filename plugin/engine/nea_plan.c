@@ -47,7 +47,7 @@ int nea_plan_ctx(struct nea_ctx *c, struct nea_changeset *cs, struct nea_err *er
         return NEA_OK;
     }
     if (c->rec->instance_id && strcmp(c->rec->instance_id, c->art.seed.instance_id) &&
-        !(cs->todo & NEA_DO_SEED))
+        !(cs->todo & (NEA_DO_SEED | NEA_DO_PLUG)))
         nea_change_add(cs, "instance-id", c->rec->instance_id, c->art.seed.instance_id,
                    "new seed, graceful shutdown + start", NEA_DISRUPT_REBOOT,
                    NEA_DO_SEED);

@@ -735,7 +735,26 @@ static void test_tnets_isolated(void **state)
     assert_true(cs.todo & NEA_DO_PLUG);
     assert_int_equal(cs.disruption, NEA_DISRUPT_NONE);
     nea_changeset_clear(&cs);
+    virDomainPtr dom = virDomainLookupByName(f->lv, "tna-nea");
+    unsigned id_before = virDomainGetID(dom);
+    virDomainFree(dom);
     apply_ok(e, s2);
+    dom = virDomainLookupByName(f->lv, "tna-nea");
+    unsigned id_after = virDomainGetID(dom);
+    virDomainFree(dom);
+    /* plugged live where the host can; else a reboot, and the event log
+     * says why */
+    struct nea_event *ev = NULL;
+    size_t nev = 0;
+    assert_int_equal(nea_state_events(nea_engine_state(e), "tna", 50, &ev, &nev, &err), NEA_OK);
+    bool fallback = false;
+    for (size_t i = 0; i < nev; i++)
+        fallback |= !strcmp(ev[i].kind, "fallback");
+    print_message("tenant network add: %s (domain id %u -> %u)\n",
+                  fallback ? "reboot (no live plug here)" : "plugged live", id_before, id_after);
+    if (!fallback)
+        assert_int_equal(id_before, id_after);
+    nea_events_free(ev, nev);
     assert_true(lv_net_exists(f, "nea-net.tna.app"));
     x = dom_xml(f, "tna-nea");
     assert_int_equal(count_substr(x, "<interface "), 4);

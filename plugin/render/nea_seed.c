@@ -312,6 +312,31 @@ static const char forwarding_conf[] =
     "net.ipv6.conf.default.accept_ra = 2\n"
     "net.ipv6.conf." NEA_NIC_NAME ".accept_ra = 2\n";
 
+/* With tenant networks forwarding is never on before the ruleset is loaded
+ * (a replica's packet would leave with its own address, unfiltered): it is
+ * turned on by whatever loads the ruleset (the unit below, neaprov-sync),
+ * not at boot by sysctl.d. */
+static const char ra_conf[] =
+    "net.ipv6.conf.default.accept_ra = 2\n"
+    "net.ipv6.conf." NEA_NIC_NAME ".accept_ra = 2\n";
+
+#define NEA_FORWARD_ON "/usr/sbin/sysctl -q -w net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1"
+
+static const char nft_unit_forwarding[] =
+    "[Unit]\n"
+    "Description=neaprov tenant networks and public IP rules (nftables), then forwarding\n"
+    "Wants=network-pre.target\n"
+    "Before=network-pre.target\n"
+    "\n"
+    "[Service]\n"
+    "Type=oneshot\n"
+    "RemainAfterExit=yes\n"
+    "ExecStart=/usr/sbin/nft -f " NEA_NFT_PATH "\n"
+    "ExecStartPost=" NEA_FORWARD_ON "\n"
+    "\n"
+    "[Install]\n"
+    "WantedBy=multi-user.target\n";
+
 /* Live changes of the tenant networks (a vNIC hot-plugged or unplugged
  * after the seed medium was swapped in the cdrom) reach the guest without
  * a cloud-init run: udev starts neaprov-sync.service when a NIC comes or
@@ -341,6 +366,7 @@ static const char sync_script[] =
     "fi\n"
     "mounted=1\n"
     "status=0\n"
+    "nft_ok=0\n"
     "# the NIC whose MAC is $1, or nothing\n"
     "nic_of() {\n"
     "  for a in /sys/class/net/*/address; do\n"
@@ -390,10 +416,16 @@ static const char sync_script[] =
     "  tmp=" NEA_NFT_PATH ".new\n"
     "  if cp \"$mnt/neaprov/ruleset.nft\" \"$tmp\" && chmod 0600 \"$tmp\" &&\n"
     "     mv -f \"$tmp\" " NEA_NFT_PATH "; then\n"
-    "    nft -f " NEA_NFT_PATH " || status=1\n"
+    "    if nft -f " NEA_NFT_PATH "; then nft_ok=1; else status=1; fi\n"
     "  else\n"
     "    status=1\n"
     "  fi\n"
+    "fi\n"
+    "# forwarding only with the ruleset in place: on once it loaded, off if not\n"
+    "if [ \"$nft_ok\" = 1 ]; then\n"
+    "  " NEA_FORWARD_ON "\n"
+    "else\n"
+    "  sysctl -q -w net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0\n"
     "fi\n"
     "umount \"$mnt\" && mounted=0\n"
     "sync\n"
@@ -441,14 +473,27 @@ static int build_user_data(const struct nea_spec *s, char **ret_buf, size_t *ret
     em_plain(&em, "write_files");
     em_seq_start(&em);
     em_file(&em, NEA_NFT_PATH, "0600", nft);
-    em_file(&em, "/etc/systemd/system/neaprov-nft.service", "0644", nft_unit);
-    em_file(&em, "/etc/sysctl.d/60-neaprov-forwarding.conf", "0644", forwarding_conf);
+    em_file(&em, "/etc/systemd/system/neaprov-nft.service", "0644",
+            sync ? nft_unit_forwarding : nft_unit);
+    em_file(&em, "/etc/sysctl.d/60-neaprov-forwarding.conf", "0644",
+            sync ? ra_conf : forwarding_conf);
     if (sync) {
         em_file(&em, "/usr/local/sbin/neaprov-sync", "0755", sync_script);
         em_file(&em, "/etc/systemd/system/neaprov-sync.service", "0644", sync_unit);
         em_file(&em, "/etc/udev/rules.d/90-neaprov-sync.rules", "0644", sync_udev_rule);
     }
     em_seq_end(&em);
+    if (sync) {
+        /* every boot, in cloud-init's init stage (before sshd, so before
+         * the appliance answers as ready): the ruleset of the medium, then
+         * forwarding; write_files comes after bootcmd, so the script runs
+         * from here, not from its file */
+        em_plain(&em, "bootcmd");
+        em_seq_start(&em);
+        static const char *const b1[] = {"sh", "-c", sync_script, "neaprov-sync", NULL};
+        em_cmd(&em, b1);
+        em_seq_end(&em);
+    }
     em_plain(&em, "runcmd");
     em_seq_start(&em);
     static const char *const c1[] = {"sysctl", "--system", NULL};

@@ -24,13 +24,13 @@ build_pkgs=(build-essential cmake pkg-config libxml2-dev libyaml-dev libisofs-de
 #     (tests/qemu/libvirtd-netns.sh): libvirt-daemon libvirt-daemon-driver-qemu
 #     libvirt-daemon-system (only for the libvirt-qemu user the driver needs)
 #     qemu-system-x86 iproute2 (ip) mount (mount, umount) util-linux (setsid)
-#   lab/boot: mmdebstrap e2fsprogs (mkfs.ext4) qemu-utils (qemu-img)
+#   lab/boot, lab/networks, lab/ovs: mmdebstrap e2fsprogs (mkfs.ext4) qemu-utils (qemu-img)
 #     iputils-ping (ping) dnsmasq-base (dnsmasq)
 #   cli/image-url, unit/fetch: openssl (the test server's certificate)
 #   vagrant/validate: vagrant vagrant-libvirt
 #   dist/manpage-completion, install/prefix: groff-base (groff) bash-completion
 #   abi/symbols, install/prefix: binutils (nm, objdump, readelf)
-#   lab/networks: openvswitch-switch (ovsdb-server, ovs-vswitchd, ovs-vsctl:
+#   lab/ovs: openvswitch-switch (ovsdb-server, ovs-vswitchd, ovs-vsctl:
 #     a private Open vSwitch with the userspace datapath, tests/qemu/ovs-netns.sh;
 #     the policy below keeps the install from starting the host's)
 test_pkgs=(libvirt-clients libxml2-utils cloud-init genisoimage util-linux python3 python3-yaml

@@ -69,6 +69,16 @@ static void read_networks(struct nea_schema *c, const struct nea_ynode *nets,
                        "\"network:NAME\"", path, s);
             continue;
         }
+        /* a tenant network's libvirt network is one tenant's segment: never
+         * an external network that any appliance's vNIC could join */
+        if (net.kind == NEA_NET_LIBVIRT && nea_str_has_prefix(net.name, "nea-net.")) {
+            nea_err_at(c, nets->items[i], "%s \"%s\": libvirt networks named nea-net.* are "
+                       "tenant networks that neaprov makes (one tenant's each), never an "
+                       "external network", path, s);
+            free(net.ref);
+            free(net.name);
+            continue;
+        }
         bool dup = false;
         for (size_t j = 0; j < p->n_networks; j++)
             dup |= !strcmp(p->networks[j].ref, s);

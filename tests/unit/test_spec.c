@@ -542,6 +542,27 @@ static void test_plan_host_uri(void **state)
     }
 }
 
+/* A tenant network's libvirt network is never a plan's external network:
+ * any appliance of the plan would join that tenant's segment. */
+static void test_plan_reserved_network(void **state)
+{
+    (void)state;
+    const char *text = "name: p\nhost: \"qemu:///system\"\nstorage-pool: default\n"
+                       "networks: [br-ext, \"network:nea-net.acme.web\"]\nvcpus: 1\n"
+                       "memory-mib: 512\ndisk-gib: 2\nimage: /images/nea.qcow2\n";
+    struct nea_diags d = {0};
+    struct nea_err e = {0};
+    struct nea_plan *p = NULL;
+    assert_int_equal(nea_plan_load_buffer("/plans/p.yaml", text, strlen(text), &p, &d, &e),
+                     NEA_ERR_INVALID);
+    assert_null(p);
+    assert_int_equal(d.n, 1);
+    assert_int_equal(d.v[0].line, 4);
+    assert_non_null(strstr(d.v[0].text, "networks[1] \"network:nea-net.acme.web\": libvirt "
+                                        "networks named nea-net.* are tenant networks"));
+    nea_diags_clear(&d);
+}
+
 /* Every key nea_spec_canonical writes has its change class (one table in
  * nea_canonical.c).  A spec that makes it write every key it can: a plan
  * with every optional field, both families static, DNS, a key, public IPs,
@@ -648,6 +669,7 @@ int main(void)
         cmocka_unit_test(test_host_uris),
         cmocka_unit_test(test_plan_host_uri),
         cmocka_unit_test(test_canonical_key_classes),
+        cmocka_unit_test(test_plan_reserved_network),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

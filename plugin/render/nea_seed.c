@@ -290,11 +290,22 @@ static void em_cmd(struct emitter *em, const char *const *argv)
     em_seq_end(em);
 }
 
+/* Early in the boot, before any network is up.  No default dependencies:
+ * those would order it after sysinit.target, which cloud-init.service
+ * precedes, which waits for the network, which waits for this unit -- an
+ * ordering cycle that systemd breaks by dropping a job (seen in the lab:
+ * systemd-networkd started late and the links failed). */
+#define NEA_NFT_UNIT_ORDER                                                      \
+    "DefaultDependencies=no\n"                                                 \
+    "After=local-fs.target\n"                                                  \
+    "Wants=network-pre.target\n"                                               \
+    "Before=network-pre.target shutdown.target\n"                              \
+    "Conflicts=shutdown.target\n"
+
 static const char nft_unit[] =
     "[Unit]\n"
     "Description=neaprov public IP rules (nftables)\n"
-    "Wants=network-pre.target\n"
-    "Before=network-pre.target\n"
+    NEA_NFT_UNIT_ORDER
     "\n"
     "[Service]\n"
     "Type=oneshot\n"
@@ -325,8 +336,7 @@ static const char ra_conf[] =
 static const char nft_unit_forwarding[] =
     "[Unit]\n"
     "Description=neaprov tenant networks and public IP rules (nftables), then forwarding\n"
-    "Wants=network-pre.target\n"
-    "Before=network-pre.target\n"
+    NEA_NFT_UNIT_ORDER
     "\n"
     "[Service]\n"
     "Type=oneshot\n"
@@ -434,7 +444,7 @@ static const char sync_script[] =
 static const char sync_unit[] =
     "[Unit]\n"
     "Description=neaprov: apply tenant networks and ruleset of the seed medium\n"
-    "After=cloud-init.service\n"
+    "After=cloud-init.service systemd-networkd.service\n"
     "\n"
     "[Service]\n"
     "Type=oneshot\n"

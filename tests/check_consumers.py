@@ -1309,9 +1309,14 @@ def check_nft_policy(ctx):
     if len(intra) != 1 or sorted(re.findall(r'"(int\d+)"', intra[0])) != sorted(names * 2):
         problems.append(f"between the tenant's networks: {intra}, expected {names} both ways")
     for t in ctx.expect.tnets:
-        out = [l for l in fwd if l.startswith(f'iifname "{t.ifname}" oifname "ext0" accept')]
-        if t.internet and len(out) != 1:
-            problems.append(f"{t.name}: with internet but no forward to ext0")
+        out = [l for l in fwd if l.startswith(f'iifname "{t.ifname}" oifname "ext0"')]
+        # out of ext0 only from the network's own subnets (a forged source
+        # would leave un-NATed), one accept per family it has
+        want = sorted(f'iifname "{t.ifname}" oifname "ext0" '
+                      f'{"ip6" if a.version == 6 else "ip"} saddr {a.network} accept '
+                      f'comment "{t.name}: internet"' for a in t.addresses())
+        if t.internet and sorted(out) != want:
+            problems.append(f"{t.name}: with internet, forward to ext0 is {out}, expected {want}")
         if not t.internet and out:
             problems.append(f"{t.name}: without internet but forwarded to ext0")
         for iface in t.addresses():

@@ -92,6 +92,7 @@ struct nea_ctx {
     char *tnet_leftover;            /* the tenant's networks, slots or tags that
                                      * the spec no longer names ("a, b"); NULL: none */
     char *tnet_missing;             /* recorded libvirt networks gone from the host */
+    char *tnet_stale_nics;          /* MACs of vNICs the spec does not have */
     char *canonical;
 };
 

@@ -33,6 +33,7 @@ void nea_ctx_clear(struct nea_ctx *c)
     free(c->canonical);
     free(c->tnet_leftover);
     free(c->tnet_missing);
+    free(c->tnet_stale_nics);
     memset(c, 0, sizeof(*c));
 }
 int nea_render_ctx(struct nea_engine *e, struct nea_ctx *c, struct nea_err *err)

@@ -57,6 +57,10 @@ int nea_plan_ctx(struct nea_ctx *c, struct nea_changeset *cs, struct nea_err *er
         nea_change_add(cs, "tenant-networks left over", c->tnet_leftover, NULL,
                        "remove them (the spec no longer names them)", NEA_DISRUPT_NONE,
                        NEA_DO_TNETS);
+    if (c->tnet_stale_nics && !(cs->todo & NEA_DO_PLUG))
+        nea_change_add(cs, "vNICs left over", c->tnet_stale_nics, NULL,
+                       "unplug them (live where the host can), then release their networks",
+                       NEA_DISRUPT_NONE, NEA_DO_PLUG | NEA_DO_DEFINE | NEA_DO_TNETS);
     if (c->tnet_missing)
         nea_change_add(cs, "tenant-networks missing on the host", NULL, c->tnet_missing,
                        "make them again, reboot to re-attach the vNICs", NEA_DISRUPT_REBOOT,

@@ -178,22 +178,110 @@ int nea_tnets_observe(struct nea_engine *e, struct nea_ctx *c, struct nea_err *e
             append(&c->tnet_missing, want);
     }
     nea_strv_free(nets, n_nets);
+    /* vNICs of the domain that are neither the external one nor a network
+     * of the spec: a cut run plugged them, or the spec dropped a network
+     * the record never had; they are unplugged before anything they are
+     * on is released */
+    const char *xmls[2] = {c->live.xml, c->live.xml_inactive};
+    for (size_t k = 0; k < 2 && rc == NEA_OK; k++) {
+        char **macs = NULL;
+        size_t n_macs = 0;
+        if (!xmls[k] || nea_dom_xml_macs(xmls[k], &macs, &n_macs) < 0)
+            continue;
+        char ext[18];
+        nea_mac_format(s->mac, ext);
+        for (size_t i = 0; i < n_macs; i++) {
+            bool wanted = !strcmp(macs[i], ext);
+            for (size_t j = 0; j < s->n_tnets && !wanted; j++) {
+                char m[18];
+                nea_mac_format(s->tnets[j].mac, m);
+                wanted = !strcmp(m, macs[i]);
+            }
+            if (!wanted && (!c->tnet_stale_nics || !strstr(c->tnet_stale_nics, macs[i])))
+                append(&c->tnet_stale_nics, macs[i]);
+        }
+        nea_strv_free(macs, n_macs);
+    }
     return rc;
+}
+
+/* Whether a vNIC of network name (its derived MAC, any of the first
+ * attempts) is in the domain's live or persistent definition. */
+static bool still_plugged(const struct nea_spec *s, char **macs, size_t n_macs,
+                          const char *name)
+{
+    for (unsigned salt = 0; salt < 4; salt++) {
+        uint8_t mac[6];
+        char m[18];
+        nea_tnet_derive_mac(s->tenant, name, salt, mac);
+        nea_mac_format(mac, m);
+        for (size_t i = 0; i < n_macs; i++)
+            if (!strcmp(macs[i], m))
+                return true;
+    }
+    return false;
 }
 
 int nea_tnets_cleanup(struct nea_engine *e, struct nea_ctx *c, struct nea_err *err)
 {
     const struct nea_spec *s = c->spec;
-    int rc = remove_networks(c->host, s->tenant, s, err);
+    /* the safety net: whatever the plan said, a network that still has a
+     * vNIC in the domain keeps its libvirt network, slot and tag */
+    struct nea_dom_info info;
+    int rc = nea_host_dom_info(c->host, s->name, &info, err);
     if (rc < 0)
         return rc;
-    NEA_AUTOFREE const char **names = nea_xcalloc(s->n_tnets + 1, sizeof(*names));
+    char **macs = NULL, **more = NULL;
+    size_t n_macs = 0, n_more = 0;
+    if (info.xml)
+        nea_dom_xml_macs(info.xml, &macs, &n_macs);
+    if (info.xml_inactive)
+        nea_dom_xml_macs(info.xml_inactive, &more, &n_more);
+    macs = nea_xrealloc(macs, (n_macs + n_more + 1) * sizeof(*macs));
+    for (size_t i = 0; i < n_more; i++)
+        macs[n_macs++] = more[i];
+    free(more);
+    nea_dom_info_clear(&info);
+    char **held = NULL;
+    size_t n_held = 0;
+    rc = nea_tnet_held_names(e->state, s->tenant, &held, &n_held, err);
+    NEA_AUTOFREE const char **keep = nea_xcalloc(s->n_tnets + n_held + 1, sizeof(*keep));
+    size_t n_keep = 0;
     for (size_t i = 0; i < s->n_tnets; i++)
-        names[i] = s->tnets[i].name;
-    const char *sw = tnet_switch(s->plan);
-    if (!s->n_tnets)
-        return nea_tnet_release(e->state, s->tenant, NULL, 0, NULL, NULL, err);
-    return nea_tnet_release(e->state, s->tenant, names, s->n_tnets, c->uri, sw, err);
+        keep[n_keep++] = s->tnets[i].name;
+    for (size_t i = 0; rc == NEA_OK && i < n_held; i++)
+        if (!spec_has(s, held[i]) && still_plugged(s, macs, n_macs, held[i])) {
+            keep[n_keep++] = held[i];
+            NEA_AUTOFREE char *why = nea_xasprintf("network %s still has a vNIC in domain %s: "
+                                                   "its slot, tag and network are kept",
+                                                   held[i], s->name);
+            nea_state_event(e->state, s->tenant, "kept-network", why, NULL);
+        }
+    nea_strv_free(macs, n_macs);
+    if (rc == NEA_OK && s->plan->tnet.mode == NEA_TNET_ISOLATED) {
+        /* keep's names as a spec-like list for remove_networks */
+        char **nets = NULL;
+        size_t n_nets = 0;
+        rc = nea_host_tnet_list(c->host, s->tenant, &nets, &n_nets, err);
+        for (size_t i = 0; i < n_nets && rc == NEA_OK; i++) {
+            bool kept = false;
+            for (size_t j = 0; j < n_keep && !kept; j++) {
+                NEA_AUTOFREE char *want = nea_tnet_libvirt_name(s->tenant, keep[j]);
+                kept = !strcmp(want, nets[i]);
+            }
+            if (!kept)
+                rc = nea_host_tnet_remove(c->host, nets[i], s->tenant, err);
+        }
+        nea_strv_free(nets, n_nets);
+    } else if (rc == NEA_OK) {
+        rc = remove_networks(c->host, s->tenant, NULL, err);
+    }
+    if (rc == NEA_OK)
+        rc = n_keep ? nea_tnet_release(e->state, s->tenant, keep, n_keep, c->uri,
+                                       tnet_switch(s->plan), err)
+                    : nea_tnet_release(e->state, s->tenant, NULL, 0, NULL, NULL, err);
+    nea_strv_free(held, n_held);
+    return rc;
 }
 
 int nea_tnets_destroy(struct nea_engine *e, struct nea_host *h, const char *host_uri,

@@ -430,12 +430,12 @@ static int check_tnets(const struct nea_spec *s, struct nea_err *err)
                 return nea_err_set(err, NEA_ERR_INVALID, "tenant %s: networks %s and %s "
                                    "have the same vNIC slot %u", s->tenant,
                                    s->tnets[j].name, t->name, t->slot);
-        if (tp->mode == NEA_TNET_OVS_VLAN &&
-            (t->vlan < tp->vlan_first || t->vlan > tp->vlan_last))
-            return nea_err_set(err, NEA_ERR_INVALID, "tenant %s: network %s has VLAN tag "
-                               "%u, outside tenant-networks.vlans %u-%u of hardware plan "
-                               "%s", s->tenant, t->name, t->vlan, tp->vlan_first,
-                               tp->vlan_last, s->plan->name);
+        /* a tag stays with its network when the plan's range changes
+         * (docs/networks.md): any 802.1Q tag, never "none" */
+        if (tp->mode == NEA_TNET_OVS_VLAN && (t->vlan < 1 || t->vlan > 4094))
+            return nea_err_set(err, NEA_ERR_INVALID, "tenant %s: network %s has no VLAN "
+                               "tag (%u) on the Open vSwitch bridge of hardware plan %s",
+                               s->tenant, t->name, t->vlan, s->plan->name);
     }
     return NEA_OK;
 }

@@ -53,12 +53,23 @@ static void forward_chain(FILE *f, const struct nea_tnet *const *by_slot, size_t
         }
     }
     fputs(" } accept comment \"between the tenant's networks\"\n", f);
+    /* out only from the network's own subnet, of each family it has: a
+     * replica forging another source (another tenant's public IP) would
+     * leave un-NATed onto the SP's network */
+    char net[NEA_IP_STRLEN + 8];
     for (size_t k = 0; k < n; k++) {
-        if (!by_slot[k]->internet)
+        const struct nea_tnet *t = by_slot[k];
+        if (!t->internet)
             continue;
-        nea_tnet_ifname(by_slot[k]->slot, ifn);
-        fprintf(f, "        iifname \"%s\" oifname \"%s\" accept comment \"%s: internet\"\n",
-                ifn, NEA_NIC_NAME, by_slot[k]->name);
+        nea_tnet_ifname(t->slot, ifn);
+        subnet(&t->gw4, t->prefix4, net);
+        fprintf(f, "        iifname \"%s\" oifname \"%s\" ip saddr %s accept comment "
+                   "\"%s: internet\"\n", ifn, NEA_NIC_NAME, net, t->name);
+        if (!t->has_v6)
+            continue;
+        subnet(&t->gw6, t->prefix6, net);
+        fprintf(f, "        iifname \"%s\" oifname \"%s\" ip6 saddr %s accept comment "
+                   "\"%s: internet\"\n", ifn, NEA_NIC_NAME, net, t->name);
     }
     fprintf(f, "        iifname \"%s\" ct status dnat accept comment \"public IP rules\"\n"
                "    }\n",

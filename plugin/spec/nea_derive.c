@@ -48,6 +48,19 @@ static void derive_mac(struct nea_spec *s, unsigned salt)
     s->mac[5] = h[2];
 }
 
+void nea_tnet_derive_mac(const char *tenant, const char *name, unsigned salt, uint8_t mac[6])
+{
+    uint8_t h[NEA_SHA256_LEN];
+    NEA_AUTOFREE char *in = nea_xasprintf("neaprov-tnet-mac %s %s %u", tenant, name, salt);
+    nea_sha256(in, strlen(in), h);
+    mac[0] = 0x52;
+    mac[1] = 0x54;
+    mac[2] = 0x00;
+    mac[3] = (uint8_t)(0x80 + h[0] % 0x7e);
+    mac[4] = h[1];
+    mac[5] = h[2];
+}
+
 /* Each tenant network's vNIC: from tenant and network name, so that it
  * stays when anything else changes; 52:54:00 with the fourth byte in
  * 0x80-0xfd, apart from the external vNIC's (0x00-0x7f) and libvirt's
@@ -57,17 +70,10 @@ static void derive_tnet_macs(struct nea_spec *s)
     for (size_t i = 0; i < s->n_tnets; i++) {
         struct nea_tnet *t = &s->tnets[i];
         for (unsigned salt = 0;; salt++) {
-            uint8_t h[NEA_SHA256_LEN];
-            NEA_AUTOFREE char *in = nea_xasprintf("neaprov-tnet-mac %s %s %u", s->tenant,
-                                                  t->name, salt);
-            nea_sha256(in, strlen(in), h);
-            t->mac[0] = 0x52;
-            t->mac[1] = 0x54;
-            t->mac[2] = 0x00;
-            t->mac[3] = (uint8_t)(0x80 + h[0] % 0x7e);
-            t->mac[4] = h[1];
-            t->mac[5] = h[2];
-            bool dup = s->mac_given && !memcmp(s->mac, t->mac, 6);
+            nea_tnet_derive_mac(s->tenant, t->name, salt, t->mac);
+            /* the external vNIC's MAC, given or pinned from a record:
+             * never shared (derived ones cannot meet: 0x00-0x7f) */
+            bool dup = !memcmp(s->mac, t->mac, 6);
             for (size_t j = 0; j < i; j++)
                 dup |= !memcmp(s->tnets[j].mac, t->mac, 6);
             if (!dup)
@@ -118,6 +124,7 @@ void nea_spec_pin(struct nea_spec *s, const uint8_t *mac, const uint8_t *uuid)
         memcpy(s->mac, mac, 6);
     if (uuid && !s->uuid_given)
         memcpy(s->uuid, uuid, 16);
+    derive_tnet_macs(s); /* apart from the pinned external MAC */
     rehash(s);
 }
 

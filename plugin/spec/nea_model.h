@@ -169,6 +169,9 @@ void nea_plan_freep(struct nea_plan **p);
 /* The libvirt network of tenant network n in isolated mode (to free):
  * "nea-net.TENANT.NAME", '.' being in neither name. */
 char *nea_tnet_libvirt_name(const char *tenant, const char *name);
+/* The MAC of tenant network name's vNIC, attempt salt (0 first; another
+ * when it meets a MAC the appliance has already). */
+void nea_tnet_derive_mac(const char *tenant, const char *name, unsigned salt, uint8_t mac[6]);
 /* The guest interface of slot i: "int<i>". */
 void nea_tnet_ifname(unsigned slot, char out[16]);
 /* The tenant network that holds ip (NULL: none). */

@@ -975,6 +975,59 @@ static void test_tnets_faults_converge(void **state)
     }
 }
 
+/* A run cut after a network's vNIC went into the domain but before the
+ * record named the network, then the spec drops that network: the next
+ * apply takes the vNIC out before it releases the tag and the network
+ * (review finding: the tag was released under a live vNIC). */
+static void test_tnets_cut_then_dropped(void **state)
+{
+    struct fx *f = *state;
+    struct nea_state *st = NULL;
+    struct nea_err err = {0};
+    struct nea_engine *e = engine(f, NULL, 0);
+    st = nea_engine_state(e);
+    struct nea_spec *one = spec_tn("tnc", "lab-ovs", WEB);
+    struct nea_spec *two = spec_tn("tnc", "lab-ovs", WEB ", " APP);
+    apply_ok(e, one);
+    nea_engine_close(e);
+    /* the add, cut at the start after the new definition */
+    e = engine(f, "start", 1);
+    assert_int_not_equal(nea_engine_apply(e, two, NULL, &err), NEA_OK);
+    nea_err_clear(&err);
+    nea_engine_close(e);
+    char *x = dom_xml(f, "tnc-nea");
+    char appmac[18];
+    nea_mac_format(two->tnets[1].mac, appmac);
+    assert_non_null(strstr(x, appmac));
+    free(x);
+    size_t held = 0;
+    /* the spec drops app */
+    e = engine(f, NULL, 0);
+    st = nea_engine_state(e);
+    struct nea_changeset cs = {0};
+    assert_int_equal(nea_engine_plan(e, one, &cs, &err), NEA_OK);
+    bool seen = false;
+    for (size_t i = 0; i < cs.n; i++)
+        seen |= !strcmp(cs.v[i].field, "vNICs left over") &&
+                strstr(cs.v[i].old_value, appmac) != NULL;
+    assert_true(seen);
+    nea_changeset_clear(&cs);
+    apply_ok(e, one);
+    x = dom_xml(f, "tnc-nea");
+    assert_null(strstr(x, appmac));
+    assert_int_equal(count_substr(x, "<interface "), 2);
+    free(x);
+    assert_int_equal(nea_tnet_vlans_held(st, "tnc", &held, &err), NEA_OK);
+    assert_int_equal(held, 1);
+    assert_int_equal(plan_todo(e, one, NULL), 0);
+    assert_int_equal(nea_engine_destroy(e, "tnc", NULL, &err), NEA_OK);
+    assert_int_equal(nea_tnet_vlans_held(st, "tnc", &held, &err), NEA_OK);
+    assert_int_equal(held, 0);
+    nea_engine_close(e);
+    nea_spec_free(one);
+    nea_spec_free(two);
+}
+
 static void test_base_image_cut(void **state)
 {
     struct fx *f = *state;
@@ -1646,6 +1699,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tnets_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tnets_ovs_vlans, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tnets_faults_converge, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tnets_cut_then_dropped, setup, teardown),
         cmocka_unit_test(test_change_classes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

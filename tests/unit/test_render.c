@@ -480,7 +480,7 @@ static void test_tnet_domain(void **state)
     free(lines);
     assert_non_null(strstr(a.seed.user_data, "/usr/local/sbin/neaprov-sync"));
     /* the same text as user-data's (check_consumers.py compares them) */
-    assert_non_null(strstr(a.seed.ruleset, "iifname \"int2\" oifname \"ext0\" accept"));
+    assert_non_null(strstr(a.seed.ruleset, "iifname \"int2\" oifname \"ext0\" ip saddr "));
     nea_artifacts_clear(&a0);
     nea_artifacts_clear(&a);
     nea_spec_free(s);
@@ -582,7 +582,8 @@ static void test_tnet_errors(void **state)
     free(tpl);
     nea_spec_free(s);
 
-    /* ovs-vlan: a tag outside the plan's range (0: never placed) */
+    /* ovs-vlan: no tag (0: never placed); a tag outside the plan's range
+     * (kept from an older range) is rendered */
     static const char ovs[] = "tenant: acme\n"
                               "hardware-plan: tnet-ovs\n"
                               "appliance:\n"
@@ -591,9 +592,13 @@ static void test_tnet_errors(void **state)
                               "networks:\n"
                               "  - {name: web, gateway: 198.51.100.65/28}\n";
     s = load(ovs);
-    expect_tnet_error(s, NEA_TEMPLATE, "network web has VLAN tag 0, outside "
-                                       "tenant-networks.vlans 100-199");
-    const unsigned slot0[] = {0}, vlan[] = {150};
+    expect_tnet_error(s, NEA_TEMPLATE, "network web has no VLAN tag (0)");
+    const unsigned slot0[] = {0}, old_range[] = {7};
+    nea_spec_set_tnet_places(s, slot0, old_range);
+    assert_int_equal(render_spec(s, NEA_TEMPLATE, &a, &e), NEA_OK);
+    assert_non_null(strstr(a.tnet_iface_xml[0], "<tag id=\"7\"/>"));
+    nea_artifacts_clear(&a);
+    const unsigned vlan[] = {150};
     nea_spec_set_tnet_places(s, slot0, vlan);
     assert_int_equal(render_spec(s, NEA_TEMPLATE, &a, &e), NEA_OK);
     assert_non_null(strstr(a.tnet_iface_xml[0], "<tag id=\"150\"/>"));
@@ -674,7 +679,10 @@ static void test_tnet_ruleset(void **state)
         "        ct state established,related accept\n"
         "        ct state invalid drop\n"
         "        iifname { \"int0\", \"int1\" } oifname { \"int0\", \"int1\" } accept comment \"between the tenant's networks\"\n"
-        "        iifname \"int0\" oifname \"ext0\" accept comment \"web: internet\"\n"
+        "        iifname \"int0\" oifname \"ext0\" ip saddr 198.51.100.64/28 accept comment "
+        "\"web: internet\"\n"
+        "        iifname \"int0\" oifname \"ext0\" ip6 saddr 2001:db8:a1::/64 accept comment "
+        "\"web: internet\"\n"
         "        iifname \"ext0\" ct status dnat accept comment \"public IP rules\"\n"
         "    }\n"
         "    chain postrouting {\n"

@@ -572,6 +572,29 @@ check "still the same domain (domid $domid)" test "$("${V[@]}" domid ta-nea)" = 
 leaks_now
 diag_if_failed "$f0" ta
 
+# ---- a reboot with the hot-plugged vNIC in the definition ---------------------
+# (a boot-order cycle once lost the network here: every link must come up)
+f0=$fail
+"${N[@]}" rule remove ta --public "[$PUB6_A]:8080/tcp" >/dev/null
+check "rule remove of ta's IPv6 rule" test $? = 0
+t=$(now)
+in_ns "${N[@]}" apply -q "$scratch/ta.yaml" > "$scratch/apply-reboot.log" 2>&1
+rc=$?
+echo "# reboot with the hot-plugged vNIC, to ready: $(secs "$t" "$(now)") s"
+check "apply (new seed, reboot) with the hot-plugged vNIC defined succeeds" test $rc = 0
+[ $rc = 0 ] || sed 's/^/#   apply: /' "$scratch/apply-reboot.log"
+check "it was a reboot (domid $domid, now $("${V[@]}" domid ta-nea))" \
+  test "$("${V[@]}" domid ta-nea)" != "$domid"
+settle ta "after the reboot ta-new reaches the internet host, seen as 192.0.2.10" 0 \
+  "$(rns ta-new)" 198.51.100.2 80 192.0.2.10
+check "after the reboot ta-web2 is still seen as 192.0.2.10" says "$(rns ta-web2)" 198.51.100.2 80 192.0.2.10
+check "after the reboot internet -> $PUB_A:8080 answers ta-web" says "$inet" "$PUB_A" 8080 ta-web
+check "after the reboot ta-db reaches nothing outside" blocked "$(rns ta-db)" 198.51.100.2 80
+check "after the reboot the removed IPv6 rule is gone" \
+  sh -c "! ip netns exec '$inet' '$PY' '$scratch/cli.py' '$PUB6_A' 8080 2 >/dev/null 2>&1"
+leaks_now
+diag_if_failed "$f0" ta
+
 # ---- destroy: nothing of the tenants left ------------------------------------
 t=$(now)
 "${N[@]}" destroy -q ta; check "destroy ta exits 0" test $? = 0

@@ -14,6 +14,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 cache=${1:-/var/cache/neaprov-lab}
 hash=$(sha256sum "$0" | cut -c1-16)
 out=$cache/image-$hash
+# one build at a time (two labs start together on a cold cache): the
+# second waits and finds the first one's image
+mkdir -p "$cache"
+exec 9>"$cache/.build.lock"
+flock 9
 if [ -f "$out/nea-appliance.qcow2" ] && [ -f "$out/vmlinuz" ] && [ -f "$out/initrd.img" ]; then
   echo "$out"; exit 0
 fi

@@ -479,10 +479,14 @@ def check_sync_script(ctx):
         if proc.returncode != 0:
             problems.append(f"shellcheck: {tool_output(proc)}")
     unit = user_data_file(ctx, "/etc/systemd/system/neaprov-sync.service") or ""
-    if f"ExecStart={SYNC_SCRIPT}" not in unit or "Type=oneshot" not in unit:
-        problems.append("neaprov-sync.service does not run the script once")
+    # the script, again while a NIC came meanwhile (the rule's mark)
+    exec_line = next((l for l in unit.splitlines() if l.startswith("ExecStart=")), "")
+    if (SYNC_SCRIPT not in exec_line or "/run/neaprov-sync.again" not in exec_line
+            or "Type=oneshot" not in unit):
+        problems.append("neaprov-sync.service does not run the script (again when marked)")
     rule = user_data_file(ctx, "/etc/udev/rules.d/90-neaprov-sync.rules") or ""
-    if 'SUBSYSTEM=="net"' not in rule or "start neaprov-sync.service" not in rule:
+    if ('SUBSYSTEM=="net"' not in rule or "start neaprov-sync.service" not in rule
+            or "touch /run/neaprov-sync.again" not in rule):
         problems.append("no udev rule starts neaprov-sync.service for NICs")
     return problems
 

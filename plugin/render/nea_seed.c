@@ -452,12 +452,17 @@ static const char sync_unit[] =
     "\n"
     "[Service]\n"
     "Type=oneshot\n"
-    "ExecStart=/usr/local/sbin/neaprov-sync\n";
+    "ExecStart=/bin/sh -c 'while :; do rm -f /run/neaprov-sync.again; "
+    "/usr/local/sbin/neaprov-sync; st=$$?; [ -e /run/neaprov-sync.again ] || exit $$st; "
+    "done'\n";
 
 static const char sync_udev_rule[] =
     "# neaprov: a NIC came or went (a tenant network vNIC hot-plugged or\n"
     "# unplugged): apply the seed medium's tenant networks and ruleset.\n"
+    "# The mark asks a pass under way for another one: the medium may have\n"
+    "# changed under it.\n"
     "SUBSYSTEM==\"net\", ACTION==\"add|remove\", KERNEL!=\"lo\", "
+    "RUN+=\"/bin/touch /run/neaprov-sync.again\", "
     "RUN+=\"/bin/systemctl --no-block start neaprov-sync.service\"\n";
 
 static int build_user_data(const struct nea_spec *s, char **ret_buf, size_t *ret_len,

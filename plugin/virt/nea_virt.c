@@ -1017,7 +1017,11 @@ int nea_host_dom_change_media_live(struct nea_host *h, const char *name,
         rc = running_dom(h, name, &d, err);
     if (rc < 0 || !d)
         return rc;
-    if (virDomainUpdateDeviceFlags(d, disk_xml, VIR_DOMAIN_AFFECT_LIVE) < 0)
+    /* forced: the guest may hold the tray locked (a pass of neaprov-sync
+     * reading the old medium); the vNIC that comes next makes it read the
+     * new one again */
+    if (virDomainUpdateDeviceFlags(d, disk_xml,
+                                   VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_DEVICE_MODIFY_FORCE) < 0)
         return live_fail(h, "change the seed cdrom of", name, err);
     return NEA_OK;
 }

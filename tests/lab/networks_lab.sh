@@ -560,7 +560,7 @@ BR[ta.new]=$(json "$scratch/status-ta2.json" "[n['bridge'] for n in d[0]['networ
 check "libvirt network nea-net.ta.new with a bridge (${BR[ta.new]:-none})" \
   test -n "${BR[ta.new]}" -a "$("${V[@]}" net-info nea-net.ta.new 2>/dev/null | awk '$1 == "Bridge:" {print $2}')" = "${BR[ta.new]}"
 if [ -n "${BR[ta.new]}" ] && replica ta-new "${BR[ta.new]}" 198.51.100.130/29 198.51.100.129; then
-  settle ta "a replica on the new network reaches the internet host, seen as 192.0.2.10" 30 \
+  settle ta "a replica on the new network reaches the internet host, seen as 192.0.2.10" 150 \
     "$(rns ta-new)" 198.51.100.2 80 192.0.2.10
   check "ta-new reaches ta-db (tcp/8080)" says "$(rns ta-new)" 198.51.100.86 8080 ta-db
   check "ta-new does not reach tb-app" blocked "$(rns ta-new)" 198.51.100.102

@@ -548,7 +548,7 @@ sed 's/^/#   appliance port on br-tn: /' "$scratch/ports2"
 check "the appliance has a port on br-tn with new's tag ${TAG[new]:-none} (3 ports)" \
   sh -c "grep -qx 'vnet[0-9]* ${TAG[new]:-x}' '$scratch/ports2' && test \$(wc -l < '$scratch/ports2') = 3"
 if [ -n "${TAG[new]}" ] && replica new "${TAG[new]}" 198.51.100.130/29 198.51.100.129; then
-  settle tv "a replica on the new network reaches the internet host, seen as 192.0.2.12" 30 \
+  settle tv "a replica on the new network reaches the internet host, seen as 192.0.2.12" 150 \
     "$(rns new)" 198.51.100.2 80 192.0.2.12
   check "new reaches db (tcp/8080)" says "$(rns new)" 198.51.100.86 8080 db
   check "the existing networks still work: internet -> $PUB:8080 answers web" says "$inet" "$PUB" 8080 web

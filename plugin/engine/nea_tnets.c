@@ -102,17 +102,17 @@ int nea_tnets_ensure(struct nea_ctx *c, struct nea_err *err)
 }
 
 /* The tenant's libvirt networks on h that keep (NULL: none) does not name. */
-static int remove_networks(struct nea_host *h, const char *tenant,
-                           const struct nea_spec *keep, struct nea_err *err)
+/* The tenant's libvirt networks on h but those of keep[0..n_keep). */
+static int remove_networks(struct nea_host *h, const char *tenant, const char *const *keep,
+                           size_t n_keep, struct nea_err *err)
 {
     char **names = NULL;
     size_t n = 0;
     int rc = nea_host_tnet_list(h, tenant, &names, &n, err);
     for (size_t i = 0; i < n && rc == NEA_OK; i++) {
         bool kept = false;
-        for (size_t j = 0; keep && keep->plan->tnet.mode == NEA_TNET_ISOLATED &&
-                           j < keep->n_tnets && !kept; j++) {
-            NEA_AUTOFREE char *want = nea_tnet_libvirt_name(tenant, keep->tnets[j].name);
+        for (size_t j = 0; j < n_keep && !kept; j++) {
+            NEA_AUTOFREE char *want = nea_tnet_libvirt_name(tenant, keep[j]);
             kept = !strcmp(want, names[i]);
         }
         if (!kept)
@@ -258,24 +258,12 @@ int nea_tnets_cleanup(struct nea_engine *e, struct nea_ctx *c, struct nea_err *e
             nea_state_event(e->state, s->tenant, "kept-network", why, NULL);
         }
     nea_strv_free(macs, n_macs);
-    if (rc == NEA_OK && s->plan->tnet.mode == NEA_TNET_ISOLATED) {
-        /* keep's names as a spec-like list for remove_networks */
-        char **nets = NULL;
-        size_t n_nets = 0;
-        rc = nea_host_tnet_list(c->host, s->tenant, &nets, &n_nets, err);
-        for (size_t i = 0; i < n_nets && rc == NEA_OK; i++) {
-            bool kept = false;
-            for (size_t j = 0; j < n_keep && !kept; j++) {
-                NEA_AUTOFREE char *want = nea_tnet_libvirt_name(s->tenant, keep[j]);
-                kept = !strcmp(want, nets[i]);
-            }
-            if (!kept)
-                rc = nea_host_tnet_remove(c->host, nets[i], s->tenant, err);
-        }
-        nea_strv_free(nets, n_nets);
-    } else if (rc == NEA_OK) {
-        rc = remove_networks(c->host, s->tenant, NULL, err);
-    }
+    /* in isolated mode the kept networks stay; in another mode none is
+     * the spec's */
+    bool isolated = s->plan->tnet.mode == NEA_TNET_ISOLATED;
+    if (rc == NEA_OK)
+        rc = remove_networks(c->host, s->tenant, isolated ? keep : NULL,
+                             isolated ? n_keep : 0, err);
     if (rc == NEA_OK)
         rc = n_keep ? nea_tnet_release(e->state, s->tenant, keep, n_keep, c->uri,
                                        tnet_switch(s->plan), err)
@@ -287,7 +275,7 @@ int nea_tnets_cleanup(struct nea_engine *e, struct nea_ctx *c, struct nea_err *e
 int nea_tnets_destroy(struct nea_engine *e, struct nea_host *h, const char *host_uri,
                       const char *tenant, bool release, struct nea_err *err)
 {
-    int rc = remove_networks(h, tenant, NULL, err);
+    int rc = remove_networks(h, tenant, NULL, 0, err);
     /* a move (no release) keeps them: the apply that moves releases the old
      * host's tags once it knows the new host is another one */
     if (rc == NEA_OK && release)

@@ -124,6 +124,20 @@ static void em_kv(struct emitter *em, const char *k, const char *v)
     em_quoted(em, v);
 }
 
+/* A network-config v1 physical entry matched by MAC, up to its open
+ * subnets list (the caller adds the subnets and closes both). */
+static void em_physical_start(struct emitter *em, const char *name, const char *mac)
+{
+    em_map_start(em);
+    em_plain(em, "type");
+    em_plain(em, "physical");
+    em_plain(em, "name");
+    em_plain(em, name);
+    em_kv(em, "mac_address", mac);
+    em_plain(em, "subnets");
+    em_seq_start(em);
+}
+
 static int build_network_config(const struct nea_spec *s, char **ret_buf, size_t *ret_len,
                                 struct nea_err *err)
 {
@@ -136,14 +150,7 @@ static int build_network_config(const struct nea_spec *s, char **ret_buf, size_t
     em_plain(&em, "1");
     em_plain(&em, "config");
     em_seq_start(&em);
-    em_map_start(&em);
-    em_plain(&em, "type");
-    em_plain(&em, "physical");
-    em_plain(&em, "name");
-    em_plain(&em, NEA_NIC_NAME);
-    em_kv(&em, "mac_address", mac);
-    em_plain(&em, "subnets");
-    em_seq_start(&em);
+    em_physical_start(&em, NEA_NIC_NAME, mac);
     /* dns_nameservers ride on one subnet, a static one when there is one:
      * every renderer (eni, networkd, netplan, sysconfig) carries both
      * families from a static subnet, while netplan, networkd and sysconfig
@@ -224,14 +231,7 @@ static int build_network_config(const struct nea_spec *s, char **ret_buf, size_t
         char ifn[16];
         nea_tnet_ifname(t->slot, ifn);
         nea_mac_format(t->mac, mac);
-        em_map_start(&em);
-        em_plain(&em, "type");
-        em_plain(&em, "physical");
-        em_plain(&em, "name");
-        em_plain(&em, ifn);
-        em_kv(&em, "mac_address", mac);
-        em_plain(&em, "subnets");
-        em_seq_start(&em);
+        em_physical_start(&em, ifn, mac);
         for (int fam = 0; fam < 1 + t->has_v6; fam++) {
             nea_ip_format(fam ? &t->gw6 : &t->gw4, a);
             snprintf(cidr, sizeof(cidr), "%s/%u", a, fam ? t->prefix6 : t->prefix4);
